@@ -1,0 +1,403 @@
+"""EMNIST and MNIST data: IDX reading, integrity, the two protocols of DATA.md, Study B, caching.
+
+Images come out upright (IDX stores them transposed) as uint8 arrays; the trainer scales them to
+[0, 1] per batch. A split is decoded once into a cache of .npy files, so later loads take a second.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recognizer.labels import byclass_to_merged_index, split_chars
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+OFFICIAL_SHA256 = Path(__file__).with_name("official_sha256.txt")
+POOL_SPLITS = ("byclass", "bymerge", "balanced")
+# Files whose images make up the pool (DATA.md): every complete file and verified slice of these splits.
+POOL_SOURCES = ("byclass", "bymerge", "balanced", "digits")
+POOL_KEY = b"emnist-pool-42"
+SEED = 42
+NIST_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
+
+
+class DataError(RuntimeError):
+    """A data file is missing, truncated or corrupt; the message says which and what to do."""
+
+
+def default_root() -> Path:
+    """``$EMNIST_ROOT``, else ``../shared/data/emnist`` beside the repo when it exists, else ``data/``."""
+    if env := os.environ.get("EMNIST_ROOT"):
+        return Path(env)
+    shared = REPO_ROOT.parent / "shared" / "data" / "emnist"
+    return shared if shared.is_dir() else REPO_ROOT / "data"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EMNIST_CACHE", REPO_ROOT / ".cache" / "emnist"))
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX files and integrity
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Decode a gzip or raw IDX file; truncation and corruption raise DataError naming the file."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing.") from None
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"{path} is not a readable gzip file ({err}): it is truncated or corrupt. "
+            "Delete it and fetch it again (--download, or NIST's gzip.zip)."
+        ) from None
+    if len(raw) < 8 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number).")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    expected = int(np.prod(dims))
+    body = raw[4 + 4 * ndim :]
+    if len(body) != expected:
+        raise DataError(
+            f"{path} is truncated or padded: its header promises {dims} = {expected} bytes, "
+            f"it holds {len(body)}. Delete it and fetch it again."
+        )
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_sums(path: Path) -> dict[str, str]:
+    """``name -> sha256`` from OFFICIAL_SHA256 (name sha size) or SHA256SUMS (sha  name) lines."""
+    sums: dict[str, str] = {}
+    if not path.exists():
+        return sums
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if not parts or line.startswith("#"):
+            continue
+        if re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            sums[parts[1]] = parts[0]
+        else:
+            sums[parts[0]] = parts[1]
+    return sums
+
+
+def verify(path: Path, expected: str) -> None:
+    """Check a file's sha256 once; a success is remembered by path, size and mtime."""
+    memo_path = cache_dir() / "verified.json"
+    memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    if memo.get(key) == expected:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise DataError(
+            f"{path} does not match its published sha256 (expected {expected[:16]}…, got {actual[:16]}…): "
+            "it is corrupt, truncated or not NIST's file. Delete it and fetch it again "
+            f"(--download, or unpack {NIST_URL} into the data root)."
+        )
+    memo[key] = expected
+    memo_path.parent.mkdir(parents=True, exist_ok=True)
+    memo_path.write_text(json.dumps(memo, indent=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Locating files: complete official files and verified slices
+
+
+def _idx_name(split: str, part: str, kind: str) -> str:
+    return f"emnist-{split}-{part}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
+
+
+def official_file(root: Path, split: str, part: str, kind: str) -> Path | None:
+    """A complete official file, as NIST's gzip or in torchvision's ``EMNIST/raw`` layout."""
+    name = _idx_name(split, part, kind)
+    for candidate in (root / f"{name}.gz", root / "gzip" / f"{name}.gz", root / "EMNIST" / "raw" / name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def load_official(root: Path, split: str, part: str, kind: str) -> np.ndarray | None:
+    path = official_file(root, split, part, kind)
+    if path is None:
+        return None
+    if path.suffix == ".gz":
+        official = _read_sums(OFFICIAL_SHA256)
+        verify(path, official[path.name])
+    return read_idx(path)
+
+
+@dataclass
+class Chunk:
+    """Images (as stored, transposed) and labels from one file or slice of a split's part."""
+
+    split: str
+    part: str
+    images: np.ndarray
+    labels: np.ndarray
+    source: str
+
+
+def find_chunks(root: Path, split: str, part: str) -> list[Chunk]:
+    """The complete official file of a split's part, else every verified slice of it in ``partial/``."""
+    images = load_official(root, split, part, "images")
+    if images is not None:
+        labels = load_official(root, split, part, "labels")
+        if labels is None:
+            raise DataError(f"{_idx_name(split, part, 'labels')}.gz is missing under {root}.")
+        return [Chunk(split, part, images, labels, _idx_name(split, part, "images"))]
+    chunks = []
+    sums = _read_sums(root / "SHA256SUMS")
+    pattern = re.compile(re.escape(_idx_name(split, part, "images")) + r"\.part-(\d+)-(\d+)\.gz")
+    for path in sorted((root / "partial").glob("*.gz")):
+        match = pattern.fullmatch(path.name)
+        if not match:
+            continue
+        first, last = int(match[1]), int(match[2])
+        label_slice = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
+        for p in (path, label_slice):
+            if p.exists():
+                rel = f"partial/{p.name}"
+                if rel not in sums:
+                    raise DataError(f"{p} is not listed in {root / 'SHA256SUMS'}, so it cannot be verified.")
+                verify(p, sums[rel])
+        if label_slice.exists():
+            labels = read_idx(label_slice)
+        else:
+            full = load_official(root, split, part, "labels")
+            if full is None:
+                raise DataError(f"No labels for {path}: neither {label_slice.name} nor the official label file.")
+            labels = full[first : last + 1]
+        imgs = read_idx(path)
+        if len(imgs) != last - first + 1 or len(labels) != len(imgs):
+            raise DataError(f"{path}: {len(imgs)} images and {len(labels)} labels for range {first}-{last}.")
+        chunks.append(Chunk(split, part, imgs, labels, path.name))
+    return chunks
+
+
+# ---------------------------------------------------------------------------------------------
+# Splits
+
+
+@dataclass
+class SplitData:
+    """One split under one protocol: upright uint8 images and int64 labels per part."""
+
+    name: str
+    protocol: str
+    chars: tuple[str, ...]
+    parts: dict[str, tuple[np.ndarray, np.ndarray]]
+    source: str = ""
+    # Extra test sets scored beside ``test`` (Study B's full MNIST test set).
+    extra_tests: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.chars)
+
+    def counts(self) -> dict[str, np.ndarray]:
+        return {p: np.bincount(y, minlength=self.num_classes) for p, (_, y) in self.parts.items()}
+
+
+def _upright(images: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(images.transpose(0, 2, 1))
+
+
+def pool_partition(images_as_stored: np.ndarray) -> np.ndarray:
+    """DATA.md's keyed hash: 0-7 train, 8 val, 9 test, from the 784 bytes as stored."""
+    out = np.empty(len(images_as_stored), dtype=np.int8)
+    for i, img in enumerate(images_as_stored):
+        digest = hashlib.blake2b(img.tobytes(), digest_size=8, key=POOL_KEY).digest()
+        out[i] = int.from_bytes(digest, "little") % 10
+    return out
+
+
+def build_pool(root: Path) -> dict[str, np.ndarray]:
+    """Deduplicate every pool image, keep its finest label, and place it in a part."""
+    chunks = [c for s in POOL_SOURCES for p in ("train", "test") for c in find_chunks(root, s, p)]
+    if not chunks:
+        raise DataError(
+            f"No EMNIST files under {root}. Put NIST's gzip files there, point --data-root/$EMNIST_ROOT "
+            "at them, or pass --download to fetch the official data."
+        )
+    images = np.concatenate([c.images for c in chunks])
+    # byclass labels are the finest; digits share labels 0-9 with byclass; the rest are 47-class.
+    fine = np.concatenate([c.labels if c.split in ("byclass", "digits") else np.full(len(c.labels), -1)
+                           for c in chunks]).astype(np.int16)
+    to_merged = np.array(byclass_to_merged_index(), dtype=np.int16)
+    merged = np.concatenate([to_merged[c.labels] if c.split in ("byclass", "digits") else c.labels
+                             for c in chunks]).astype(np.int16)
+    flat = images.reshape(len(images), -1)
+    _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    n = len(first)
+    byclass = np.full(n, -1, dtype=np.int16)
+    np.maximum.at(byclass, inverse, fine)
+    merged_u = merged[first]
+    clash = merged[merged != merged_u[inverse]]
+    if len(clash):
+        raise DataError(f"{len(clash)} duplicate images carry labels that disagree once case is merged.")
+    stored = images[first]
+    return {"images": _upright(stored), "byclass": byclass, "merged": merged_u, "part": pool_partition(stored)}
+
+
+def _pool_fingerprint(root: Path) -> str:
+    files = sorted(p for p in root.rglob("emnist-*") if p.is_file())
+    text = "|".join(f"{p.relative_to(root)}:{p.stat().st_size}" for p in files)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_pool(root: Path) -> dict[str, np.ndarray]:
+    """The pool, decoded once and cached as .npy files."""
+    folder = cache_dir() / f"pool-{_pool_fingerprint(root)}"
+    names = ("images", "byclass", "merged", "part")
+    if all((folder / f"{n}.npy").exists() for n in names):
+        return {n: np.load(folder / f"{n}.npy") for n in names}
+    pool = build_pool(root)
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        np.save(tmp / f"{n}.npy", pool[n])
+    tmp.replace(folder) if not folder.exists() else None
+    return pool
+
+
+def pool_split(pool: dict[str, np.ndarray], split: str, seed: int = SEED) -> SplitData:
+    """byclass-pool, bymerge-pool or balanced-pool from the pool (DATA.md, step 3)."""
+    if split == "byclass":
+        keep = pool["byclass"] >= 0
+        labels = pool["byclass"]
+    elif split in ("bymerge", "balanced"):
+        keep = np.ones(len(pool["merged"]), dtype=bool)
+        labels = pool["merged"]
+    else:
+        raise DataError(f"The pool protocol has no split {split!r}; it has {POOL_SPLITS}.")
+    chars = split_chars(split)
+    parts = {}
+    rng = np.random.default_rng(seed)
+    for code, part in ((0, "train"), (8, "val"), (9, "test")):
+        in_part = keep & ((pool["part"] <= 7) if part == "train" else (pool["part"] == code))
+        idx = np.flatnonzero(in_part)
+        if split == "balanced":
+            per_class = [idx[labels[idx] == c] for c in range(len(chars))]
+            n = min(len(ix) for ix in per_class)
+            idx = np.sort(np.concatenate([rng.choice(ix, n, replace=False) for ix in per_class]))
+        parts[part] = (pool["images"][idx], labels[idx].astype(np.int64))
+    return SplitData(split, "pool", chars, parts, source="pool of the files under the data root")
+
+
+def _train_val_split(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Hold out 10% of a training set for validation (random, seeded), as the reports do."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = len(y) // 10
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return {"train": (x[train], y[train]), "val": (x[val], y[val])}
+
+
+def _download_official(root: Path, split: str) -> None:
+    """Fetch the official files through torchvision (only when the user asks for it)."""
+    from torchvision.datasets import EMNIST
+
+    for train in (True, False):
+        EMNIST(str(root), split=split, train=train, download=True)
+
+
+def has_official(root: Path, split: str) -> bool:
+    return all(official_file(root, split, p, k) for p in ("train", "test") for k in ("images", "labels"))
+
+
+def load_official_split(root: Path, split: str, seed: int = SEED) -> SplitData:
+    arrays = {}
+    for part in ("train", "test"):
+        x, y = (load_official(root, split, part, kind) for kind in ("images", "labels"))
+        if x is None or y is None:
+            raise DataError(
+                f"The official {split} {part} files are not under {root}. Pass --download to fetch them "
+                f"(torchvision, from NIST), or unpack {NIST_URL} there."
+            )
+        arrays[part] = (_upright(x), y.astype(np.int64))
+    parts = _train_val_split(*arrays["train"], seed)
+    parts["test"] = arrays["test"]
+    return SplitData(split, "official", split_chars(split), parts, source=f"official {split} files")
+
+
+def load_studyb(root: Path, per_digit: int = 50, train_per_digit: int = 40, seed: int = SEED) -> SplitData:
+    """Study B: 50 MNIST training images per digit, drawn with a seed, split 40/10 per digit.
+
+    The report has no validation set, so ``val`` is empty; the full MNIST test set is an extra test.
+    """
+    chunks = find_chunks(root, "mnist", "train")
+    if not chunks:
+        raise DataError(f"No MNIST training images (emnist-mnist-train-*) under {root}.")
+    x = np.concatenate([c.images for c in chunks])
+    y = np.concatenate([c.labels for c in chunks]).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = [], []
+    for digit in range(10):
+        pick = rng.choice(np.flatnonzero(y == digit), per_digit, replace=False)
+        train_idx.append(pick[:train_per_digit])
+        test_idx.append(pick[train_per_digit:])
+    tr, te = np.concatenate(train_idx), np.concatenate(test_idx)
+    empty = (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64))
+    parts = {"train": (_upright(x[tr]), y[tr]), "val": empty, "test": (_upright(x[te]), y[te])}
+    extra = {}
+    test_chunks = find_chunks(root, "mnist", "test")
+    if test_chunks:
+        extra["mnist_test"] = (
+            _upright(np.concatenate([c.images for c in test_chunks])),
+            np.concatenate([c.labels for c in test_chunks]).astype(np.int64),
+        )
+    source = ", ".join(c.source for c in chunks)
+    return SplitData("mnist50", "studyB", split_chars("mnist"), parts, source=source, extra_tests=extra)
+
+
+def load_split(
+    split: str, protocol: str = "auto", root: Path | None = None, download: bool = False, seed: int = SEED
+) -> SplitData:
+    """A split under a protocol: ``official``, ``pool``, or ``auto`` (official when its files are all there).
+
+    ``mnist50`` is Study B's small MNIST set.
+    """
+    root = Path(root) if root else default_root()
+    if split == "mnist50":
+        return load_studyb(root, seed=seed)
+    if download:
+        _download_official(root, split)
+    if protocol == "auto":
+        protocol = "official" if has_official(root, split) else "pool"
+    if protocol == "official":
+        return load_official_split(root, split, seed)
+    if protocol == "pool":
+        return pool_split(load_pool(root), split, seed)
+    raise DataError(f"Unknown protocol {protocol!r}: use official, pool or auto.")
+
+
+def describe(data: SplitData) -> str:
+    """Counts per part and per class, as a table."""
+    import pandas as pd
+
+    counts = data.counts()
+    frame = pd.DataFrame({p: c for p, c in counts.items()}, index=list(data.chars))
+    frame.index.name = "class"
+    totals = " / ".join(f"{p} {int(c.sum()):,}" for p, c in counts.items())
+    head = f"{data.name} ({data.protocol}): {totals}; {data.num_classes} classes"
+    return head + "\n" + frame.T.to_string()
