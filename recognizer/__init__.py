@@ -1,4 +1,39 @@
 """Runtime side of the lab: labels, EMNIST-style preprocessing and ONNX inference.
 
 Needs numpy, Pillow and onnxruntime only; never imports torch or ``training``.
+Names are re-exported lazily, so ``import recognizer.labels`` does not load onnxruntime.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "preprocess": ("to_model_input", "from_idx", "InputError", "NothingDrawn", "BadImage"),
+    "inference": (
+        "ModelEntry",
+        "Prediction",
+        "Recognizer",
+        "ManifestError",
+        "load_manifest",
+        "save_manifest",
+        "file_sha256",
+        "softmax",
+    ),
+    "saliency": ("occlusion_map", "overlay"),
+    "embeddings": ("Embedding", "EmbeddingError", "load_embedding"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'recognizer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 SIZE = 28
 WORK = 128  # NIST's working resolution: the blur's sigma is given at this scale
@@ -28,7 +28,7 @@ FRAME_LEVEL = 0.12  # ink level whose bounding box frames the character, as NIST
 FRAME_EXTENT = 24.0 / SIZE  # that box's long side as a fraction of the output (EMNIST median)
 MIN_STROKE = 1.2  # thinner strokes (in output pixels) are thickened, as with a fine pen on a big canvas
 TARGET_STROKE = 1.8
-MAX_SIDE = 2048  # larger inputs are downscaled before any work
+MAX_SIDE = 1024  # larger inputs are area-downscaled first: plenty for a 28x28 result
 MAX_PIXELS = 50_000_000  # larger inputs are refused outright
 MIN_CONTRAST = 0.08  # ink must differ from the paper by this much (0..1 grey scale)
 MIN_EXTENT = 0.015  # ink whose box is smaller than this fraction of the image is noise
@@ -42,9 +42,11 @@ class InputError(ValueError):
 class NothingDrawn(InputError):
     """Blank, nearly blank or completely filled input: there is no character to read."""
 
+    message = "Nothing drawn yet: draw a character"
+
     def __init__(self, detail: str = "") -> None:
-        message = "Nothing drawn yet: draw a character"
-        super().__init__(f"{message} ({detail})" if detail else message)
+        self.detail = detail  # why, for logs; ``message`` is what a person needs to read
+        super().__init__(f"{self.message} ({detail})" if detail else self.message)
 
 
 class BadImage(InputError):
@@ -102,7 +104,7 @@ def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     blocks = _despeckle(_block_any(mask, factor))
     if not blocks.any():
         raise NothingDrawn("no ink found")
-    keep = np.kron(blocks, np.ones((factor, factor), bool))[: mask.shape[0], : mask.shape[1]]
+    keep = blocks.repeat(factor, 0).repeat(factor, 1)[: mask.shape[0], : mask.shape[1]]
     rows, cols = np.flatnonzero((mask & keep).any(1)), np.flatnonzero((mask & keep).any(0))
     if rows.size == 0:
         raise NothingDrawn("no ink found")
@@ -153,7 +155,9 @@ def _to_grey(image: Any) -> np.ndarray:
         return _channels_to_grey(_pil_to_channels(image))
     if isinstance(image, np.ndarray):
         return _channels_to_grey(_array_to_channels(image))
-    raise BadImage(f"expected an image (numpy array, PIL image, path or Sketchpad value), got {type(image).__name__}")
+    raise BadImage(
+        f"expected an image (numpy array, PIL image, path or Sketchpad value), got {type(image).__name__}"
+    )
 
 
 def _from_editor_value(value: Mapping) -> Any:
@@ -168,10 +172,17 @@ def _from_editor_value(value: Mapping) -> Any:
     if not layers:
         raise NothingDrawn()
     # No composite yet: the strokes are wherever any layer is opaque.
-    alphas = [_array_to_channels(np.asarray(_pil_or_array(layer)))[..., -1] for layer in layers]
-    if len({a.shape for a in alphas}) != 1:
+    inks = [_layer_ink(_array_to_channels(np.asarray(_pil_or_array(layer)))) for layer in layers]
+    if len({a.shape for a in inks}) != 1:
         raise BadImage("Sketchpad layers differ in size")
-    return (255 - np.max(alphas, axis=0) * 255).astype(np.uint8)
+    return np.round(255 - np.max(inks, axis=0) * 255).astype(np.uint8)
+
+
+def _layer_ink(channels: np.ndarray) -> np.ndarray:
+    """A layer's alpha marks its strokes; a layer without alpha is read as dark ink on white."""
+    if channels.shape[-1] in (2, 4):
+        return channels[..., -1]
+    return 1.0 - _channels_to_grey(channels)
 
 
 def _pil_or_array(layer: Any) -> Any:
@@ -190,6 +201,7 @@ def _open_image(source: str | os.PathLike | bytes | bytearray) -> Image.Image:
         image = Image.open(handle)
         _check_pixels(image.width, image.height)
         image.load()
+        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with an EXIF tag
     except InputError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as err:
@@ -214,8 +226,9 @@ def _check_pixels(width: int, height: int) -> None:
 def _pil_to_channels(image: Image.Image) -> np.ndarray:
     _check_pixels(image.width, image.height)
     if max(image.size) > MAX_SIDE:
-        image = image.copy()
-        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.BOX)
+        scale = MAX_SIDE / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BOX)
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(image, dtype=np.float32)
@@ -234,6 +247,8 @@ def _array_to_channels(a: np.ndarray) -> np.ndarray:
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise BadImage(f"empty image array of shape {a.shape}")
     _check_pixels(a.shape[1], a.shape[0])
+    if a.dtype == np.uint8 and max(a.shape[:2]) > MAX_SIDE:  # shrink while still 1 byte a value
+        return _pil_to_channels(Image.fromarray(np.ascontiguousarray(a)))  # mode L, LA, RGB or RGBA
     a = _scale_values(a)
     if a.ndim == 2:
         a = a[..., None]
@@ -297,7 +312,9 @@ def _channels_to_grey(a: np.ndarray) -> np.ndarray:
 
 def _border(a: np.ndarray) -> np.ndarray:
     width = max(1, round(0.02 * min(a.shape)))
-    return np.concatenate([a[:width].ravel(), a[-width:].ravel(), a[:, :width].ravel(), a[:, -width:].ravel()])
+    return np.concatenate(
+        [a[:width].ravel(), a[-width:].ravel(), a[:, :width].ravel(), a[:, -width:].ravel()]
+    )
 
 
 def _paper_level(grey: np.ndarray) -> tuple[float, bool]:
@@ -314,11 +331,13 @@ def _paper_level(grey: np.ndarray) -> tuple[float, bool]:
 
 
 def _robust_extremes(grey: np.ndarray) -> tuple[float, float]:
-    """Min and max after a 3x3 median, so single noisy pixels do not count as ink."""
-    if min(grey.shape) < 3:
+    """Min and max over 2x2 neighbourhoods, so single noisy pixels do not count as ink."""
+    if min(grey.shape) < 2:
         return float(grey.min()), float(grey.max())
-    smooth = np.asarray(Image.fromarray(np.ascontiguousarray(grey), "F").filter(ImageFilter.MedianFilter(3)))
-    return float(smooth.min()), float(smooth.max())
+    a, b, c, d = grey[:-1, :-1], grey[1:, :-1], grey[:-1, 1:], grey[1:, 1:]
+    high = np.maximum(np.maximum(a, b), np.maximum(c, d))
+    low = np.minimum(np.minimum(a, b), np.minimum(c, d))
+    return float(high.min()), float(low.max())
 
 
 def _robust_peak(ink: np.ndarray) -> float:
@@ -343,7 +362,7 @@ def _flatten_lighting(grey: np.ndarray, paper: float) -> np.ndarray:
 
 def _remove_noise(ink: np.ndarray) -> np.ndarray:
     """Drop the paper's texture: everything up to the background's median + 4 robust sigmas."""
-    sample = ink[:: max(1, ink.shape[0] // 512), :: max(1, ink.shape[1] // 512)]
+    sample = ink[:: max(1, ink.shape[0] // 256), :: max(1, ink.shape[1] // 256)]
     median = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - median)))
     floor = min(median + 4 * spread, 0.45)
@@ -360,11 +379,19 @@ def _block_any(mask: np.ndarray, factor: int) -> np.ndarray:
 
 def _despeckle(blocks: np.ndarray) -> np.ndarray:
     """Morphological opening (3x3), unless it would erase most of the ink (very thin strokes)."""
-    if min(blocks.shape) < 3:
-        return blocks
-    image = Image.fromarray(blocks.astype(np.uint8) * 255, "L")
-    opened = np.asarray(image.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3))) > 0
+    opened = _dilate3(~_dilate3(~blocks))
     return opened if opened.sum() >= 0.5 * blocks.sum() else blocks
+
+
+def _dilate3(mask: np.ndarray) -> np.ndarray:
+    """3x3 binary dilation with numpy (Pillow's rank filters are slow)."""
+    p = np.pad(mask, 1)
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            out |= p[dy : dy + h, dx : dx + w]
+    return out
 
 
 # ---------------------------------------------------------------- framing
@@ -373,18 +400,33 @@ def _despeckle(blocks: np.ndarray) -> np.ndarray:
 def _to_working_frame(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """The ink around ``box`` as a WORK x WORK image whose half-ink box is WORK_INNER long."""
     top, left, bottom, right = box
-    side = max(bottom - top, right - left) * WORK / WORK_INNER
-    cy, cx = (top + bottom) / 2, (left + right) / 2
-    pad = int(np.ceil(side / 2)) + 1
-    padded = np.pad(ink, pad)
-    region = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad, cy + side / 2 + pad)
-    image = Image.fromarray(np.ascontiguousarray(padded, dtype=np.float32), "F")
-    work = np.asarray(image.resize((WORK, WORK), Image.Resampling.BICUBIC, box=region))
-    work = np.clip(work, 0.0, None)
+    longest = max(bottom - top, right - left)
+    # Keep only the ink in the box (plus its anti-aliased rim): specks outside it are noise.
+    rim = int(np.ceil(max(2.0, 0.03 * longest)))
+    y0, x0 = max(0, top - rim), max(0, left - rim)
+    kept = ink[y0 : bottom + rim, x0 : right + rim]
+    centre = ((top + bottom) / 2 - y0, (left + right) / 2 - x0)
+    work = _resample_square(kept, centre, longest * WORK / WORK_INNER, WORK)
     peak = float(work.max())
     if peak <= 0:
         raise NothingDrawn("no ink found")
     return work / peak  # strokes much finer than a working pixel come back to full ink
+
+
+def _resample_square(a: np.ndarray, centre: tuple[float, float], side: float, size: int) -> np.ndarray:
+    """The square of ``side`` pixels centred on ``centre`` (y, x) of ``a``, zero outside it, at size x size.
+
+    Bicubic; Pillow widens the kernel when shrinking, so this also antialiases.
+    """
+    cy, cx = centre
+    y0, x0 = int(np.floor(cy - side / 2)) - 2, int(np.floor(cx - side / 2)) - 2
+    y1, x1 = int(np.ceil(cy + side / 2)) + 2, int(np.ceil(cx + side / 2)) + 2
+    canvas = np.zeros((y1 - y0, x1 - x0), np.float32)
+    sy, sx = slice(max(0, y0), min(a.shape[0], y1)), slice(max(0, x0), min(a.shape[1], x1))
+    canvas[sy.start - y0 : sy.stop - y0, sx.start - x0 : sx.stop - x0] = a[sy, sx]
+    region = (cx - side / 2 - x0, cy - side / 2 - y0, cx + side / 2 - x0, cy + side / 2 - y0)
+    out = np.asarray(Image.fromarray(canvas, "F").resize((size, size), Image.Resampling.BICUBIC, box=region))
+    return np.clip(out, 0.0, None)
 
 
 def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
@@ -418,9 +460,4 @@ def _reframe(work: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     side = max(bottom - top, right - left) / FRAME_EXTENT
-    cy, cx = (top + bottom) / 2, (left + right) / 2
-    pad = int(np.ceil(side))
-    image = Image.fromarray(np.ascontiguousarray(np.pad(work, pad), dtype=np.float32), "F")
-    region = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad, cy + side / 2 + pad)
-    out = np.asarray(image.resize((SIZE, SIZE), Image.Resampling.BICUBIC, box=region))
-    return np.clip(out, 0.0, None)
+    return _resample_square(work, ((top + bottom) / 2, (left + right) / 2), side, SIZE)

@@ -19,7 +19,9 @@ from training.data import DataError
 
 
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-root", type=Path, help="EMNIST files (default: $EMNIST_ROOT, ../shared/data/emnist, data/)")
+    parser.add_argument(
+        "--data-root", type=Path, help="EMNIST files (default: $EMNIST_ROOT, else ../shared/data/emnist, else data/)"
+    )
     parser.add_argument("--download", action="store_true", help="fetch the official files from NIST (torchvision)")
 
 

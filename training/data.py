@@ -167,12 +167,11 @@ def find_chunks(root: Path, split: str, part: str) -> list[Chunk]:
         return [Chunk(split, part, images, labels, _idx_name(split, part, "images"))]
     chunks = []
     sums = _read_sums(root / "SHA256SUMS")
-    pattern = re.compile(re.escape(_idx_name(split, part, "images")) + r"\.part-(\d+)-(\d+)\.gz")
-    for path in sorted((root / "partial").glob("*.gz")):
-        match = pattern.fullmatch(path.name)
-        if not match:
-            continue
-        first, last = int(match[1]), int(match[2])
+    # A slice is `<file>.part-FIRST-LAST.gz` (a range of the official file) or `<file>.<tag>.gz`, a selection
+    # that ships its own labels file (the test fixture); the range only matters when labels come from the full file.
+    prefix = _idx_name(split, part, "images") + "."
+    for path in sorted((root / "partial").glob(prefix + "*.gz")):
+        match = re.fullmatch(r"part-(\d+)-(\d+)", path.name[len(prefix) : -3])
         label_slice = path.with_name(path.name.replace("images-idx3", "labels-idx1"))
         for p in (path, label_slice):
             if p.exists():
@@ -184,12 +183,13 @@ def find_chunks(root: Path, split: str, part: str) -> list[Chunk]:
             labels = read_idx(label_slice)
         else:
             full = load_official(root, split, part, "labels")
-            if full is None:
+            if full is None or not match:
                 raise DataError(f"No labels for {path}: neither {label_slice.name} nor the official label file.")
-            labels = full[first : last + 1]
+            labels = full[int(match[1]) : int(match[2]) + 1]
         imgs = read_idx(path)
-        if len(imgs) != last - first + 1 or len(labels) != len(imgs):
-            raise DataError(f"{path}: {len(imgs)} images and {len(labels)} labels for range {first}-{last}.")
+        expected = int(match[2]) - int(match[1]) + 1 if match else len(labels)
+        if len(imgs) != expected or len(labels) != len(imgs):
+            raise DataError(f"{path}: {len(imgs)} images and {len(labels)} labels, expected {expected}.")
         chunks.append(Chunk(split, part, imgs, labels, path.name))
     return chunks
 

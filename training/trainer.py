@@ -246,7 +246,9 @@ def train(
         model.train()
         started = time.perf_counter()
         seen, loss_sum, correct = 0, 0.0, 0
-        steps = range(0, len(train_set), config.batch_size)
+        # A trailing batch of one image would break BatchNorm's batch statistics: skip it (it changes every epoch).
+        last = len(train_set) - 1 if len(train_set) % config.batch_size == 1 else len(train_set)
+        steps = range(0, last, config.batch_size)
         bar = tqdm(steps, desc=f"{run_dir.name} epoch {epoch}", leave=False, disable=not progress)
         for start in bar:
             x, y = train_set.batch(order[start : start + config.batch_size])
@@ -257,7 +259,7 @@ def train(
             loss.backward()
             optimizer.step()
             seen += len(y)
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
         if dev.type == "cuda":

@@ -1,0 +1,47 @@
+# Two entry points for a fresh machine: `make run` (the app) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: run test lint data reproduce-quick export embed benchmarks
+
+# The app needs only its runtime (no torch); the tests need everything.
+$(VENV)/.app-installed: requirements-app.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-app.txt
+	touch $@
+
+$(VENV)/.all-installed: requirements.txt requirements-app.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $(VENV)/.app-installed $@
+
+run: $(VENV)/.app-installed
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.all-installed
+	bash scripts/ensure_chromium.sh
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.all-installed
+	$(PY) -m ruff check .
+
+data: $(VENV)/.all-installed
+	$(PY) -m training data --protocol pool
+
+reproduce-quick: $(VENV)/.all-installed
+	$(PY) -m training reproduce all --profile quick
+
+export: $(VENV)/.all-installed
+	$(PY) -m training export
+
+embed: $(VENV)/.all-installed
+	$(PY) -m training embed
+
+benchmarks: $(VENV)/.all-installed
+	$(PY) benchmarks/train_throughput.py

@@ -1,0 +1,131 @@
+"""Precomputed 2-D maps of a model's feature space, and where a new drawing lands on them.
+
+``assets/embeddings/<model name>.npz`` is written by the training side's embed step:
+``features`` (n, d) float16, ``labels`` (n,) int, ``preds`` (n,) int, ``thumbs`` (n, 28, 28)
+uint8 upright, and one (n, 2) float32 array per map (``umap``, ``tsne``, ``pixel_umap``; any may be
+absent). UMAP and t-SNE are too slow for the app, so a new drawing is placed by its nearest
+neighbours in feature space instead.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAP_NAMES = ("umap", "tsne", "pixel_umap")
+REQUIRED = ("features", "labels", "preds", "thumbs")
+
+
+class EmbeddingError(ValueError):
+    """The embedding file is missing, unreadable or inconsistent."""
+
+
+@dataclass
+class Embedding:
+    features: np.ndarray  # (n, d) float32
+    labels: np.ndarray  # (n,) int64
+    preds: np.ndarray  # (n,) int64
+    thumbs: np.ndarray  # (n, 28, 28) uint8, upright
+    maps: dict[str, np.ndarray]  # method -> (n, 2) float32
+    path: Path | None = None
+    _unit: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._unit = _normalise(self.features)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def methods(self) -> list[str]:
+        """The maps this file holds, in the usual order."""
+        return [m for m in MAP_NAMES if m in self.maps] + sorted(set(self.maps) - set(MAP_NAMES))
+
+    def mistakes(self) -> np.ndarray:
+        """Indices of the samples the model got wrong."""
+        return np.flatnonzero(self.preds != self.labels)
+
+    def neighbours(self, features: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and cosine similarities of the k samples nearest to one feature vector."""
+        query = np.asarray(features, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.features.shape[1]:
+            raise ValueError(
+                f"feature vector has {query.shape[0]} values, the embedding {self.features.shape[1]}"
+            )
+        sims = self._unit @ _normalise(query[None])[0]
+        k = max(1, min(k, len(sims)))
+        idx = np.argpartition(-sims, k - 1)[:k]
+        idx = idx[np.argsort(-sims[idx], kind="stable")]
+        return idx, sims[idx]
+
+    def place(self, features: np.ndarray, method: str, k: int = 10) -> tuple[float, float]:
+        """Map position of a new feature vector: the similarity-weighted mean of its k neighbours.
+
+        Weights are non-negative, so the point always lies inside the neighbours' bounding box.
+        """
+        if method not in self.maps:
+            raise KeyError(f"no map {method!r} in this embedding; available: {self.methods}")
+        idx, sims = self.neighbours(features, k)
+        weights = np.clip(sims, 0.0, None) ** 4 + 1e-6  # sharpen: the closest neighbours dominate
+        x, y = (self.maps[method][idx] * weights[:, None]).sum(0) / weights.sum()
+        return float(x), float(y)
+
+
+def _normalise(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+
+def load_embedding(path: str | os.PathLike) -> Embedding:
+    """Read and check one ``<model name>.npz`` file."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise EmbeddingError(
+            f"no embedding file at {path}: run the embed step first (python -m training embed)"
+        ) from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise EmbeddingError(f"embedding file {path} is unreadable: {err}") from err
+    missing = [key for key in REQUIRED if key not in arrays]
+    if missing:
+        raise EmbeddingError(f"embedding file {path} lacks {missing}")
+    emb = Embedding(
+        features=arrays["features"].astype(np.float32),
+        labels=arrays["labels"].astype(np.int64).reshape(-1),
+        preds=arrays["preds"].astype(np.int64).reshape(-1),
+        thumbs=arrays["thumbs"].astype(np.uint8),
+        maps={m: arrays[m].astype(np.float32) for m in arrays if _is_map(m, arrays)},
+        path=path,
+    )
+    _check(emb, path)
+    return emb
+
+
+def _is_map(key: str, arrays: dict[str, np.ndarray]) -> bool:
+    """A named map, or any other float (n, 2) array (extra arrays the embed step may add are ignored)."""
+    if key in REQUIRED:
+        return False
+    a = arrays[key]
+    return key in MAP_NAMES or (a.ndim == 2 and a.shape[1] == 2 and np.issubdtype(a.dtype, np.floating))
+
+
+def _check(emb: Embedding, path: Path) -> None:
+    n = len(emb.labels)
+    problems = []
+    if emb.features.ndim != 2 or len(emb.features) != n:
+        problems.append(f"features {emb.features.shape} is not (n={n}, d)")
+    if emb.preds.shape != (n,):
+        problems.append(f"preds {emb.preds.shape} is not ({n},)")
+    if emb.thumbs.shape != (n, 28, 28):
+        problems.append(f"thumbs {emb.thumbs.shape} is not ({n}, 28, 28)")
+    problems += [f"{m} {a.shape} is not ({n}, 2)" for m, a in emb.maps.items() if a.shape != (n, 2)]
+    if n == 0:
+        problems.append("it holds no samples")
+    if problems:
+        raise EmbeddingError(f"embedding file {path} is inconsistent: " + "; ".join(problems))

@@ -1,0 +1,272 @@
+"""2-D maps of each exported model's feature space, for the app's embedding browser.
+
+    python -m training embed                                  # every model of exported_models/
+    python -m training embed --samples 5000 --methods umap tsne pixel_umap
+
+For each model of the manifest: a seeded, class-stratified sample of its split's test part, its
+penultimate features and predictions computed through ONNX Runtime with
+``recognizer.inference.Recognizer.predict_batch`` (the app's own path, so a drawing placed on the
+map lands in the same feature space), and the maps:
+
+- ``umap``: UMAP of the features (n_neighbors 15, min_dist 0.1, random_state 42);
+- ``tsne``: t-SNE of the features' first 50 principal components (init pca, random_state 42);
+- ``pixel_umap``: UMAP of the raw pixels (the reports' Figure 1 view). It depends only on the
+  sample, so it is computed once per split and shared by that split's models.
+
+Writes ``<out>/<model name>.npz`` (features float16, labels, preds, thumbs uint8 upright 28x28, one
+(n, 2) float32 array per map, and ``index``: the sample's positions in the test part), a PNG per map
+(``<model name>-<map>.png``) and ``index.json`` (models, maps, sample sizes, timings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from recognizer.inference import ManifestError, Recognizer
+from recognizer.labels import MERGED_SPLITS
+from training.data import REPO_ROOT, DataError
+from training.export import DEFAULT_OUT as DEFAULT_MODELS
+from training.export import SplitCache
+from training.trainer import environment, stratified_subset
+
+DEFAULT_OUT = REPO_ROOT / "assets" / "embeddings"
+METHODS = ("umap", "tsne", "pixel_umap")
+SEED = 42
+UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": SEED}
+TSNE_PCA = 50
+TITLES = {"umap": "UMAP of the features", "tsne": "t-SNE of the features", "pixel_umap": "UMAP of the raw pixels"}
+
+
+def umap_map(points: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": seeded UMAP runs on one thread
+        import umap
+
+        neighbours = min(UMAP_SETTINGS["n_neighbors"], len(points) - 1)
+        reducer = umap.UMAP(n_components=2, **{**UMAP_SETTINGS, "n_neighbors": neighbours})
+        return reducer.fit_transform(points.astype(np.float32)).astype(np.float32)
+
+
+def tsne_map(points: np.ndarray, max_iter: int = 1000) -> np.ndarray:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    points = points.astype(np.float32)
+    components = min(TSNE_PCA, points.shape[1], len(points))
+    reduced = PCA(n_components=components, random_state=SEED).fit_transform(points) if components < points.shape[1] \
+        else points
+    perplexity = min(30.0, max(2.0, (len(points) - 1) / 3.0))  # t-SNE needs perplexity < n
+    tsne = TSNE(n_components=2, init="pca", random_state=SEED, perplexity=perplexity, max_iter=max_iter,
+                learning_rate="auto")
+    return tsne.fit_transform(reduced).astype(np.float32)
+
+
+def compute_map(method: str, features: np.ndarray, pixels: np.ndarray, tsne_max_iter: int = 1000) -> np.ndarray:
+    if method == "umap":
+        return umap_map(features)
+    if method == "tsne":
+        return tsne_map(features, tsne_max_iter)
+    if method == "pixel_umap":
+        return umap_map(pixels.reshape(len(pixels), -1).astype(np.float32) / 255.0)
+    raise ValueError(f"unknown map {method!r}; known: {METHODS}")
+
+
+def class_colours(n: int) -> np.ndarray:
+    """n distinguishable colours (tab20, tab20b, tab20c, then repeating)."""
+    import matplotlib
+
+    base = np.concatenate([matplotlib.colormaps[name].colors for name in ("tab20", "tab20b", "tab20c")])
+    return base[np.arange(n) % len(base)]
+
+
+def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str], title: str) -> None:
+    """A scatter coloured by class, with each class's character at its centroid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.patheffects as pe
+    import matplotlib.pyplot as plt
+
+    colours = class_colours(len(chars))
+    fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
+    ax.scatter(coords[:, 0], coords[:, 1], c=colours[labels], s=4, alpha=0.6, linewidths=0)
+    for c in np.unique(labels):
+        centre = np.median(coords[labels == c], axis=0)
+        ax.text(centre[0], centre[1], chars[c], fontsize=11, fontweight="bold", ha="center", va="center",
+                color=colours[c] * 0.6, path_effects=[pe.withStroke(linewidth=3, foreground="white")])
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    tmp.replace(path)
+
+
+def sample_test(labels: np.ndarray, samples: int, seed: int = SEED) -> np.ndarray:
+    """A seeded sample of the test part keeping the class proportions (all of it when smaller)."""
+    return stratified_subset(labels, samples, seed)
+
+
+def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path, methods: list[str],
+                samples: int, pixel_maps: dict, tsne_max_iter: int = 1000, progress: bool = True) -> dict:
+    """Features, predictions and maps of one exported model; returns its index.json record."""
+    entry = recognizer.entry(name)
+    data = splits.get(entry.split, entry.protocol or "auto")
+    x, y = data.parts["test"]
+    idx = sample_test(y, samples)
+    thumbs, labels = x[idx], y[idx]
+    started = time.perf_counter()
+    probs, features = recognizer.predict_batch(name, thumbs.astype(np.float32) / 255.0)
+    timings = {"features": round(time.perf_counter() - started, 2)}
+    if features.shape[1] == 0:
+        raise ValueError(f"{name} has no features output")
+    preds = probs.argmax(1)
+
+    maps: dict[str, np.ndarray] = {}
+    bar = tqdm(methods, desc=name, leave=False, disable=not progress)
+    for method in bar:
+        bar.set_postfix_str(f"{method} of {len(idx):,} points")
+        started = time.perf_counter()
+        if method == "pixel_umap":
+            # Depends only on the sample, which is the same for every model of a split: compute once.
+            key = (entry.split, entry.protocol, hashlib.sha256(idx.tobytes()).hexdigest())
+            if key not in pixel_maps:
+                pixel_maps[key] = compute_map(method, features, thumbs)
+            else:
+                timings["pixel_umap_reused"] = True
+            maps[method] = pixel_maps[key]
+        else:
+            maps[method] = compute_map(method, features, thumbs, tsne_max_iter)
+        timings[method] = round(time.perf_counter() - started, 2)
+
+    npz = out / f"{name}.npz"
+    small_labels = np.uint8 if len(entry.labels) <= 255 else np.int64
+    save_npz(npz, {
+        "features": features.astype(np.float16),
+        "labels": labels.astype(small_labels),
+        "preds": preds.astype(small_labels),
+        "thumbs": np.ascontiguousarray(thumbs, dtype=np.uint8),
+        "index": idx.astype(np.int64),
+        **{m: a.astype(np.float32) for m, a in maps.items()},
+    })
+    accuracy = float((preds == labels).mean())
+    pngs = {}
+    for method, coords in maps.items():
+        png = out / f"{name}-{method}.png"
+        plot_map(png, coords, labels, entry.labels,
+                 f"{name}: {TITLES.get(method, method)}\n{len(idx):,} test images of {entry.split} "
+                 f"({entry.protocol}), coloured by true class; model accuracy on them {accuracy:.1%}")
+        pngs[method] = png.name
+    return {
+        "name": name,
+        "file": npz.name,
+        "family": entry.family,
+        "split": entry.split,
+        "protocol": entry.protocol,
+        "merged": entry.split in MERGED_SPLITS,
+        "n": int(len(idx)),
+        "n_test": int(len(y)),
+        "classes": len(entry.labels),
+        "feature_dim": int(features.shape[1]),
+        "sample_accuracy": accuracy,
+        "methods": list(maps),
+        "png": pngs,
+        "seconds": timings,
+        "model_sha256": entry.sha256,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training embed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="exported models (manifest.json)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--samples", type=int, default=5000, help="test images per model (all when fewer)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--names", nargs="+", help="only these models (default: all in the manifest)")
+    parser.add_argument("--tsne-max-iter", type=int, default=1000, help="t-SNE iterations (at least 250)")
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        recognizer = Recognizer(args.models, intra_op_num_threads=os.cpu_count() or 1)
+    except ManifestError as err:
+        print(f"embed: {err}", file=sys.stderr)
+        return 1
+    for name, reason in recognizer.unavailable.items():
+        print(f"skipping {name}: {reason}", file=sys.stderr)
+    names = [e.name for e in recognizer.models]
+    if args.names:
+        unknown = sorted(set(args.names) - set(names))
+        if unknown:
+            print(f"no loadable model named {unknown} in {args.models}; available: {names}", file=sys.stderr)
+        names = [n for n in names if n in args.names]
+    if not names:
+        print(f"embed: no models to map in {args.models}", file=sys.stderr)
+        return 1
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    index_path = out / "index.json"
+    records: dict[str, dict] = {}
+    if index_path.exists():
+        try:
+            records = {r["name"]: r for r in json.loads(index_path.read_text()).get("models", [])}
+        except (OSError, json.JSONDecodeError, KeyError, AttributeError):
+            records = {}
+    records = {n: r for n, r in records.items() if (out / r.get("file", "")).is_file()}
+
+    splits, pixel_maps, failed = SplitCache(), {}, []
+    for name in tqdm(names, desc="embed", disable=args.quiet):
+        started = time.perf_counter()
+        try:
+            record = embed_model(recognizer, name, splits, out, args.methods, args.samples, pixel_maps,
+                                 args.tsne_max_iter, progress=not args.quiet)
+        except (DataError, ValueError) as err:
+            print(f"FAILED {name}: {err}", file=sys.stderr)
+            failed.append(name)
+            continue
+        record["seconds"]["total"] = round(time.perf_counter() - started, 2)
+        records[name] = record
+        tqdm.write(f"{name}: {record['n']:,} points, {record['feature_dim']}-d features, maps "
+                   + ", ".join(f"{m} {record['seconds'][m]:.1f} s" for m in record["methods"]))
+
+    index = {
+        "models": sorted(records.values(), key=lambda r: r["name"]),
+        "methods": {m: TITLES[m] for m in METHODS},
+        "settings": {"samples": args.samples, "seed": SEED, "umap": UMAP_SETTINGS,
+                     "tsne": {"pca_components": TSNE_PCA, "init": "pca", "random_state": SEED,
+                              "perplexity": 30, "max_iter": args.tsne_max_iter}},
+        "environment": environment(),
+    }
+    tmp = index_path.with_name(index_path.name + ".tmp")
+    tmp.write_text(json.dumps(index, indent=1) + "\n")
+    tmp.replace(index_path)
+    print(f"wrote {len(names) - len(failed)} embedding(s) to {out}")
+    return 1 if failed and len(failed) == len(names) else (3 if failed else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Study B (the second report): MNIST with 50 images per digit, 40 train / 10 test per digit, batch 100.
+
+There is no validation part, so there is no early stopping and no plateau schedule; the last epoch
+is the result, as in the report. Each row runs once per seed in SEEDS: the first seed gives the
+single-run figure beside the report's, the mean and sample standard deviation over the seeds show
+how much one image (one point on 100 test images) moves. Every run is also scored on the full
+10,000-image MNIST test set (mnist_test_accuracy). The seed changes initialisation and batch order;
+the 500 images are the same for every run (drawn with seed 42, training/data.py).
+
+Settings the report leaves open: the epoch sweep uses 'my CNN' with cross-entropy (the report's
+section 3.2 predates its focal loss); the optimizer comparison uses 'my CNN', cross-entropy, 10
+epochs, lr 1e-3, SGD with momentum 0.9 (training/optim.py); the report gives no numbers for it, only
+that SGD and RAdam did worse than Adam.
+"""
+
+TITLE = "Study B: small MNIST (50 images per digit), 'my CNN' vs basic net, CE vs focal, optimizers"
+
+BASE = {"split": "mnist50", "model": "cnn_small", "optimizer": "adam", "lr": 1e-3, "loss": "cross_entropy",
+        "batch_size": 100, "early_stop_patience": 0}  # fmt: skip
+
+SEEDS = [42, 43, 44, 45, 46]
+
+ROWS = [
+    {"key": "epochs_1", "label": "my CNN, CE, 1 epoch", "settings": {"epochs": 1}, "report": {"test_accuracy": 17}},
+    {"key": "epochs_20", "label": "my CNN, CE, 20 epochs", "settings": {"epochs": 20},
+     "report": {"test_accuracy": 90}},
+    {"key": "epochs_50", "label": "my CNN, CE, 50 epochs", "settings": {"epochs": 50},
+     "report": {"test_accuracy": 83}},
+    {"key": "epochs_100", "label": "my CNN, CE, 100 epochs", "settings": {"epochs": 100},
+     "report": {"test_accuracy": 83}},
+    {"key": "basic_ce", "label": "basic net, CE, 10 epochs", "settings": {"model": "mlp_basic", "epochs": 10},
+     "report": {"test_accuracy": 85}},
+    {"key": "cnn_ce", "label": "my CNN, CE, 10 epochs", "settings": {"epochs": 10},
+     "report": {"test_accuracy": 91}, "note": "92 in the report's loss comparison (same settings, another run)"},
+    {"key": "cnn_focal", "label": "my CNN, focal (gamma 2, alpha 1), 10 epochs",
+     "settings": {"epochs": 10, "loss": "focal", "focal_gamma": 2.0, "focal_alpha": 1.0},
+     "report": {"test_accuracy": 96}},
+    {"key": "cnn_sgd", "label": "my CNN, CE, SGD, 10 epochs", "settings": {"epochs": 10, "optimizer": "sgd"},
+     "report": {}, "note": "report: worse than Adam, no figure"},
+    {"key": "cnn_radam", "label": "my CNN, CE, RAdam, 10 epochs", "settings": {"epochs": 10, "optimizer": "radam"},
+     "report": {}, "note": "report: worse than Adam, no figure"},
+]  # fmt: skip
+
+_TEST = ["test_accuracy_mean", "mnist_test_accuracy_mean"]
+CLAIMS = [
+    {"text": "20 epochs beats 1, 50 and 100", "among": ["epochs_1", "epochs_20", "epochs_50", "epochs_100"],
+     "expect": "epochs_20", "metrics": _TEST},
+    {"text": "'my CNN' beats the basic net", "among": ["basic_ce", "cnn_ce"], "expect": "cnn_ce", "metrics": _TEST},
+    {"text": "focal loss beats cross-entropy on small MNIST", "among": ["cnn_ce", "cnn_focal"], "expect": "cnn_focal",
+     "metrics": _TEST},
+    {"text": "Adam beats SGD and RAdam", "among": ["cnn_ce", "cnn_sgd", "cnn_radam"], "expect": "cnn_ce",
+     "metrics": _TEST},
+]  # fmt: skip
+
+NOTES = (
+    "Study B has no validation part, so its comparisons are made on test figures, as in the report: "
+    "the mean over seeds on the report's 100 images and on the full MNIST test set."
+)

@@ -1,0 +1,633 @@
+"""Export the winning runs to ONNX, with the manifest the app reads and checks that the files hold.
+
+    python -m training export                       # the winners of assets/results/*.json
+    python -m training export --profile quick
+    python -m training export --run RUN_ID --name residual_cnn-byclass --slot byclass
+
+Which runs: Table 8's final residual CNN of each split (slot = split), and for each baseline family
+(LeNet-5, plain CNN, ResNet-50) its run with the best *validation* accuracy over every table; test
+figures never choose. Each file takes an image [N, 1, 28, 28] float32 in [0, 1] (upright, dynamic
+N) and gives ``logits`` [N, C] and ``features`` [N, D] (the penultimate vector for the maps).
+
+Checks per model: onnx.checker; parity of ONNX Runtime (CPU) with torch on 1,000 seeded test images
+(largest |logit difference| <= 1e-4 and identical accuracy, else the model is not written); the size
+limit; and the whole test part scored again through ``recognizer.inference.Recognizer`` (the app's
+code path) as ``metrics.runtime_test_accuracy``. The manifest entry, minus its sha256, is stored in
+the file's metadata too, so a lone .onnx file describes itself.
+
+Exporter: the dynamo exporter (``torch.onnx.export(..., dynamo=True)``, opset 20). Both exporters
+give parity near 1e-7 on all four families here; dynamo is the maintained one (the TorchScript
+exporter is deprecated) and takes seconds per model, which is nothing beside the checks. The
+TorchScript exporter stays selectable (``--exporter legacy``) and is used as a fallback, recorded in
+the entry, should dynamo fail on a model.
+
+ResNet-50 (about 25.6M parameters) is 103 MB in float32 and 51 MB with float16 weights, both over
+the 10 MB limit, so it is left out by default and listed under ``skipped`` in the manifest with the
+reason. ``--max-mb 60`` exports it with float16 weights (each weight stored as float16 and cast to
+float32 once when the session loads; compute stays float32), checked against a looser tolerance:
+|logit difference| <= 1% of the largest |logit|, predictions agreeing on >= 99% of the images and
+accuracy within 0.5 points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from recognizer.inference import MANIFEST, MANIFEST_FORMAT, SLOTS, Recognizer
+from training.data import REPO_ROOT, DataError, SplitData, load_split
+from training.models import count_parameters
+
+DEFAULT_RESULTS = REPO_ROOT / "assets" / "results"
+DEFAULT_OUT = REPO_ROOT / "exported_models"
+FINAL_TABLE = "table8"  # the final residual CNN per split
+FINAL_FAMILY = "residual_cnn"
+BASELINE_FAMILIES = ("lenet5", "plain_cnn", "resnet50")
+PARITY_IMAGES = 1000
+PARITY_TOLERANCE = 1e-4  # largest |logit difference| for float32 weights
+FP16_RELATIVE_TOLERANCE = 1e-2  # for float16 weights, as a fraction of the largest |logit|
+FP16_MIN_AGREEMENT = 0.99
+FP16_MAX_ACCURACY_GAP = 0.005
+MAX_MB = 10.0
+METADATA_KEY = "emnist_lab.model"  # metadata_props key holding the manifest entry (minus sha256)
+INPUT = {"name": "image", "shape": [1, 28, 28], "range": [0, 1], "orientation": "upright", "preprocessing": "emnist"}
+OUTPUTS = {"logits": "logits", "features": "features"}
+
+
+class ExportError(RuntimeError):
+    """A model could not be exported faithfully (checker, parity, size); the message says why."""
+
+
+class SkipRun(RuntimeError):
+    """A run cannot be exported (folder missing, over the size limit); not an error of the export."""
+
+
+@dataclass
+class Candidate:
+    """One run to export and where the choice came from."""
+
+    run_id: str
+    name: str | None = None  # default: <family>-<split>
+    slot: str | None = None
+    source: str = "--run"
+    notes: list[str] = field(default_factory=list)
+
+
+def runs_dir() -> Path:
+    """$RUNS_DIR at call time (tests set it), else the trainer's default."""
+    from training import trainer
+
+    return Path(os.environ["RUNS_DIR"]) if os.environ.get("RUNS_DIR") else trainer.RUNS_DIR
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing the runs from the results tables
+
+
+def _val_accuracy(row: dict) -> float:
+    for key in ("best_val_accuracy", "val_accuracy"):
+        if isinstance(row.get(key), (int, float)) and not math.isnan(row[key]):
+            return float(row[key])
+    return float("-inf")
+
+
+def _row_split(row: dict) -> str | None:
+    return row.get("split") or (row.get("config") or {}).get("split")
+
+
+def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Candidate], list[str]]:
+    """The runs the results tables name as winners, and messages about what is missing."""
+    messages: list[str] = []
+    if not results_dir.is_dir():
+        return [], [f"no results folder {results_dir}: run `python -m training reproduce` first, or pass --run"]
+    folder = results_dir / profile if profile and (results_dir / profile).is_dir() else results_dir
+    tables: dict[str, dict] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            table = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            messages.append(f"skipping {path}: unreadable ({err})")
+            continue
+        if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
+            continue  # not a results table (an index or plot data)
+        if profile and table.get("profile") not in (None, profile):
+            messages.append(f"skipping {path.name}: profile {table.get('profile')!r}, not {profile!r}")
+            continue
+        tables[path.stem] = table
+
+    picked: list[Candidate] = []
+    final = tables.get(FINAL_TABLE)
+    if final is None:
+        missing = folder / f"{FINAL_TABLE}.json"
+        messages.append(f"no {missing}: the final residual CNNs (one per split) are not exported")
+    else:
+        for split in SLOTS:
+            rows = [r for r in final["rows"] if r.get("run_id") and _row_split(r) == split
+                    and r.get("model", FINAL_FAMILY) == FINAL_FAMILY]
+            if not rows:
+                messages.append(f"{FINAL_TABLE}.json has no finished {split} row")
+                continue
+            keyed = [r for r in rows if r.get("key") == split]
+            best = max(keyed or rows, key=_val_accuracy)
+            picked.append(Candidate(best["run_id"], f"{FINAL_FAMILY}-{split}", split, f"{FINAL_TABLE} row {split}"))
+
+    for family in BASELINE_FAMILIES:
+        rows = [(name, r) for name, t in tables.items() for r in t["rows"]
+                if r.get("model") == family and r.get("run_id")]
+        if not rows:
+            messages.append(f"no results row for {family} (expected in table2.json)")
+            continue
+        by_split: dict[str, list[tuple[str, dict]]] = {}
+        for name, row in rows:
+            by_split.setdefault(_row_split(row) or "byclass", []).append((name, row))
+        for split, split_rows in sorted(by_split.items()):
+            # Validation accuracy chooses; a row without one (no validation part) cannot win over one with it.
+            table_name, best = max(split_rows, key=lambda item: _val_accuracy(item[1]))
+            picked.append(Candidate(best["run_id"], f"{family}-{split}", None,
+                                    f"{table_name} row {best.get('key', '?')} (best validation accuracy of "
+                                    f"{len(split_rows)} {family} runs on {split})"))
+    return picked, messages
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX
+
+
+class LogitsAndFeatures(nn.Module):
+    """The exported graph: an upright [N, 1, 28, 28] image in [0, 1] -> (logits, penultimate features)."""
+
+    def __init__(self, model: nn.Module, in_channels: int = 1) -> None:
+        super().__init__()
+        self.model = model
+        self.in_channels = in_channels
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.in_channels != 1:  # Study B's 3-channel nets took grey images as RGB
+            image = image.expand(-1, self.in_channels, -1, -1)
+        features = self.model.features(image)
+        return self.model.head(features), features
+
+
+def to_onnx(model: nn.Module, in_channels: int = 1, exporter: str = "dynamo"):
+    """The model as an onnx.ModelProto with input ``image`` (dynamic batch) and outputs logits, features."""
+    import onnx
+
+    wrapper = LogitsAndFeatures(model, in_channels).eval()
+    example = (torch.rand(2, 1, 28, 28),)
+    names = {"input_names": ["image"], "output_names": ["logits", "features"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice, tracer notes
+        if exporter == "dynamo":
+            program = torch.onnx.export(wrapper, example, None, dynamo=True, verbose=False, optimize=True,
+                                        dynamic_shapes={"image": {0: torch.export.Dim("N")}}, **names)
+            return program.model_proto
+        if exporter == "legacy":
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model.onnx"
+                torch.onnx.export(wrapper, example, str(path), dynamo=False, opset_version=17,
+                                  dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "features": {0: "N"}}, **names)
+                return onnx.load(str(path))
+    raise ValueError(f"unknown exporter {exporter!r}: dynamo or legacy")
+
+
+def weights_to_fp16(proto) -> None:
+    """Store float32 weights as float16, each cast back to float32 by a Cast node (compute stays float32).
+
+    ONNX Runtime folds these casts when the session loads, so inference speed is unchanged.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    casts = []
+    for init in proto.graph.initializer:
+        if init.data_type == TensorProto.FLOAT and math.prod(init.dims) >= 16:
+            name = init.name
+            half = numpy_helper.to_array(init).astype(np.float16)
+            init.CopyFrom(numpy_helper.from_array(half, f"{name}__fp16"))
+            casts.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=TensorProto.FLOAT))
+    nodes = list(proto.graph.node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(casts + nodes)  # casts first keeps the graph topologically sorted
+
+
+def set_metadata(proto, entry: dict) -> None:
+    """The manifest entry without its sha256 (which depends on these very bytes) into metadata_props."""
+    import onnx
+
+    described = {k: v for k, v in entry.items() if k != "sha256"}
+    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(described, sort_keys=True)})
+    proto.doc_string = f"{entry['name']}: {entry['family']} trained on EMNIST {entry['split']} ({entry['protocol']})"
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The description a lone .onnx file carries (the manifest entry minus sha256)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise KeyError(f"{path} has no {METADATA_KEY} metadata")
+    return json.loads(props[METADATA_KEY])
+
+
+def ort_session(model: bytes | str | os.PathLike):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def run_session(session, images: np.ndarray, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and features of upright float32 images [N, 28, 28] from an ONNX Runtime session."""
+    logits, features = [], []
+    for start in range(0, len(images), chunk):
+        out = session.run(["logits", "features"], {"image": images[start : start + chunk, None]})
+        logits.append(out[0])
+        features.append(out[1])
+    return np.concatenate(logits), np.concatenate(features)
+
+
+@torch.no_grad()
+def run_torch(model: nn.Module, images: np.ndarray, in_channels: int = 1, chunk: int = 250):
+    wrapper = LogitsAndFeatures(model, in_channels).eval()
+    logits, features = [], []
+    for start in range(0, len(images), chunk):
+        lg, ft = wrapper(torch.from_numpy(images[start : start + chunk, None]))
+        logits.append(lg.numpy())
+        features.append(ft.numpy())
+    return np.concatenate(logits), np.concatenate(features)
+
+
+def parity_sample(data: SplitData, n: int = PARITY_IMAGES, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """n seeded test images as float32 [n, 28, 28] in [0, 1] (all of them when the part is smaller).
+
+    A seeded draw rather than the first n: the pool's test part is ordered by pixel bytes.
+    """
+    x, y = data.parts["test"]
+    idx = sample_indices(len(y), n, seed)
+    return x[idx].astype(np.float32) / 255.0, y[idx]
+
+
+def sample_indices(total: int, n: int | None, seed: int = 42) -> np.ndarray:
+    """n indices out of total drawn with a seed, sorted (all of them when n is None or larger)."""
+    if n is None or n >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
+
+
+def check_parity(model: nn.Module, onnx_bytes: bytes, images: np.ndarray, labels: np.ndarray,
+                 in_channels: int = 1, fp16: bool = False) -> dict:
+    """ONNX Runtime against torch on the same images; raises ExportError when they disagree."""
+    torch_logits, torch_features = run_torch(model, images, in_channels)
+    session = ort_session(onnx_bytes)
+    onnx_logits, onnx_features = run_session(session, images)
+    single, _ = run_session(session, images[:1])  # a batch of one through the dynamic axis
+    torch_acc = float((torch_logits.argmax(1) == labels).mean())
+    onnx_acc = float((onnx_logits.argmax(1) == labels).mean())
+    result = {
+        "n": len(labels),
+        "max_abs_logit_diff": float(np.abs(onnx_logits - torch_logits).max()),
+        "max_abs_feature_diff": float(np.abs(onnx_features - torch_features).max()),
+        "batch_of_one_diff": float(np.abs(single[0] - onnx_logits[0]).max()),
+        "torch_accuracy": torch_acc,
+        "onnx_accuracy": onnx_acc,
+        "prediction_agreement": float((onnx_logits.argmax(1) == torch_logits.argmax(1)).mean()),
+        "weights": "float16" if fp16 else "float32",
+        "provider": "CPUExecutionProvider",
+    }
+    if fp16:
+        tolerance = FP16_RELATIVE_TOLERANCE * max(1.0, float(np.abs(torch_logits).max()))
+        ok = (result["max_abs_logit_diff"] <= tolerance and result["prediction_agreement"] >= FP16_MIN_AGREEMENT
+              and abs(onnx_acc - torch_acc) <= FP16_MAX_ACCURACY_GAP)
+        result["tolerance"] = {"max_abs_logit_diff": tolerance, "min_agreement": FP16_MIN_AGREEMENT,
+                               "max_accuracy_gap": FP16_MAX_ACCURACY_GAP}
+    else:
+        tolerance = PARITY_TOLERANCE
+        ok = result["max_abs_logit_diff"] <= tolerance and onnx_acc == torch_acc
+        result["tolerance"] = {"max_abs_logit_diff": tolerance, "accuracy": "identical"}
+    ok = ok and result["batch_of_one_diff"] <= tolerance
+    result["passed"] = bool(ok)
+    if not ok:
+        raise ExportError(
+            f"ONNX Runtime disagrees with torch on {len(labels)} test images: max |logit diff| "
+            f"{result['max_abs_logit_diff']:.3g} (tolerance {tolerance:.3g}), batch-of-one diff "
+            f"{result['batch_of_one_diff']:.3g}, accuracy torch {torch_acc:.4f} vs onnx {onnx_acc:.4f}"
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring an exported model through the app's runtime
+
+
+def evaluate_exported(model_dir: str | os.PathLike, name: str, data: SplitData | None = None,
+                      limit: int | None = None, progress: bool = True, threads: int | None = None) -> dict:
+    """Accuracy of an exported model on its split's test part via ``Recognizer.predict_batch``.
+
+    This is the path the app takes, so the figure checks the manifest's torch-side test_accuracy.
+    """
+    recognizer = Recognizer(model_dir, intra_op_num_threads=threads or os.cpu_count() or 1)
+    if name in recognizer.unavailable:
+        raise ExportError(f"{name} does not load through the runtime: {recognizer.unavailable[name]}")
+    entry = recognizer.entry(name)
+    data = data or load_split(entry.split, entry.protocol or "auto")
+    x, y = data.parts["test"]
+    idx = sample_indices(len(y), limit)
+    x, y = x[idx], y[idx]
+    started = time.perf_counter()
+    correct, chunk = 0, 4096
+    for start in tqdm(range(0, len(y), chunk), desc=f"{name} test via runtime", leave=False, disable=not progress):
+        probs, _ = recognizer.predict_batch(name, x[start : start + chunk].astype(np.float32) / 255.0)
+        correct += int((probs.argmax(1) == y[start : start + chunk]).sum())
+    return {"accuracy": correct / max(len(y), 1), "n": int(len(y)), "seconds": time.perf_counter() - started}
+
+
+# ---------------------------------------------------------------------------------------------
+# One run
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+class SplitCache:
+    """Each (split, protocol) decoded once per export or embed command."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], SplitData] = {}
+
+    def get(self, split: str, protocol: str) -> SplitData:
+        key = (split, protocol)
+        if key not in self._data:
+            self._data[key] = load_split(split, protocol)
+        return self._data[key]
+
+
+def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Path, exporter: str = "dynamo",
+               max_mb: float = MAX_MB, eval_limit: int | None = None, progress: bool = True) -> dict:
+    """Export, check and write one run; returns its manifest entry."""
+    from training.trainer import load_trained, model_in_channels
+
+    run_dir = runs / candidate.run_id
+    if not (run_dir / "metrics.json").exists() or not (run_dir / "best.pt").exists():
+        what = "does not exist" if not run_dir.exists() else "has no metrics.json/best.pt (unfinished)"
+        raise SkipRun(f"run folder {run_dir} {what}")
+    model, metrics = load_trained(run_dir)
+    config = metrics["config"]
+    family, split = config["model"], metrics["split"]
+    name = candidate.name or f"{family}-{split}"
+    in_channels = model_in_channels(family)
+    params = count_parameters(model)
+    fp16 = params * 4 / 1e6 > max_mb
+    if params * (2 if fp16 else 4) / 1e6 > max_mb:
+        raise SkipRun(
+            f"{name} ({family}, {params / 1e6:.1f}M parameters) would be {params * 4 / 1e6:.0f} MB in float32 and "
+            f"{params * 2 / 1e6:.0f} MB with float16 weights, over the {max_mb:g} MB limit; "
+            f"pass --max-mb {math.ceil(params * 2 / 1e6 * 1.1)} to export it with float16 weights"
+        )
+
+    started = time.perf_counter()
+    used = exporter
+    try:
+        proto = to_onnx(model, in_channels, exporter)
+    except Exception as err:  # noqa: BLE001 - fall back to the other exporter, say so, and let parity judge
+        if exporter != "dynamo":
+            raise
+        print(f"warning: dynamo export of {name} failed ({type(err).__name__}: {err}); using the legacy exporter",
+              file=sys.stderr)
+        used = "legacy"
+        proto = to_onnx(model, in_channels, "legacy")
+    if fp16:
+        weights_to_fp16(proto)
+    export_seconds = time.perf_counter() - started
+
+    import onnx
+
+    onnx.checker.check_model(proto, full_check=True)
+    staged = proto.SerializeToString()
+    if len(staged) / 1e6 > max_mb:
+        raise SkipRun(f"{name} is {len(staged) / 1e6:.1f} MB as ONNX, over the {max_mb:g} MB limit")
+
+    data = splits.get(split, metrics["protocol"])
+    images, labels = parity_sample(data)
+    parity = check_parity(model, staged, images, labels, in_channels, fp16)
+
+    entry = {
+        "name": name,
+        "file": f"{name}.onnx",
+        "sha256": "",
+        "family": family,
+        "split": split,
+        "protocol": metrics["protocol"],
+        "profile": config.get("profile", ""),
+        "labels": [str(c) for c in metrics["chars"]],
+        "input": dict(INPUT),
+        "outputs": dict(OUTPUTS),
+        "metrics": {
+            "test_accuracy": metrics["test_accuracy"],
+            "test_loss": metrics["test_loss"],
+            "weighted_f1": metrics["weighted_f1"],
+            "n_test": metrics["n_test"],
+            "train_seconds": metrics["train_seconds"],
+            "epochs_run": metrics["epochs_run"],
+            "best_val_accuracy": metrics.get("best_val_accuracy"),
+        },
+        "training": {**config, "run_id": metrics.get("run_id", candidate.run_id),
+                     "device": metrics.get("device"), "environment": metrics.get("environment", {})},
+        "slot": candidate.slot,
+        "parity": parity,
+        "export": {"exporter": used, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                   "torch": torch.__version__, "onnx": onnx.__version__, "parameters": params,
+                   "weights": "float16" if fp16 else "float32", "seconds": round(export_seconds, 2),
+                   "source": candidate.source},
+    }
+    if entry["slot"] is None:
+        entry.pop("slot")
+
+    # Score the whole test part through the app's runtime on the staged file (same graph as the final one).
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp:
+        (Path(tmp) / entry["file"]).write_bytes(staged)
+        staged_entry = {**entry, "sha256": _sha256(staged)}
+        (Path(tmp) / MANIFEST).write_text(json.dumps({"format": MANIFEST_FORMAT, "models": [staged_entry]}))
+        runtime = evaluate_exported(tmp, name, data, limit=eval_limit, progress=progress)
+    entry["metrics"]["runtime_test_accuracy"] = runtime["accuracy"]
+    entry["metrics"]["runtime_n_test"] = runtime["n"]
+    gap = abs(runtime["accuracy"] - metrics["test_accuracy"])
+    if eval_limit is None and gap > 0.002:
+        # Expected only when torch scored in bf16 on a GPU; fp32 CPU scoring agrees to the image.
+        print(f"note: {name} scores {runtime['accuracy']:.4f} through the runtime vs {metrics['test_accuracy']:.4f} "
+              f"in training ({metrics.get('device')})", file=sys.stderr)
+
+    set_metadata(proto, entry)
+    final = proto.SerializeToString()
+    # The metadata changes no computation: the final bytes must give exactly the staged logits.
+    probe = images[:64]
+    if not np.array_equal(run_session(ort_session(final), probe)[0], run_session(ort_session(staged), probe)[0]):
+        raise ExportError(f"{name}: the file with metadata computes differently from the checked one")
+    _write_atomic(out_dir / entry["file"], final)
+    entry["sha256"] = _sha256(final)
+    entry["export"]["size_bytes"] = len(final)
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifest
+
+
+def read_manifest_entries(out_dir: Path) -> list[dict]:
+    """The raw entries of an existing manifest (all fields kept), or [] when there is none."""
+    path = out_dir / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text()).get("models", []))
+    except (OSError, json.JSONDecodeError, AttributeError) as err:
+        print(f"warning: the existing {path} is unreadable ({err}); writing a fresh one", file=sys.stderr)
+        return []
+
+
+def _order(entry: dict) -> tuple:
+    slot = entry.get("slot")
+    return (SLOTS.index(slot) if slot in SLOTS else len(SLOTS), entry.get("family", ""), entry["name"])
+
+
+def write_manifest(out_dir: Path, entries: list[dict], skipped: list[dict]) -> Path:
+    payload = {"format": MANIFEST_FORMAT, "models": sorted(entries, key=_order)}
+    if skipped:
+        payload["skipped"] = skipped
+    path = out_dir / MANIFEST
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+class _RunOption(argparse.Action):
+    """``--run ID [--name N] [--slot S]`` groups: --name and --slot apply to the --run before them."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        runs = getattr(namespace, "runs", None) or []
+        if self.dest == "run_id":
+            runs.append(Candidate(value))
+        elif not runs:
+            parser.error(f"{option_string} must follow a --run")
+        else:
+            setattr(runs[-1], self.dest, value)
+        namespace.runs = runs
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", help="use the results of this profile (quick, paper, ...)")
+    parser.add_argument("--results", type=Path, help=f"results folder (default {DEFAULT_RESULTS}); read when no "
+                                                     "--run is given, or when given explicitly")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where .onnx files and manifest.json go")
+    parser.add_argument("--runs-dir", type=Path, help="run folders (default: $RUNS_DIR or runs/)")
+    parser.add_argument("--run", dest="run_id", action=_RunOption, metavar="RUN_ID", help="export this run too")
+    parser.add_argument("--name", action=_RunOption, help="model name for the --run before it")
+    parser.add_argument("--slot", action=_RunOption, choices=SLOTS, help="comparison slot for the --run before it")
+    parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "legacy"])
+    parser.add_argument("--max-mb", type=float, default=MAX_MB, help="size limit per model file (default 10)")
+    parser.add_argument("--eval-limit", type=int, help="score at most this many test images through the runtime")
+    parser.add_argument("--clean", action="store_true", help="drop manifest entries (and files) not exported now")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(runs=[])
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    candidates: list[Candidate] = []
+    messages: list[str] = []
+    if not args.runs or args.results is not None:
+        candidates, messages = select_candidates(args.results or DEFAULT_RESULTS, args.profile)
+    candidates += args.runs
+    for message in messages:
+        print(message, file=sys.stderr)
+    if not candidates:
+        print("nothing to export: no results table names a run and no --run was given", file=sys.stderr)
+        return 1
+
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = args.runs_dir or runs_dir()
+    splits = SplitCache()
+    exported: list[dict] = []
+    skipped: list[dict] = []
+    failed: list[str] = []
+    for candidate in tqdm(candidates, desc="export", disable=args.quiet or len(candidates) < 2):
+        label = candidate.name or candidate.run_id
+        try:
+            entry = export_run(candidate, out_dir, splits, runs, args.exporter, args.max_mb, args.eval_limit,
+                               progress=not args.quiet)
+        except SkipRun as err:
+            print(f"skipped {label}: {err}", file=sys.stderr)
+            skipped.append({"name": candidate.name, "run_id": candidate.run_id, "reason": str(err)})
+            continue
+        except (ExportError, DataError) as err:
+            print(f"FAILED {label}: {err}", file=sys.stderr)
+            failed.append(label)
+            continue
+        exported.append(entry)
+        p, m = entry["parity"], entry["metrics"]
+        tqdm.write(f"exported {entry['name']} ({entry['export']['size_bytes'] / 1e6:.1f} MB, "
+                   f"{entry['export']['weights']}, {entry['export']['exporter']} {entry['export']['seconds']:.1f} s): "
+                   f"parity max |dlogit| {p['max_abs_logit_diff']:.2g} on {p['n']} images, accuracy torch "
+                   f"{p['torch_accuracy']:.4f} = onnx {p['onnx_accuracy']:.4f}; test accuracy "
+                   f"{m['test_accuracy']:.4f}, via runtime {m['runtime_test_accuracy']:.4f} "
+                   f"({m['runtime_n_test']} images)")
+
+    if not exported:
+        print("nothing was exported" + (f" ({len(failed)} failed)" if failed else ""), file=sys.stderr)
+        return 1
+    names = {e["name"] for e in exported}
+    new_slots = {e.get("slot") for e in exported} - {None}
+    kept = []
+    for old in read_manifest_entries(out_dir):
+        if old.get("name") in names:
+            continue
+        if args.clean:
+            stale = out_dir / str(old.get("file", ""))
+            if old.get("file") and stale.is_file() and stale.suffix == ".onnx":
+                stale.unlink()
+            continue
+        if old.get("slot") in new_slots:  # a slot belongs to one model: the new export takes it
+            old = {k: v for k, v in old.items() if k != "slot"}
+        kept.append(old)
+    path = write_manifest(out_dir, exported + kept, skipped)
+    print(f"wrote {len(exported)} model(s) to {out_dir}" + (f", kept {len(kept)} earlier" if kept else "")
+          + f"; manifest {path}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)} (not written; see above)", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
