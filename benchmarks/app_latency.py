@@ -1,0 +1,93 @@
+"""What one drawing costs the app: preprocessing, the three slot models and their saliency maps, in ms.
+
+    python benchmarks/app_latency.py [--models exported_models] [--images 100] [--split balanced] [--root DIR]
+
+Real EMNIST test images (the shipped fixture unless --root names a data root) are drawn large in black
+on a 400x400 white canvas and handed over as the Sketchpad hands them to the app; then, per drawing,
+the stages the app runs are timed one by one, each on its own, single-threaded ONNX Runtime sessions
+as the app opens them. Prints p50 and p95 per stage and for the whole drawing. Without shipped models
+(no manifest) it trains and exports tiny LeNet-5s on the fixture first, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+from app_support import FIXTURE_ROOT, build_models, canvas_image, dataset_images, sketchpad_value  # noqa: E402
+
+from recognizer.app_logic import Lab  # noqa: E402
+from recognizer.preprocess import to_model_input  # noqa: E402
+
+
+def percentiles(values: list[float]) -> str:
+    a = np.asarray(values)
+    return f"p50 {np.percentile(a, 50):8.2f}   p95 {np.percentile(a, 95):8.2f}   mean {a.mean():8.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=REPO / "exported_models")
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--split", default="balanced", help="which split's test images to draw")
+    parser.add_argument("--root", type=Path, default=FIXTURE_ROOT, help="EMNIST data root (default: the fixture)")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (the app's default 1)")
+    args = parser.parse_args(argv)
+
+    models = args.models
+    if not (models / "manifest.json").exists():
+        work = Path(tempfile.mkdtemp(prefix="app-latency-"))
+        print(f"no manifest in {models}: training tiny LeNet-5s on the fixture in {work} (figures not representative)")
+        models = build_models(work / "models", work)
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
+    lab = Lab(models, REPO / "assets", threads=args.threads)
+    names = [n for n in lab.slot_defaults() if n]
+    if not names:
+        print(f"no usable models in {models}: {lab.problem or lab.unavailable}")
+        return 1
+    x, _, _ = dataset_images(args.split, None, root=args.root)
+    picks = np.random.default_rng(0).choice(len(x), min(args.images, len(x)), replace=False)
+    drawings = [sketchpad_value(canvas_image(x[i])) for i in picks]
+
+    recognizer = lab.recognizer
+    stages: dict[str, list[float]] = {"preprocess": [], "3 models": [], "3 saliency maps": [], "whole drawing": []}
+    per_model: dict[str, list[float]] = {n: [] for n in names}
+    for warm in drawings[:3]:  # first calls allocate
+        lab.analyse(warm, names)
+    for value in drawings:
+        t0 = time.perf_counter()
+        x28 = to_model_input(value)
+        t1 = time.perf_counter()
+        for name in names:
+            started = time.perf_counter()
+            recognizer.predict(name, x28)
+            per_model[name].append((time.perf_counter() - started) * 1000)
+        t2 = time.perf_counter()
+        for name in names:
+            lab.saliency(name, x28)  # occlusion map and overlay, as the app draws them
+        t3 = time.perf_counter()
+        stages["preprocess"].append((t1 - t0) * 1000)
+        stages["3 models"].append((t2 - t1) * 1000)
+        stages["3 saliency maps"].append((t3 - t2) * 1000)
+        stages["whole drawing"].append((t3 - t0) * 1000)
+
+    print(f"{len(drawings)} {args.split} test images drawn on a 400x400 canvas; models {', '.join(names)}; "
+          f"{args.threads} ONNX Runtime thread(s) per model; times in ms")
+    for stage, values in stages.items():
+        print(f"  {stage:<18} {percentiles(values)}")
+    for name, values in per_model.items():
+        print(f"    {name:<26} {percentiles(values)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""The app: its callbacks without a server (fast), then every API endpoint through gradio_client on loopback.
+
+The models are LeNet-5s trained for one epoch on the shipped fixture and exported with the real export
+step (see app_support.py); the API tests also run against the shipped exported_models/ when it exists.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_support import (
+    REAL_ASSETS,
+    REAL_MODELS,
+    REPO,
+    build_models,
+    canvas_image,
+    dataset_images,
+    free_port,
+    letter_a,
+    make_assets,
+    sketchpad_value,
+)
+from PIL import Image
+
+from recognizer.app_logic import DRAWING, EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, Lab, SlotResult, read_results
+from recognizer.inference import SLOTS, Prediction
+
+pytestmark = [
+    pytest.mark.timeout(300),
+    # Gradio's queue calls pandas options that pandas 3 deprecates; nothing of ours.
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("app-models")
+    return build_models(work / "exported_models", work)
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_assets(tiny_models, tmp_path_factory.mktemp("app-assets"))
+
+
+@pytest.fixture(scope="session")
+def lab(tiny_models: Path, tiny_assets: Path) -> Lab:
+    return Lab(tiny_models, tiny_assets)
+
+
+@pytest.fixture(scope="session")
+def canvases() -> list[tuple[np.ndarray, str]]:
+    """Real EMNIST test images of six different classes, drawn large in black on a 400x400 white canvas."""
+    x, y, chars = dataset_images("balanced")
+    picked, seen = [], set()
+    for image, label in zip(x, y, strict=True):
+        if chars[label] not in seen:
+            seen.add(chars[label])
+            picked.append((canvas_image(image), chars[label]))
+        if len(picked) == 6:
+            break
+    return picked
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory: pytest.TempPathFactory, canvases) -> dict[str, Path]:
+    """Image files a person might upload, good and bad."""
+    folder = tmp_path_factory.mktemp("uploads")
+    paths = {}
+
+    def save(name: str, image: Image.Image, **kwargs) -> None:
+        paths[name] = folder / name
+        image.save(paths[name], **kwargs)
+
+    save("drawing.png", Image.fromarray(canvases[0][0]))
+    save("photo.jpg", Image.fromarray(canvases[1][0]), quality=80)
+    ink = 255 - letter_a()[..., 0]
+    rgba = np.zeros((*ink.shape, 4), np.uint8)  # black strokes on a fully transparent background
+    rgba[..., 3] = ink
+    save("transparent.png", Image.fromarray(rgba, "RGBA"))
+    save("white-on-black.png", Image.fromarray(255 - letter_a()))
+    save("blank.png", Image.new("RGB", (400, 400), "white"))
+    save("black.png", Image.new("RGB", (400, 400), "black"))
+    dot = Image.new("RGB", (400, 400), "white")
+    dot.paste((0, 0, 0), (198, 198, 203, 203))
+    save("dot.png", dot)
+    save("huge-pixels.png", Image.new("L", (9000, 9000), 255))  # 81 megapixels, a few kB as PNG
+    paths["not-an-image.png"] = folder / "not-an-image.png"
+    paths["not-an-image.png"].write_text("this is text, not a picture\n" * 20)
+    paths["empty.png"] = folder / "empty.png"
+    paths["empty.png"].write_bytes(b"")
+    paths["truncated.png"] = folder / "truncated.png"
+    paths["truncated.png"].write_bytes(paths["drawing.png"].read_bytes()[:200])
+    paths["too-big.bmp"] = folder / "too-big.bmp"  # over the byte limit: refused before decoding
+    with paths["too-big.bmp"].open("wb") as handle:
+        handle.truncate(int((MAX_UPLOAD_MB + 1) * 1e6))
+    return paths
+
+
+def check_top(top: list, k: int = 5) -> None:
+    probabilities = [p for *_, p in top] if isinstance(top[0], tuple) else [t["probability"] for t in top]
+    assert len(top) == k
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(0.0 <= p <= 1.0 for p in probabilities) and sum(probabilities) <= 1.0 + 1e-5
+
+
+# ---------------------------------------------------------------------------------------------
+# Without a server
+
+
+def test_app_imports_without_torch_and_builds_quickly(tiny_models: Path, tiny_assets: Path) -> None:
+    code = (
+        "import sys, time; t = time.perf_counter(); import app; imported = time.perf_counter() - t; "
+        f"demo = app.build_demo({str(tiny_models)!r}, {str(tiny_assets)!r}); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; "
+        "assert 'training' not in sys.modules, 'training was imported'; "
+        "print(round(imported, 2), round(time.perf_counter() - t - imported, 2))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported, built = map(float, done.stdout.split()[-2:])
+    assert built < 5, f"build_demo took {built} s"
+
+
+def test_slots_default_to_the_three_splits(lab: Lab) -> None:
+    assert lab.slot_defaults() == [f"lenet5-{s}" for s in SLOTS]
+    assert [name for _, name in lab.model_choices()] == [f"lenet5-{s}" for s in SLOTS]
+    assert lab.problem is None and lab.unavailable == {}
+
+
+def test_real_drawings_give_three_predictions(lab: Lab, canvases) -> None:
+    names = lab.slot_defaults()
+    for rgb, _ in canvases:
+        analysis = lab.analyse(sketchpad_value(rgb), names)
+        assert analysis.message is None and analysis.x28.shape == (28, 28)
+        assert analysis.x28.dtype == np.float32 and analysis.x28.min() >= 0 and analysis.x28.max() == 1
+        for slot, name in zip(analysis.slots, names, strict=True):
+            assert slot.model == name and slot.ok and slot.error is None
+            check_top(slot.prediction.top)
+            assert slot.prediction.latency_ms > 0
+            assert slot.saliency.shape == (224, 224, 3) and slot.saliency.dtype == np.uint8
+        assert analysis.agree in (True, False)
+    merged = lab.analyse(sketchpad_value(canvases[0][0]), names).slots[1].prediction.top
+    assert all(d == c or d == f"{c}/{c.lower()}" for c, d, _ in merged)  # bymerge shows 'C/c' for merged classes
+
+
+def test_canvas_prediction_matches_the_dataset_image(lab: Lab) -> None:
+    """A test image drawn large on the canvas reaches the model close to the image itself."""
+    x, _, _ = dataset_images("balanced", 20)
+    name = lab.slot_defaults()[2]
+    same = 0
+    for image in x:
+        drawn = lab.analyse(sketchpad_value(canvas_image(image)), [name], saliency=False).slots[0].prediction.char
+        direct = lab.recognizer.predict(name, image.astype(np.float32) / 255).char
+        same += drawn == direct
+    assert same >= 12, f"only {same} of 20 canvas drawings read like the dataset image"
+
+
+def test_first_canvas_events_and_empty_canvas_ask_for_a_drawing(lab: Lab) -> None:
+    names = lab.slot_defaults()
+    first_event = {"background": None, "layers": [], "composite": None}
+    blank = sketchpad_value(np.full((400, 400, 3), 255, np.uint8))
+    for value in (None, first_event, {"background": None, "layers": [None], "composite": None}, blank):
+        analysis = lab.analyse(value, names)
+        assert analysis.kind == "empty" and analysis.message.startswith(EMPTY_MESSAGE), analysis.message
+        assert analysis.x28 is None and not any(s.ok for s in analysis.slots) and analysis.agree is None
+
+
+def test_a_dot_and_a_filled_canvas_are_not_characters(lab: Lab) -> None:
+    dot = np.full((400, 400, 3), 255, np.uint8)
+    dot[198:203, 198:203] = 0
+    mostly = np.zeros((400, 400, 3), np.uint8)  # scribbled over almost everywhere
+    mostly[:40] = 255
+    black = np.zeros((400, 400, 3), np.uint8)  # all ink and no paper reads as a blank sheet
+    for rgb, words in ((dot, "too small"), (mostly, "filled"), (black, "Draw a character")):
+        analysis = lab.analyse(sketchpad_value(rgb), lab.slot_defaults())
+        assert analysis.kind == "empty" and words in analysis.message and analysis.x28 is None
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "words"),
+    [
+        ("drawing.png", None, None),
+        ("photo.jpg", None, None),
+        ("transparent.png", None, None),
+        ("white-on-black.png", None, None),
+        ("blank.png", "empty", "No character found"),
+        ("black.png", "empty", "No character found"),
+        ("dot.png", "empty", "too small"),
+        ("huge-pixels.png", "bad", "too large"),
+        ("too-big.bmp", "bad", "too large"),
+        ("not-an-image.png", "bad", "cannot read image"),
+        ("empty.png", "bad", "cannot read image"),
+        ("truncated.png", "bad", "cannot read image"),
+    ],
+)
+def test_uploads_predict_or_explain(lab: Lab, files: dict[str, Path], name: str, kind: str | None,
+                                    words: str | None) -> None:
+    analysis = lab.analyse(str(files[name]), lab.slot_defaults())
+    assert analysis.kind == kind, analysis.message
+    if kind is None:
+        assert analysis.message is None and all(s.ok for s in analysis.slots)
+    else:
+        assert words in analysis.message and str(files[name].parent) not in analysis.message
+        answer = lab.predict_json(str(files[name]))
+        assert answer["ok"] is False and words in answer["error"] and answer["input"] is None
+
+
+def test_white_ink_and_transparency_read_like_black_ink(lab: Lab, files: dict[str, Path]) -> None:
+    reference = lab.analyse(letter_a(), lab.slot_defaults()).x28
+    for name in ("white-on-black.png", "transparent.png"):
+        x28 = lab.analyse(str(files[name]), lab.slot_defaults()).x28
+        assert np.abs(x28 - reference).mean() < 0.02, name
+
+
+def test_agreement_merges_case() -> None:
+    def slot(char: str) -> SlotResult:
+        return SlotResult("m", Prediction("m", [(char, char, 0.9)], np.zeros(1), None, 1.0))
+
+    assert Analysis(np.zeros((28, 28)), slots=[slot("c"), slot("C"), slot("C")]).agree is True
+    assert Analysis(np.zeros((28, 28)), slots=[slot("a"), slot("A"), slot("A")]).agree is False
+    assert Analysis(np.zeros((28, 28)), slots=[slot("c"), SlotResult("m", error="x")]).agree is None
+
+
+def test_page_values_for_an_analysis(lab: Lab, canvases) -> None:
+    import app
+
+    analysis = lab.analyse(sketchpad_value(canvases[0][0]), lab.slot_defaults())
+    values = app.outputs_for(analysis)
+    assert len(values) == 4 + 2 * len(SLOTS)
+    state, preview, status, agreement = values[:4]
+    assert state.shape == (28, 28) and preview.shape == (224, 224)
+    assert "agree" in agreement
+    for i in range(len(SLOTS)):
+        label, info = values[4 + 2 * i : 6 + 2 * i]
+        assert len(label) == 5 and " ms" in info
+    maps = lab.saliency_maps(analysis.x28, [*lab.slot_defaults()[:2], None])
+    assert maps[0].shape == maps[1].shape == (224, 224, 3) and maps[2] is None
+    assert lab.saliency_maps(None, lab.slot_defaults()) == [None, None, None]
+    empty = app.outputs_for(lab.analyse(None, lab.slot_defaults()))
+    assert empty[0] is None and empty[1] is None and empty[2].startswith("✎") and empty[3] == ""
+    assert all(v in (None, "") for v in empty[4:])
+
+
+def test_slot_with_another_model_and_empty_slot(lab: Lab, canvases) -> None:
+    analysis = lab.analyse(sketchpad_value(canvases[0][0]), ["lenet5-balanced", None, "no-such-model"], k=3)
+    assert analysis.slots[0].ok and len(analysis.slots[0].prediction.top) == 3
+    assert analysis.slots[1].error == "No model in this slot."
+    assert "unavailable" in analysis.slots[2].error and analysis.agree is None
+
+
+def test_model_cards_and_summary(lab: Lab) -> None:
+    card = lab.model_card("lenet5-bymerge")
+    for words in ("bymerge", "47 classes", "pool", "test accuracy", "weighted F1", "1 epoch", "trained in"):
+        assert words in card
+    assert "No model" in lab.model_card(None) and "Unknown" in lab.model_card("nope")
+    summary = lab.models_summary()
+    assert summary["slots"] == dict(zip(SLOTS, lab.slot_defaults(), strict=True))
+    assert [m["name"] for m in summary["models"]] == lab.slot_defaults()
+    assert summary["models"][1]["labels"][12] == "C/c" and summary["unavailable"] == []
+    json.dumps(summary)  # the API answer must be plain JSON
+
+
+def test_embedding_map_places_the_drawing(lab: Lab, canvases) -> None:
+    name = lab.slot_defaults()[0]
+    assert [m for _, m in lab.embedding_methods(name)] == ["umap", "tsne"]
+    points, note = lab.embedding_points(name, "umap", None, None)
+    n = len(lab.embedding(name))
+    assert len(points["x"]) == n and set(points) == {"x", "y", "class", "predicted", "correct"}
+    assert "Draw something" in note
+    x28 = lab.analyse(sketchpad_value(canvases[0][0]), [name]).x28
+    points, note = lab.embedding_points(name, "tsne", None, x28)
+    mine = [i for i, c in enumerate(points["class"]) if c == DRAWING]
+    assert len(mine) == 13 and mine[0] == n and DRAWING in note and "nearest" in note
+    chosen = points["class"][0]
+    only, _ = lab.embedding_points(name, "umap", [chosen], None)
+    assert set(only["class"]) == {chosen} and 0 < len(only["x"]) < n
+
+
+def test_mistakes_browser(lab: Lab) -> None:
+    name = lab.slot_defaults()[1]
+    items, note = lab.mistakes(name)
+    emb = lab.embedding(name)
+    assert len(items) == min(60, len(emb.mistakes())) and "misread" in note
+    thumb, caption = items[0]
+    assert thumb.shape == (84, 84) and " → " in caption
+    true, predicted = caption.split(" → ")
+    assert true != predicted
+    filtered, _ = lab.mistakes(name, [true])
+    assert filtered and all(c.startswith(f"{true} → ") for _, c in filtered)
+
+
+def test_missing_embedding_says_so(lab: Lab, tiny_models: Path, tmp_path: Path) -> None:
+    other = Lab(tiny_models, tmp_path)
+    points, note = other.embedding_points("lenet5-byclass", "umap")
+    assert points["x"] == [] and "No map" in note and "embed" in note
+    assert other.mistakes("lenet5-byclass") == ([], "")
+    assert "No results" in other.results().message
+
+
+def test_results_view(tiny_assets: Path) -> None:
+    folder = tiny_assets / "results"
+    view = read_results(folder)
+    assert view.message is None and "Reproduced results" in view.readme
+    # Relative links and images go through Gradio's file route; web links stay as they are.
+    assert f"![table8-heatmap](/gradio_api/file={(folder / 'figures' / 'table8-heatmap.png').resolve()})" in view.readme
+    assert f"[table8.csv](/gradio_api/file={(folder / 'table8.csv').resolve()})" in view.readme
+    assert "[report](https://example.org/report.pdf)" in view.readme
+    assert view.tables == [("table8", ["key", "test_accuracy", "report"],
+                            [["byclass", "0.861", "88.27"], ["bymerge", "0.902", "91.0"]])]
+    assert [caption for _, caption in view.images] == [
+        "figures/table8-heatmap", "figures/table8-confusion", "figures/table8-bars"]
+
+
+def test_no_manifest_still_builds(tmp_path: Path) -> None:
+    import app
+
+    demo = app.build_demo(tmp_path / "nothing", tmp_path / "assets")
+    lab = demo.emnist_lab
+    assert lab.problem and "no model manifest" in lab.problem and lab.slot_defaults() == [None, None, None]
+    assert "No models are shipped yet" in lab.status_markdown()
+    answer = lab.predict_json(letter_a())
+    assert answer["ok"] is False and "No models" in answer["error"]
+    assert lab.models_summary()["problem"] == lab.problem
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the API
+
+
+@pytest.fixture(scope="module", params=["tiny", "shipped"])
+def served(request: pytest.FixtureRequest, tiny_models: Path, tiny_assets: Path):
+    """The app on a free loopback port and a gradio_client Client for it."""
+    if request.param == "shipped":
+        if not (REAL_MODELS / "manifest.json").exists():
+            pytest.skip(f"no shipped models in {REAL_MODELS} yet (python -m training export)")
+        models, assets = REAL_MODELS, REAL_ASSETS
+    else:
+        models, assets = tiny_models, tiny_assets
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_demo(models, assets)
+    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(url, verbose=False, download_files=False), demo.emnist_lab
+    finally:
+        demo.close()
+
+
+def test_api_lists_only_the_named_endpoints(served) -> None:
+    client, _ = served
+    endpoints = client.view_api(return_format="dict", print_info=False)
+    assert set(endpoints["named_endpoints"]) == {"/predict", "/models"}
+    assert endpoints["unnamed_endpoints"] == {}
+    parameters = [p["parameter_name"] for p in endpoints["named_endpoints"]["/predict"]["parameters"]]
+    assert parameters == ["image", "top_k", "include_input", "models"]
+
+
+def test_api_predict_real_drawings(served, canvases, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    client, lab = served
+    for i, (rgb, _) in enumerate(canvases[:3]):
+        path = tmp_path / f"drawing{i}.png"
+        Image.fromarray(rgb).save(path)
+        answer = client.predict(handle_file(str(path)), api_name="/predict")
+        assert answer["ok"] is True and answer["error"] is None
+        assert [m["slot"] for m in answer["models"]] == list(SLOTS)
+        assert [m["model"] for m in answer["models"]] == lab.slot_defaults()
+        for m in answer["models"]:
+            check_top(m["top"])
+            assert {"char", "display", "probability"} == set(m["top"][0]) and m["latency_ms"] > 0
+        chars = [m["top"][0]["char"] for m in answer["models"]]
+        from recognizer.labels import same_character
+
+        assert answer["agree"] == all(same_character(chars[0], c) for c in chars[1:])
+        assert np.asarray(answer["input"]).shape == (28, 28)
+
+
+def test_api_predict_options(served, files: dict[str, Path]) -> None:
+    from gradio_client import handle_file
+
+    client, lab = served
+    name = lab.slot_defaults()[2]
+    answer = client.predict(handle_file(str(files["drawing.png"])), 3, False, name, api_name="/predict")
+    assert answer["ok"] and answer["input"] is None and [m["model"] for m in answer["models"]] == [name]
+    check_top(answer["models"][0]["top"], k=3)
+    answer = client.predict(handle_file(str(files["drawing.png"])), 5, True, "no-such-model", api_name="/predict")
+    assert answer["ok"] is False and "unavailable" in answer["models"][0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("not-an-image.png", "cannot read image"), ("blank.png", "No character found"), ("dot.png", "too small"),
+     ("black.png", "No character found"), ("huge-pixels.png", "too large"), ("too-big.bmp", "too large")],
+)
+def test_api_bad_files_get_a_message(served, files: dict[str, Path], name: str, words: str) -> None:
+    from gradio_client import handle_file
+
+    client, _ = served
+    answer = client.predict(handle_file(str(files[name])), api_name="/predict")
+    assert answer["ok"] is False and words in answer["error"] and "Traceback" not in answer["error"]
+    assert answer["agree"] is None and all("top" not in m for m in answer["models"])
+
+
+def test_api_good_odd_files(served, files: dict[str, Path]) -> None:
+    from gradio_client import handle_file
+
+    client, _ = served
+    for name in ("transparent.png", "white-on-black.png", "photo.jpg"):
+        answer = client.predict(handle_file(str(files[name])), api_name="/predict")
+        assert answer["ok"] is True, (name, answer["error"])
+
+
+def test_api_models(served) -> None:
+    client, lab = served
+    answer = client.predict(api_name="/models")
+    assert answer["problem"] is None
+    assert answer["slots"] == dict(zip(SLOTS, lab.slot_defaults(), strict=True))
+    assert {m["name"] for m in answer["models"]} == {e.name for e in lab.models}
+    first = answer["models"][0]
+    assert {"split", "protocol", "profile", "metrics", "training", "labels", "providers"} <= set(first)
+    assert "test_accuracy" in first["metrics"] and first["providers"] == ["CPUExecutionProvider"]
+    assert isinstance(answer["unavailable"], list)
+
+
+def test_corrupt_model_is_listed_as_unavailable(tiny_models: Path, tiny_assets: Path, tmp_path: Path,
+                                                files: dict[str, Path]) -> None:
+    from gradio_client import Client, handle_file
+
+    import app
+
+    broken = tmp_path / "models"
+    shutil.copytree(tiny_models, broken)
+    onnx = broken / "lenet5-bymerge.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:1000] + b"garbage")
+    (broken / "lenet5-balanced.onnx").unlink()
+    demo = app.build_demo(broken, tiny_assets)
+    lab = demo.emnist_lab
+    assert set(lab.unavailable) == {"lenet5-bymerge", "lenet5-balanced"}
+    assert "sha256" in lab.unavailable["lenet5-bymerge"] and "missing" in lab.unavailable["lenet5-balanced"]
+    assert "lenet5-bymerge** is unavailable" in lab.status_markdown()
+    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False, download_files=False)
+        summary = client.predict(api_name="/models")
+        assert {u["name"] for u in summary["unavailable"]} == {"lenet5-bymerge", "lenet5-balanced"}
+        assert all(u["reason"] for u in summary["unavailable"]) and [m["name"] for m in summary["models"]] == [
+            "lenet5-byclass"]
+        answer = client.predict(handle_file(str(files["drawing.png"])), api_name="/predict")
+        assert answer["ok"] is True and [m["model"] for m in answer["models"]] == ["lenet5-byclass", None, None]
+        assert answer["models"][1]["error"] == "No model in this slot."
+    finally:
+        demo.close()
