@@ -2,7 +2,7 @@
 
     python -m training export                       # the winners of assets/results/*.json
     python -m training export --profile quick
-    python -m training export --run RUN_ID --name residual_cnn-byclass --slot byclass
+    python -m training export --run RUN_ID --name residual_cnn-byclass --slot byclass   # given runs only
 
 Which runs: Table 8's final residual CNN of each split (slot = split), and for each baseline family
 (LeNet-5, plain CNN, ResNet-50) its run with the best *validation* accuracy over every table; test
@@ -39,6 +39,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,8 @@ FP16_MIN_AGREEMENT = 0.99
 FP16_MAX_ACCURACY_GAP = 0.005
 MAX_MB = 10.0
 METADATA_KEY = "emnist_lab.model"  # metadata_props key holding the manifest entry (minus sha256)
+REQUIRED_METRICS = ("config", "chars", "split", "protocol", "test_accuracy", "test_loss", "weighted_f1", "n_test",
+                    "train_seconds", "epochs_run")
 INPUT = {"name": "image", "shape": [1, 28, 28], "range": [0, 1], "orientation": "upright", "preprocessing": "emnist"}
 OUTPUTS = {"logits": "logits", "features": "features"}
 
@@ -98,15 +101,30 @@ def runs_dir() -> Path:
 # Choosing the runs from the results tables
 
 
-def _val_accuracy(row: dict) -> float:
-    for key in ("best_val_accuracy", "val_accuracy"):
+def _number(row: dict, *keys: str) -> float | None:
+    for key in keys:
         if isinstance(row.get(key), (int, float)) and not math.isnan(row[key]):
             return float(row[key])
-    return float("-inf")
+    return None
+
+
+def _rank(row: dict) -> tuple[float, float]:
+    """Validation accuracy, then (among cross-entropy runs only) lower validation loss; never test figures.
+
+    The same rule as training.reproduce.winners, so winners.json and the export agree.
+    """
+    accuracy = _number(row, "best_val_accuracy", "val_accuracy")
+    loss = _number(row, "best_val_loss", "val_loss")
+    tie_break = -loss if loss is not None and row.get("loss", "cross_entropy") == "cross_entropy" else -math.inf
+    return (accuracy if accuracy is not None else -math.inf, tie_break)
 
 
 def _row_split(row: dict) -> str | None:
     return row.get("split") or (row.get("config") or {}).get("split")
+
+
+def _finished(row: dict) -> bool:
+    return bool(row.get("run_id")) and row.get("status", "done") == "done"
 
 
 def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Candidate], list[str]]:
@@ -136,27 +154,27 @@ def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Cand
         messages.append(f"no {missing}: the final residual CNNs (one per split) are not exported")
     else:
         for split in SLOTS:
-            rows = [r for r in final["rows"] if r.get("run_id") and _row_split(r) == split
-                    and r.get("model", FINAL_FAMILY) == FINAL_FAMILY]
-            if not rows:
-                messages.append(f"{FINAL_TABLE}.json has no finished {split} row")
+            rows = [r for r in final["rows"] if _row_split(r) == split and r.get("model", FINAL_FAMILY) == FINAL_FAMILY]
+            done = [r for r in rows if _finished(r)]
+            if not done:
+                status = f" (status {rows[0].get('status')!r})" if rows else ""
+                messages.append(f"{FINAL_TABLE}.json has no finished {split} row{status}")
                 continue
-            keyed = [r for r in rows if r.get("key") == split]
-            best = max(keyed or rows, key=_val_accuracy)
+            best = max([r for r in done if r.get("key") == split] or done, key=_rank)
             picked.append(Candidate(best["run_id"], f"{FINAL_FAMILY}-{split}", split, f"{FINAL_TABLE} row {split}"))
 
     for family in BASELINE_FAMILIES:
-        rows = [(name, r) for name, t in tables.items() for r in t["rows"]
-                if r.get("model") == family and r.get("run_id")]
-        if not rows:
-            messages.append(f"no results row for {family} (expected in table2.json)")
+        rows = [(name, r) for name, t in tables.items() for r in t["rows"] if r.get("model") == family]
+        done = [(name, r) for name, r in rows if _finished(r)]
+        if not done:
+            pending = f" ({len(rows)} not finished)" if rows else ""
+            messages.append(f"no finished results row for {family}{pending} (expected in table2.json)")
             continue
         by_split: dict[str, list[tuple[str, dict]]] = {}
-        for name, row in rows:
+        for name, row in done:
             by_split.setdefault(_row_split(row) or "byclass", []).append((name, row))
         for split, split_rows in sorted(by_split.items()):
-            # Validation accuracy chooses; a row without one (no validation part) cannot win over one with it.
-            table_name, best = max(split_rows, key=lambda item: _val_accuracy(item[1]))
+            table_name, best = max(split_rows, key=lambda item: _rank(item[1]))
             picked.append(Candidate(best["run_id"], f"{family}-{split}", None,
                                     f"{table_name} row {best.get('key', '?')} (best validation accuracy of "
                                     f"{len(split_rows)} {family} runs on {split})"))
@@ -393,10 +411,14 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     if not (run_dir / "metrics.json").exists() or not (run_dir / "best.pt").exists():
         what = "does not exist" if not run_dir.exists() else "has no metrics.json/best.pt (unfinished)"
         raise SkipRun(f"run folder {run_dir} {what}")
+    recorded = json.loads((run_dir / "metrics.json").read_text())
+    lacking = [k for k in REQUIRED_METRICS if k not in recorded]
+    if lacking:
+        raise SkipRun(f"{run_dir / 'metrics.json'} lacks {lacking}: not written by training.trainer.train")
     model, metrics = load_trained(run_dir)
     config = metrics["config"]
     family, split = config["model"], metrics["split"]
-    name = candidate.name or f"{family}-{split}"
+    name = candidate.name = candidate.name or f"{family}-{split}"
     in_channels = model_in_channels(family)
     params = count_parameters(model)
     fp16 = params * 4 / 1e6 > max_mb
@@ -424,7 +446,10 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
 
     import onnx
 
-    onnx.checker.check_model(proto, full_check=True)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as err:
+        raise ExportError(f"{name}: onnx.checker rejects the exported graph: {err}") from err
     staged = proto.SerializeToString()
     if len(staged) / 1e6 > max_mb:
         raise SkipRun(f"{name} is {len(staged) / 1e6:.1f} MB as ONNX, over the {max_mb:g} MB limit")
@@ -487,7 +512,6 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
         raise ExportError(f"{name}: the file with metadata computes differently from the checked one")
     _write_atomic(out_dir / entry["file"], final)
     entry["sha256"] = _sha256(final)
-    entry["export"]["size_bytes"] = len(final)
     return entry
 
 
@@ -549,7 +573,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                      "--run is given, or when given explicitly")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where .onnx files and manifest.json go")
     parser.add_argument("--runs-dir", type=Path, help="run folders (default: $RUNS_DIR or runs/)")
-    parser.add_argument("--run", dest="run_id", action=_RunOption, metavar="RUN_ID", help="export this run too")
+    parser.add_argument("--run", dest="run_id", action=_RunOption, metavar="RUN_ID",
+                        help="export this run (the tables are then read only with --results)")
     parser.add_argument("--name", action=_RunOption, help="model name for the --run before it")
     parser.add_argument("--slot", action=_RunOption, choices=SLOTS, help="comparison slot for the --run before it")
     parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "legacy"])
@@ -594,9 +619,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAILED {label}: {err}", file=sys.stderr)
             failed.append(label)
             continue
+        except Exception:  # noqa: BLE001 - an unforeseen error fails this model loudly, not the others
+            traceback.print_exc()
+            print(f"FAILED {label}: unexpected error (traceback above)", file=sys.stderr)
+            failed.append(label)
+            continue
         exported.append(entry)
         p, m = entry["parity"], entry["metrics"]
-        tqdm.write(f"exported {entry['name']} ({entry['export']['size_bytes'] / 1e6:.1f} MB, "
+        size = (out_dir / entry["file"]).stat().st_size
+        tqdm.write(f"exported {entry['name']} ({size / 1e6:.1f} MB, "
                    f"{entry['export']['weights']}, {entry['export']['exporter']} {entry['export']['seconds']:.1f} s): "
                    f"parity max |dlogit| {p['max_abs_logit_diff']:.2g} on {p['n']} images, accuracy torch "
                    f"{p['torch_accuracy']:.4f} = onnx {p['onnx_accuracy']:.4f}; test accuracy "

@@ -1,0 +1,234 @@
+"""ONNX export: parity with torch, the manifest and metadata, dynamic batch, size, runtime scoring."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import onnx
+import pytest
+
+from recognizer.inference import Recognizer, load_manifest
+from recognizer.labels import split_chars
+from training import export as E
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "emnist"
+FAMILIES = ("residual_cnn", "lenet5")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory):
+    """Two tiny runs on the real-image fixture (as emnist_env sets up), exported once for the module."""
+    import training.trainer as T
+
+    tmp = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMNIST_ROOT", str(FIXTURE_ROOT))
+        mp.setenv("EMNIST_CACHE", str(tmp / "cache"))
+        mp.setenv("RUNS_DIR", str(tmp / "runs"))
+        mp.setattr(T, "RUNS_DIR", tmp / "runs")
+        run_ids = {}
+        for family in FAMILIES:
+            config = T.RunConfig(model=family, split="byclass", protocol="pool", epochs=1, limit_train=200,
+                                 batch_size=100, profile="test")
+            run_ids[family] = T.train(config, progress=False)["run_id"]
+        out = tmp / "models"
+        argv = ["--out", str(out), "--quiet",
+                "--run", run_ids["residual_cnn"], "--name", "residual_cnn-byclass", "--slot", "byclass",
+                "--run", run_ids["lenet5"]]
+        rc = E.main(argv)
+        yield SimpleNamespace(rc=rc, out=out, run_ids=run_ids, tmp=tmp, runs=tmp / "runs")
+
+
+def _test_images(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    from training.data import load_split
+
+    x, y = load_split("byclass", "pool").parts["test"]
+    return x[:n].astype(np.float32) / 255.0, y[:n]
+
+
+def test_export_writes_both_models(exported) -> None:
+    assert exported.rc == 0
+    names = {e.name for e in load_manifest(exported.out)}
+    assert names == {"residual_cnn-byclass", "lenet5-byclass"}
+    assert not list(exported.out.glob(".staging-*")) and not list(exported.out.glob("*.tmp"))
+
+
+def test_parity_recorded_and_holds(exported) -> None:
+    import training.trainer as T
+
+    raw = json.loads((exported.out / "manifest.json").read_text())["models"]
+    x, y = _test_images()
+    for entry in raw:
+        parity = entry["parity"]
+        assert parity["passed"] and parity["weights"] == "float32"
+        assert parity["max_abs_logit_diff"] <= 1e-4
+        assert parity["torch_accuracy"] == parity["onnx_accuracy"]
+        assert parity["n"] == len(y)  # the fixture's test part is smaller than 1,000: all of it
+        # Recompute independently: torch on the run's weights against the written file.
+        model, _ = T.load_trained(exported.runs / entry["training"]["run_id"])
+        torch_logits, torch_features = E.run_torch(model, x)
+        onnx_logits, onnx_features = E.run_session(E.ort_session(exported.out / entry["file"]), x)
+        assert np.abs(onnx_logits - torch_logits).max() <= 1e-4
+        assert np.abs(onnx_features - torch_features).max() <= 1e-4
+        assert (onnx_logits.argmax(1) == y).mean() == (torch_logits.argmax(1) == y).mean()
+
+
+def test_manifest_and_metadata_round_trip(exported) -> None:
+    entries = {e.name: e for e in load_manifest(exported.out)}
+    raw = {e["name"]: e for e in json.loads((exported.out / "manifest.json").read_text())["models"]}
+    for name, entry in entries.items():
+        assert entry.labels == list(split_chars("byclass"))
+        assert hashlib.sha256(entry.path.read_bytes()).hexdigest() == entry.sha256
+        assert entry.family in FAMILIES and entry.split == "byclass" and entry.protocol == "pool"
+        assert entry.profile == "test" and entry.training["run_id"] == exported.run_ids[entry.family]
+        assert entry.training["environment"]["torch"]
+        for key in ("test_accuracy", "test_loss", "weighted_f1", "n_test", "train_seconds", "epochs_run",
+                    "runtime_test_accuracy"):
+            assert key in entry.metrics, key
+        assert entry.input["name"] == "image" and entry.outputs == {"logits": "logits", "features": "features"}
+        # A lone .onnx file describes itself: its metadata is the manifest entry minus sha256.
+        meta = E.read_metadata(entry.path)
+        assert meta == {k: v for k, v in raw[name].items() if k != "sha256"}
+        onnx.checker.check_model(onnx.load(str(entry.path)), full_check=True)
+    assert entries["residual_cnn-byclass"].slot == "byclass"
+    assert entries["lenet5-byclass"].slot is None
+    assert Recognizer(exported.out).default_slots()["byclass"] == "residual_cnn-byclass"
+
+
+def test_dynamic_batch_and_io_names(exported) -> None:
+    x, _ = _test_images(7)
+    for path in exported.out.glob("*.onnx"):
+        session = E.ort_session(path)
+        assert [i.name for i in session.get_inputs()] == ["image"]
+        assert [o.name for o in session.get_outputs()] == ["logits", "features"]
+        shape = session.get_inputs()[0].shape
+        assert isinstance(shape[0], str) and shape[1:] == [1, 28, 28]
+        seven, feats = session.run(None, {"image": x[:, None]})
+        one, _ = session.run(None, {"image": x[:1, None]})
+        assert seven.shape == (7, 62) and one.shape == (1, 62) and feats.shape[0] == 7
+        assert np.abs(one[0] - seven[0]).max() <= 1e-5
+
+
+def test_size_limit(exported) -> None:
+    for entry in load_manifest(exported.out):
+        assert entry.path.stat().st_size < 10e6
+
+
+def test_runtime_accuracy_matches_training(exported) -> None:
+    for entry in load_manifest(exported.out):
+        again = E.evaluate_exported(exported.out, entry.name, progress=False)
+        assert again["n"] == entry.metrics["n_test"]
+        assert again["accuracy"] == pytest.approx(entry.metrics["runtime_test_accuracy"])
+        assert again["accuracy"] == pytest.approx(entry.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_reexport_keeps_other_entries_and_clean_drops_them(exported, tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    # The legacy (TorchScript) exporter here: faster, and its path is checked too.
+    fast = ["--out", str(out), "--quiet", "--eval-limit", "50", "--exporter", "legacy"]
+    assert E.main([*fast, "--run", exported.run_ids["lenet5"], "--name", "first"]) == 0
+    assert E.main([*fast, "--run", exported.run_ids["lenet5"], "--name", "second"]) == 0
+    assert {e.name for e in load_manifest(out)} == {"first", "second"}
+    assert json.loads((out / "manifest.json").read_text())["models"][0]["export"]["exporter"] == "legacy"
+    assert E.main([*fast, "--clean", "--run", exported.run_ids["lenet5"], "--name", "second"]) == 0
+    assert {e.name for e in load_manifest(out)} == {"second"} and not (out / "first.onnx").exists()
+
+
+def test_oversized_model_is_skipped_or_stored_as_float16(exported, tmp_path: Path) -> None:
+    run = exported.run_ids["lenet5"]
+    # 0.2 MB: LeNet-5 (~0.33 MB in float32) fits only with float16 weights, checked at the looser tolerance.
+    assert E.main(["--out", str(tmp_path / "half"), "--quiet", "--max-mb", "0.2", "--eval-limit", "50",
+                   "--exporter", "legacy", "--run", run]) == 0
+    raw = json.loads((tmp_path / "half" / "manifest.json").read_text())["models"][0]
+    assert raw["export"]["weights"] == "float16" and raw["parity"]["passed"]
+    assert (tmp_path / "half" / raw["file"]).stat().st_size < 0.2e6
+    # 0.1 MB: too big even then, so it is skipped with a reason and nothing is exported.
+    assert E.main(["--out", str(tmp_path / "none"), "--quiet", "--max-mb", "0.1", "--run", run]) == 1
+    assert not (tmp_path / "none" / "manifest.json").exists()
+
+
+def test_results_tables_choose_by_validation(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    rows8 = [{"key": s, "run_id": f"r8-{s}", "model": "residual_cnn", "split": s, "val_accuracy": 0.9}
+             for s in ("byclass", "bymerge", "balanced")]
+    rows2 = [
+        {"key": "lenet5", "run_id": "lenet-a", "model": "lenet5", "split": "byclass", "val_accuracy": 0.80,
+         "test_accuracy": 0.99},
+        {"key": "plain_cnn", "run_id": "plain-a", "model": "plain_cnn", "split": "byclass", "val_accuracy": 0.8,
+         "val_loss": 0.6, "loss": "cross_entropy"},
+    ]
+    rows5 = [{"key": "weighted", "run_id": "lenet-b", "model": "lenet5", "split": "byclass", "val_accuracy": 0.85,
+              "test_accuracy": 0.10},
+             {"key": "unfinished", "run_id": "lenet-c", "model": "lenet5", "split": "byclass", "status": "missing"},
+             {"key": "tie", "run_id": "plain-b", "model": "plain_cnn", "split": "byclass", "val_accuracy": 0.8,
+              "val_loss": 0.5, "loss": "cross_entropy"},
+             {"key": "resnet", "run_id": "resnet-a", "model": "resnet50", "split": "byclass", "status": "missing"}]
+    for name, rows in (("table8", rows8), ("table2", rows2), ("section5", rows5)):
+        (results / f"{name}.json").write_text(json.dumps({"table": name, "profile": "quick", "rows": rows}))
+    picked, messages = E.select_candidates(results, "quick")
+    got = {c.name: (c.run_id, c.slot) for c in picked}
+    assert got["residual_cnn-byclass"] == ("r8-byclass", "byclass")
+    assert got["residual_cnn-balanced"] == ("r8-balanced", "balanced")
+    assert got["lenet5-byclass"] == ("lenet-b", None)  # best validation accuracy wins, never test
+    assert got["plain_cnn-byclass"] == ("plain-b", None)  # equal accuracy: the lower validation loss
+    assert "resnet50-byclass" not in got
+    assert any("resnet50 (1 not finished)" in m for m in messages)
+    # Another profile's tables are not used.
+    picked, messages = E.select_candidates(results, "paper")
+    assert not picked and any("profile" in m for m in messages)
+
+
+def test_missing_results_give_a_clear_message(tmp_path: Path) -> None:
+    env = {"RUNS_DIR": str(tmp_path / "runs"), "PATH": "/usr/bin:/bin"}
+    missing = subprocess.run(
+        [sys.executable, "-m", "training", "export", "--results", str(tmp_path / "nowhere"), "--out",
+         str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+    assert "no results folder" in missing.stderr and "nothing to export" in missing.stderr
+
+
+def test_missing_tables_and_run_folders_are_named(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [{"key": "byclass", "run_id": "residual_cnn-byclass-0000000000", "model": "residual_cnn",
+             "split": "byclass", "val_accuracy": 0.9}]
+    (results / "table8.json").write_text(json.dumps({"table": "table8", "profile": "quick", "rows": rows}))
+    assert E.main(["--results", str(results), "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "residual_cnn-byclass-0000000000" in err and "does not exist" in err
+    assert "table8.json has no finished bymerge row" in err and "no finished results row for lenet5" in err
+    assert "nothing was exported" in err
+
+
+def test_resnet50_is_left_out_by_default_with_a_reason(tmp_path: Path, capsys) -> None:
+    import torch
+
+    from training.models import create_model
+    from training.trainer import RunConfig
+
+    # A ResNet-50 run folder written by hand (training one is far too slow here); export stops before data.
+    config = RunConfig(model="resnet50", split="byclass", protocol="pool")
+    run = tmp_path / "runs" / config.run_id()
+    run.mkdir(parents=True)
+    torch.save(create_model("resnet50", 62).state_dict(), run / "best.pt")
+    metrics = {"run_id": run.name, "config": config.__dict__, "split": "byclass", "protocol": "pool",
+               "chars": list(split_chars("byclass")), "test_accuracy": 0.0, "test_loss": 0.0, "weighted_f1": 0.0,
+               "n_test": 0, "train_seconds": 0.0, "epochs_run": 0}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    out = tmp_path / "models"
+    assert E.main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--run", run.name]) == 1
+    err = capsys.readouterr().err
+    assert "resnet50-byclass" in err and "float16" in err and "--max-mb" in err
