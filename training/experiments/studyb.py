@@ -41,18 +41,20 @@ ROWS = [
      "report": {}, "note": "report: worse than Adam, no figure"},
 ]  # fmt: skip
 
-_TEST = ["test_accuracy_mean", "mnist_test_accuracy_mean"]
+# Decided on the mean over seeds on the full MNIST test set (10,000 images: a point there is 100 images,
+# not one); the mean on the report's 100 test images is shown beside it.
+_TEST = {"metrics": ["mnist_test_accuracy_mean"], "also": ["test_accuracy_mean"]}
 CLAIMS = [
     {"text": "20 epochs beats 1, 50 and 100", "among": ["epochs_1", "epochs_20", "epochs_50", "epochs_100"],
-     "expect": "epochs_20", "metrics": _TEST},
-    {"text": "'my CNN' beats the basic net", "among": ["basic_ce", "cnn_ce"], "expect": "cnn_ce", "metrics": _TEST},
+     "expect": "epochs_20", **_TEST},
+    {"text": "'my CNN' beats the basic net", "among": ["basic_ce", "cnn_ce"], "expect": "cnn_ce", **_TEST},
     {"text": "focal loss beats cross-entropy on small MNIST", "among": ["cnn_ce", "cnn_focal"], "expect": "cnn_focal",
-     "metrics": _TEST},
-    {"text": "Adam beats SGD and RAdam", "among": ["cnn_ce", "cnn_sgd", "cnn_radam"], "expect": "cnn_ce",
-     "metrics": _TEST},
+     **_TEST},
+    {"text": "Adam beats SGD and RAdam", "among": ["cnn_ce", "cnn_sgd", "cnn_radam"], "expect": "cnn_ce", **_TEST},
 ]  # fmt: skip
 
 NOTES = (
-    "Study B has no validation part, so its comparisons are made on test figures, as in the report: "
-    "the mean over seeds on the report's 100 images and on the full MNIST test set."
+    "Study B has no validation part, so its comparisons are made on test figures, as in the report (which "
+    "picked its settings on the same 100 test images): each verdict is decided on the mean over seeds on the "
+    "full 10,000-image MNIST test set, with the mean on the report's 100 images beside it."
 )

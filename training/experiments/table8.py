@@ -11,7 +11,8 @@ every test part apart from every training part (DATA.md). Training times are fro
 
 TITLE = "Table 8: final model (3 blocks, swish, Nadam 2e-4) trained on each split, tested on all three"
 
-BASE = {"model": "residual_cnn", "optimizer": "nadam", "lr": 2e-4, "model_args": {"blocks": 3, "activation_name": "swish"}}
+BASE = {"model": "residual_cnn", "optimizer": "nadam", "lr": 2e-4,
+        "model_args": {"blocks": 3, "activation_name": "swish"}}  # fmt: skip
 
 CROSS_SPLIT = ["byclass", "bymerge", "balanced"]
 

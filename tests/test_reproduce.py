@@ -1,0 +1,201 @@
+"""The table runner: specs -> runs -> results, figures and the comparison page; the cross-split rule."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
+from training import reproduce
+from training.crosssplit import label_space, score_cross_split
+from training.experiments import TABLES, load_spec
+from training.report import evaluate_claims
+
+B, M = BYCLASS_CHARS, MERGED_CHARS
+
+
+def _score(preds: list[str], truth: list[str], train: tuple[str, ...], test: tuple[str, ...]) -> dict:
+    return score_cross_split(np.array([train.index(c) for c in preds]), np.array([test.index(c) for c in truth]),
+                             train, test)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The exact case mapping
+
+
+def test_byclass_prediction_scored_on_merged_split() -> None:
+    # 'c' from a byclass model is right for the merged class 'C/c'; 'a' is not 'A' ('a' and 'A' are not merged).
+    assert _score(["c"], ["C"], B, M)["accuracy"] == 1.0
+    assert _score(["C"], ["C"], B, M)["accuracy"] == 1.0
+    assert _score(["a"], ["A"], B, M)["accuracy"] == 0.0
+    assert _score(["a", "A", "b"], ["a", "A", "b"], B, M)["accuracy"] == 1.0
+
+
+def test_merged_prediction_scored_on_byclass() -> None:
+    # A merged 'C/c' prediction counts for both 'C' and 'c'; merged 'A' is wrong for 'a' and vice versa.
+    assert _score(["C", "C"], ["C", "c"], M, B)["accuracy"] == 1.0
+    assert _score(["A"], ["a"], M, B)["accuracy"] == 0.0
+    assert _score(["a"], ["A"], M, B)["accuracy"] == 0.0
+    assert _score(["O"], ["0"], M, B)["accuracy"] == 0.0
+
+
+def test_same_classes_compare_as_they_are() -> None:
+    assert _score(["c"], ["C"], B, B)["accuracy"] == 0.0  # byclass on byclass keeps case
+    assert _score(["a", "A"], ["A", "A"], B, B)["accuracy"] == 0.5
+    space, pred_map, true_map = label_space(M, M)  # bymerge <-> balanced: same 47 classes
+    assert space == M and (pred_map == np.arange(47)).all() and (true_map == np.arange(47)).all()
+
+
+def test_mixed_splits_are_scored_in_the_merged_classes() -> None:
+    for train, test in ((B, M), (M, B)):
+        space, _, _ = label_space(train, test)
+        assert space == M
+        result = _score(["c", "x"] if train == B else ["C", "X"], ["C", "x"] if test == B else ["C", "X"], train, test)
+        assert np.array(result["confusion_matrix"]).shape == (47, 47)
+        assert result["chars"] == list(M) and result["n_test"] == 2 and result["accuracy"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Specs and planning
+
+
+def test_every_spec_loads_and_names_its_rows() -> None:
+    for name in TABLES:
+        spec = load_spec(name)
+        assert spec.TITLE and spec.ROWS and spec.CLAIMS
+    with pytest.raises(ValueError):
+        load_spec("table99")
+
+
+def test_identical_configs_share_one_run(emnist_env: Path) -> None:
+    plans = {name: {p.row["key"]: p for p in reproduce.plan_table(name, "quick", emnist_env)} for name in TABLES}
+    run = lambda table, key: plans[table][key].configs[0].run_id()
+    assert run("table2", "residual_cnn") == run("table3", "adam") == run("focal", "cross_entropy")
+    assert run("table3", "nadam") == run("table4", "relu")
+    assert run("table4", "swish") == run("table5", "blocks_3") == run("table6", "lr_1e-3") == run("table7", "lr_1e-03")
+    assert run("table6", "lr_1e-4") == run("table7", "lr_1e-04")
+    assert run("table7", "lr_2e-04") == run("table8", "byclass")
+    assert run("table2", "lenet5") == run("class_weight", "unweighted")
+    assert run("table7", "lr_3e-04") != run("table7", "lr_2e-04")
+    config = plans["table4"]["swish"].configs[0]
+    assert config.profile == "quick" and config.protocol == "pool"  # protocol fixed before hashing, not "auto"
+    assert config.limit_train == 3000 and config.epochs == 3 and config.batch_size == 100
+    assert plans["table2"]["wavemix_lite"].configs == []  # literature row: shown, not trained
+
+
+def test_profiles_cap_epochs_and_seeds(emnist_env: Path) -> None:
+    paper = {p.row["key"]: p for p in reproduce.plan_table("studyB", "paper", emnist_env)}
+    smoke = {p.row["key"]: p for p in reproduce.plan_table("studyB", "smoke", emnist_env)}
+    assert [c.seed for c in paper["cnn_focal"].configs] == [42, 43, 44, 45, 46]
+    assert paper["epochs_100"].configs[0].epochs == 100 and paper["epochs_100"].configs[0].limit_train is None
+    assert len(smoke["cnn_focal"].configs) == 2 and smoke["epochs_100"].configs[0].epochs == 2
+    assert smoke["epochs_1"].configs[0].epochs == 1  # a row asking for fewer epochs keeps its own
+    table2 = {p.row["key"]: p for p in reproduce.plan_table("table2", "paper", emnist_env)}
+    assert table2["lenet5"].configs[0].epochs == 50 and table2["lenet5"].configs[0].limit_train is None
+
+
+def test_a_warm_started_run_equals_an_unbroken_one(emnist_env: Path, tmp_path: Path) -> None:
+    from training.trainer import RunConfig
+
+    base = {"model": "mlp_basic", "split": "mnist50", "batch_size": 100, "limit_train": 40, "profile": "test"}
+    short, long = RunConfig(**base, epochs=1), RunConfig(**base, epochs=3)
+    assert reproduce.chains([long, short]) == [[short, long]]
+    chained, fresh = tmp_path / "chained", tmp_path / "fresh"
+    reproduce.run_chain([vars(short), vars(long)], str(chained), "cpu", str(emnist_env), progress=False)
+    reproduce.run_chain([vars(long)], str(fresh), "cpu", str(emnist_env), progress=False)
+    a = json.loads((chained / long.run_id() / "metrics.json").read_text())
+    b = json.loads((fresh / long.run_id() / "metrics.json").read_text())
+    assert "warm start" in (chained / long.run_id() / "log.txt").read_text()
+    assert a["epochs_run"] == b["epochs_run"] == 3
+    assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+    assert a["mnist_test_accuracy"] == b["mnist_test_accuracy"]
+
+
+def test_claims_are_judged_on_validation_not_test() -> None:
+    rows = [
+        {"key": "a", "label": "A", "status": "done", "val_accuracy": 0.80, "val_loss": 0.5, "test_accuracy": 0.90,
+         "n_val": 1000},
+        {"key": "b", "label": "B", "status": "done", "val_accuracy": 0.85, "val_loss": 0.6, "test_accuracy": 0.70,
+         "n_val": 1000},
+    ]  # fmt: skip
+    (claim,) = evaluate_claims({"rows": rows}, [{"text": "A is best", "expect": "a"}])
+    assert claim["winner"] == "b" and claim["holds"] is False and claim["basis"] == "validation"
+    rows[1]["val_accuracy"] = 0.80  # a tie on accuracy falls to the lower validation loss
+    (claim,) = evaluate_claims({"rows": rows}, [{"text": "A is best", "expect": "a"}])
+    assert claim["winner"] == "a" and claim["holds"] is True
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end on the shipped fixture
+
+
+def test_smoke_profile_of_every_table_end_to_end(emnist_env: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "results"
+    # One torch thread: on a shared 2-core CPU two threads per run are several times slower.
+    assert reproduce.main(["all", "--profile", "smoke", "--out", str(out), "--threads", "1"]) == 0
+
+    for name in TABLES:
+        result = json.loads((out / f"{name}.json").read_text())
+        assert result["profile"] == "smoke" and result["claims"]
+        trained = [r for r in result["rows"] if r["status"] != "reference"]
+        assert trained and all(r["status"] == "done" for r in trained)
+        for row in trained:
+            assert row["profile"] == "smoke" and row["device"] and row["protocol"] in ("pool", "studyB")
+            assert row["environment"]["git_commit"] and row["environment"]["torch"]
+            assert 0.0 <= row["test_accuracy"] <= 1.0
+        with (out / f"{name}.csv").open() as f:
+            assert len(list(csv.DictReader(f))) == len(result["rows"])
+        for figure in ("curves", "bars"):
+            assert (out / "figures" / f"{name}-{figure}.png").stat().st_size > 1000
+
+    table8 = json.loads((out / "table8.json").read_text())
+    for row in table8["rows"]:
+        assert set(row["cross"]) == {"byclass", "bymerge", "balanced"}
+        # The diagonal is the trainer's own test score.
+        assert row["cross"][row["split"]]["test_accuracy"] == pytest.approx(row["test_accuracy"])
+        assert row["report"]["cross"]["byclass"]["test_accuracy"]
+    assert len(list((out / "figures").glob("table8-confusion-*-*.png"))) == 9
+    assert (out / "figures" / "table8-heatmap.png").exists() and (out / "figures" / "table8-confusion.png").exists()
+
+    studyb = {r["key"]: r for r in json.loads((out / "studyB.json").read_text())["rows"]}
+    assert studyb["cnn_focal"]["seeds"] == [42, 43] and studyb["cnn_focal"]["seeds_done"] == 2
+    assert studyb["cnn_focal"]["mnist_test_accuracy_mean"] is not None
+    assert studyb["cnn_focal"]["test_accuracy_std"] is not None
+
+    page = (out / "README.md").read_text()
+    for name in TABLES:
+        assert load_spec(name).TITLE in page
+    assert "Profile **smoke**" in page and "protocol **pool" in page and "device **" in page and "holds" in page
+    assert "88.27" in page  # the report's numbers beside ours
+
+    winners = json.loads((out / "winners.json").read_text())
+    assert set(winners["table8"]) == {"byclass", "bymerge", "balanced"}
+    assert {"lenet5", "resnet50", "plain_cnn", "residual_cnn"} <= set(winners["best_by_family"])
+
+    # Rerunning trains nothing: every run is found finished.
+    import training.trainer
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(training.trainer, "train", no_training)
+    stamp = (out / "table3.json").stat().st_mtime_ns
+    assert reproduce.main(["table3", "--profile", "smoke", "--out", str(out), "--no-plots", "--threads", "1"]) == 0
+    assert (out / "table3.json").stat().st_mtime_ns >= stamp
+
+
+def test_workers_run_in_separate_processes_and_only_missing_runs_rerun(emnist_env: Path, tmp_path: Path) -> None:
+    out, runs = tmp_path / "results", tmp_path / "runs"
+    args = ["class_weight", "--profile", "smoke", "--out", str(out), "--workers", "2", "--no-plots"]
+    assert reproduce.main(args) == 0
+    rows = json.loads((out / "class_weight.json").read_text())["rows"]
+    assert all(r["status"] == "done" for r in rows)
+    kept, redo = (runs / r["run_id"] / "metrics.json" for r in rows)
+    kept_stamp = kept.stat().st_mtime_ns
+    redo.unlink()
+    assert reproduce.main(args) == 0
+    assert redo.exists() and kept.stat().st_mtime_ns == kept_stamp
