@@ -35,7 +35,7 @@ data: $(VENV)/.all-installed
 	$(PY) -m training data --protocol pool
 
 reproduce-quick: $(VENV)/.all-installed
-	$(PY) -m training reproduce all --profile quick
+	$(PY) -m training reproduce all --profile quick --workers 2
 
 export: $(VENV)/.all-installed
 	$(PY) -m training export

@@ -159,19 +159,20 @@ def test_oversized_model_is_skipped_or_stored_as_float16(exported, tmp_path: Pat
 def test_results_tables_choose_by_validation(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
-    rows8 = [{"key": s, "run_id": f"r8-{s}", "model": "residual_cnn", "split": s, "val_accuracy": 0.9}
+    done = {"status": "done", "test_accuracy": 0.5}  # as training.reproduce writes finished rows
+    rows8 = [{**done, "key": s, "run_id": f"r8-{s}", "model": "residual_cnn", "split": s, "val_accuracy": 0.9}
              for s in ("byclass", "bymerge", "balanced")]
     rows2 = [
-        {"key": "lenet5", "run_id": "lenet-a", "model": "lenet5", "split": "byclass", "val_accuracy": 0.80,
+        {**done, "key": "lenet5", "run_id": "lenet-a", "model": "lenet5", "split": "byclass", "val_accuracy": 0.80,
          "test_accuracy": 0.99},
-        {"key": "plain_cnn", "run_id": "plain-a", "model": "plain_cnn", "split": "byclass", "val_accuracy": 0.8,
-         "val_loss": 0.6, "loss": "cross_entropy"},
+        {**done, "key": "plain_cnn", "run_id": "plain-a", "model": "plain_cnn", "split": "byclass",
+         "val_accuracy": 0.8, "val_loss": 0.6, "loss": "cross_entropy"},
     ]
-    rows5 = [{"key": "weighted", "run_id": "lenet-b", "model": "lenet5", "split": "byclass", "val_accuracy": 0.85,
-              "test_accuracy": 0.10},
+    rows5 = [{**done, "key": "weighted", "run_id": "lenet-b", "model": "lenet5", "split": "byclass",
+              "val_accuracy": 0.85, "test_accuracy": 0.10},
              {"key": "unfinished", "run_id": "lenet-c", "model": "lenet5", "split": "byclass", "status": "missing"},
-             {"key": "tie", "run_id": "plain-b", "model": "plain_cnn", "split": "byclass", "val_accuracy": 0.8,
-              "val_loss": 0.5, "loss": "cross_entropy"},
+             {**done, "key": "tie", "run_id": "plain-b", "model": "plain_cnn", "split": "byclass",
+              "val_accuracy": 0.8, "val_loss": 0.5, "loss": "cross_entropy"},
              {"key": "resnet", "run_id": "resnet-a", "model": "resnet50", "split": "byclass", "status": "missing"}]
     for name, rows in (("table8", rows8), ("table2", rows2), ("section5", rows5)):
         (results / f"{name}.json").write_text(json.dumps({"table": name, "profile": "quick", "rows": rows}))
@@ -182,7 +183,7 @@ def test_results_tables_choose_by_validation(tmp_path: Path) -> None:
     assert got["lenet5-byclass"] == ("lenet-b", None)  # best validation accuracy wins, never test
     assert got["plain_cnn-byclass"] == ("plain-b", None)  # equal accuracy: the lower validation loss
     assert "resnet50-byclass" not in got
-    assert any("resnet50 (1 not finished)" in m for m in messages)
+    assert any("no finished results row for resnet50" in m for m in messages)
     # Another profile's tables are not used.
     picked, messages = E.select_candidates(results, "paper")
     assert not picked and any("profile" in m for m in messages)

@@ -52,6 +52,7 @@ from tqdm import tqdm
 from recognizer.inference import MANIFEST, MANIFEST_FORMAT, SLOTS, Recognizer
 from training.data import REPO_ROOT, DataError, SplitData, load_split
 from training.models import count_parameters
+from training.reproduce import winners
 
 DEFAULT_RESULTS = REPO_ROOT / "assets" / "results"
 DEFAULT_OUT = REPO_ROOT / "exported_models"
@@ -101,32 +102,6 @@ def runs_dir() -> Path:
 # Choosing the runs from the results tables
 
 
-def _number(row: dict, *keys: str) -> float | None:
-    for key in keys:
-        if isinstance(row.get(key), (int, float)) and not math.isnan(row[key]):
-            return float(row[key])
-    return None
-
-
-def _rank(row: dict) -> tuple[float, float]:
-    """Validation accuracy, then (among cross-entropy runs only) lower validation loss; never test figures.
-
-    The same rule as training.reproduce.winners, so winners.json and the export agree.
-    """
-    accuracy = _number(row, "best_val_accuracy", "val_accuracy")
-    loss = _number(row, "best_val_loss", "val_loss")
-    tie_break = -loss if loss is not None and row.get("loss", "cross_entropy") == "cross_entropy" else -math.inf
-    return (accuracy if accuracy is not None else -math.inf, tie_break)
-
-
-def _row_split(row: dict) -> str | None:
-    return row.get("split") or (row.get("config") or {}).get("split")
-
-
-def _finished(row: dict) -> bool:
-    return bool(row.get("run_id")) and row.get("status", "done") == "done"
-
-
 def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Candidate], list[str]]:
     """The runs the results tables name as winners, and messages about what is missing."""
     messages: list[str] = []
@@ -147,37 +122,27 @@ def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Cand
             continue
         tables[path.stem] = table
 
+    # One rule for "the winner", shared with winners.json: training.reproduce.winners (validation, never test).
+    chosen = winners(tables)
     picked: list[Candidate] = []
-    final = tables.get(FINAL_TABLE)
-    if final is None:
+    if FINAL_TABLE not in tables:
         missing = folder / f"{FINAL_TABLE}.json"
         messages.append(f"no {missing}: the final residual CNNs (one per split) are not exported")
     else:
         for split in SLOTS:
-            rows = [r for r in final["rows"] if _row_split(r) == split and r.get("model", FINAL_FAMILY) == FINAL_FAMILY]
-            done = [r for r in rows if _finished(r)]
-            if not done:
-                status = f" (status {rows[0].get('status')!r})" if rows else ""
-                messages.append(f"{FINAL_TABLE}.json has no finished {split} row{status}")
+            entry = chosen["table8"].get(split)
+            if entry is None:
+                messages.append(f"{FINAL_TABLE}.json has no finished {split} row")
                 continue
-            best = max([r for r in done if r.get("key") == split] or done, key=_rank)
-            picked.append(Candidate(best["run_id"], f"{FINAL_FAMILY}-{split}", split, f"{FINAL_TABLE} row {split}"))
-
+            picked.append(Candidate(entry["run_id"], f"{FINAL_FAMILY}-{split}", split, f"{FINAL_TABLE} row {split}"))
     for family in BASELINE_FAMILIES:
-        rows = [(name, r) for name, t in tables.items() for r in t["rows"] if r.get("model") == family]
-        done = [(name, r) for name, r in rows if _finished(r)]
-        if not done:
-            pending = f" ({len(rows)} not finished)" if rows else ""
-            messages.append(f"no finished results row for {family}{pending} (expected in table2.json)")
-            continue
-        by_split: dict[str, list[tuple[str, dict]]] = {}
-        for name, row in done:
-            by_split.setdefault(_row_split(row) or "byclass", []).append((name, row))
-        for split, split_rows in sorted(by_split.items()):
-            table_name, best = max(split_rows, key=lambda item: _rank(item[1]))
-            picked.append(Candidate(best["run_id"], f"{family}-{split}", None,
-                                    f"{table_name} row {best.get('key', '?')} (best validation accuracy of "
-                                    f"{len(split_rows)} {family} runs on {split})"))
+        by_split = chosen["best_by_family"].get(family, {})
+        if not by_split:
+            messages.append(f"no finished results row for {family} with a validation score (expected in table2.json)")
+        for split, entry in sorted(by_split.items()):
+            picked.append(Candidate(entry["run_id"], f"{family}-{split}", None,
+                                    f"{entry['table']} row {entry['key']} (best validation accuracy of the "
+                                    f"{family} runs on {split})"))
     return picked, messages
 
 

@@ -156,6 +156,10 @@ def _warm_start(previous, config, runs_dir: Path) -> None:
     if not source.exists() or (target / "metrics.json").exists() or (target / "checkpoint.pt").exists():
         return
     target.mkdir(parents=True, exist_ok=True)
+    # best.pt travels with the checkpoint: a run with a validation part that never improves on the
+    # shorter run's best epoch must still restore those weights, as an unbroken run would.
+    if (source.parent / "best.pt").exists():
+        shutil.copy2(source.parent / "best.pt", target / "best.pt")
     shutil.copy2(source, target / "checkpoint.pt")
     with (target / "log.txt").open("a") as log:
         log.write(f"warm start from {previous.run_id()} after its {previous.epochs} epochs (same settings)\n")
