@@ -159,7 +159,7 @@ def test_oversized_model_is_skipped_or_stored_as_float16(exported, tmp_path: Pat
 def test_results_tables_choose_by_validation(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
-    done = {"status": "done", "test_accuracy": 0.5}  # as training.reproduce writes finished rows
+    done = {"status": "done", "test_accuracy": 0.5, "profile": "quick"}  # as training.reproduce writes rows
     rows8 = [{**done, "key": s, "run_id": f"r8-{s}", "model": "residual_cnn", "split": s, "val_accuracy": 0.9}
              for s in ("byclass", "bymerge", "balanced")]
     rows2 = [
