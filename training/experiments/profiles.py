@@ -30,6 +30,14 @@ PROFILES: dict[str, dict] = {
         "per_model": {"resnet50": {"limit_train": 3000, "limit_val": 500, "max_epochs": 2}},
         "studyB": {"seeds": 3},
     },
+    "final": {
+        "description": "the shipped models' budget on CPU: the report's settings on at most 100,000 training images "
+        "(a class-stratified subset; byclass-pool has 101,319) and at most 5 epochs, full validation and test parts; "
+        "meant for table8 (`reproduce table8 --profile final --out assets/results/final`)",
+        "emnist": {"limit_train": 100_000, "max_epochs": 5},
+        "per_model": {},
+        "studyB": {},
+    },
     "smoke": {
         "description": "32 training images, 1 epoch (Study B: 40 images, at most 2 epochs, 2 seeds): checks the "
         "plumbing only, the numbers mean nothing",
