@@ -199,3 +199,12 @@ def test_workers_run_in_separate_processes_and_only_missing_runs_rerun(emnist_en
     redo.unlink()
     assert reproduce.main(args) == 0
     assert redo.exists() and kept.stat().st_mtime_ns == kept_stamp
+
+
+def test_collect_only_trains_nothing_and_marks_rows_missing(emnist_env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    assert reproduce.main(["table5", "--profile", "smoke", "--collect-only", "--no-plots", "--out", str(out)]) == 0
+    table = json.loads((out / "table5.json").read_text())
+    assert [r["status"] for r in table["rows"]] == ["missing"] * 4
+    assert not list((tmp_path / "runs").glob("*/metrics.json"))
+    assert "not judged" in (out / "README.md").read_text()

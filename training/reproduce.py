@@ -487,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--no-plots", action="store_true", help="write the tables and the page, skip the figures")
     parser.add_argument("--plan", action="store_true", help="list the runs, do nothing")
+    parser.add_argument("--collect-only", action="store_true",
+                        help="train nothing: write the tables, figures and page from the runs already finished "
+                             "(the others show as missing)")
     args = parser.parse_args(argv)
 
     from training import report, trainer
@@ -512,7 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{len(names)} tables, {len(configs)} rows x seeds, {len({c.run_id() for c in configs})} distinct runs; "
           f"profile {args.profile}, runs in {runs_dir}", file=sys.stderr)  # fmt: skip
-    failures = run_configs(configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads)
+    failures = {} if args.collect_only else run_configs(
+        configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads
+    )
 
     import torch
 
