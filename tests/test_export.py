@@ -98,6 +98,9 @@ def test_manifest_and_metadata_round_trip(exported) -> None:
         # A lone .onnx file describes itself: its metadata is the manifest entry minus sha256.
         meta = E.read_metadata(entry.path)
         assert meta == {k: v for k, v in raw[name].items() if k != "sha256"}
+        record = exported.out / raw[name]["run_record"]
+        assert json.loads((record / "metrics.json").read_text())["run_id"] == entry.training["run_id"]
+        assert (record / "log.txt").exists() and (record / "config.json").exists()
         onnx.checker.check_model(onnx.load(str(entry.path)), full_check=True)
     assert entries["residual_cnn-byclass"].slot == "byclass"
     assert entries["lenet5-byclass"].slot is None

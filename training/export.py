@@ -36,6 +36,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -59,6 +60,7 @@ DEFAULT_OUT = REPO_ROOT / "exported_models"
 FINAL_TABLE = "table8"  # the final residual CNN per split
 FINAL_FAMILY = "residual_cnn"
 BASELINE_FAMILIES = ("lenet5", "plain_cnn", "resnet50")
+RUN_RECORD = ("config.json", "log.txt", "history.csv", "history.json", "metrics.json")
 PARITY_IMAGES = 1000
 PARITY_TOLERANCE = 1e-4  # largest |logit difference| for float32 weights
 FP16_RELATIVE_TOLERANCE = 1e-2  # for float16 weights, as a fraction of the largest |logit|
@@ -469,6 +471,7 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
         print(f"note: {name} scores {runtime['accuracy']:.4f} through the runtime vs {metrics['test_accuracy']:.4f} "
               f"in training ({metrics.get('device')})", file=sys.stderr)
 
+    entry["run_record"] = f"runs/{name}"  # config, log, history and metrics of the run, copied beside the model
     set_metadata(proto, entry)
     final = proto.SerializeToString()
     # The metadata changes no computation: the final bytes must give exactly the staged logits.
@@ -477,6 +480,12 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
         raise ExportError(f"{name}: the file with metadata computes differently from the checked one")
     _write_atomic(out_dir / entry["file"], final)
     entry["sha256"] = _sha256(final)
+    # The run's own record travels with the model: where every shipped number came from.
+    record = out_dir / entry["run_record"]
+    record.mkdir(parents=True, exist_ok=True)
+    for part in RUN_RECORD:
+        if (run_dir / part).exists():
+            shutil.copy2(run_dir / part, record / part)
     return entry
 
 
