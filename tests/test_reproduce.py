@@ -162,6 +162,11 @@ def test_smoke_profile_of_every_table_end_to_end(emnist_env: Path, tmp_path: Pat
     assert (out / "figures" / "table8-heatmap.png").exists() and (out / "figures" / "table8-confusion.png").exists()
 
     studyb = {r["key"]: r for r in json.loads((out / "studyB.json").read_text())["rows"]}
+    # Every number's run is recorded beside the results: config, log, history and metrics.
+    for run_id in studyb["cnn_focal"]["seed_run_ids"] + [table8["rows"][0]["run_id"]]:
+        record = out / "runs" / run_id
+        assert json.loads((record / "metrics.json").read_text())["run_id"] == run_id
+        assert (record / "config.json").exists() and (record / "log.txt").exists()
     assert studyb["cnn_focal"]["seeds"] == [42, 43] and studyb["cnn_focal"]["seeds_done"] == 2
     assert studyb["cnn_focal"]["mnist_test_accuracy_mean"] is not None
     assert studyb["cnn_focal"]["test_accuracy_std"] is not None

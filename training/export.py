@@ -36,7 +36,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -60,7 +59,6 @@ DEFAULT_OUT = REPO_ROOT / "exported_models"
 FINAL_TABLE = "table8"  # the final residual CNN per split
 FINAL_FAMILY = "residual_cnn"
 BASELINE_FAMILIES = ("lenet5", "plain_cnn", "resnet50")
-RUN_RECORD = ("config.json", "log.txt", "history.csv", "history.json", "metrics.json")
 PARITY_IMAGES = 1000
 PARITY_TOLERANCE = 1e-4  # largest |logit difference| for float32 weights
 FP16_RELATIVE_TOLERANCE = 1e-2  # for float16 weights, as a fraction of the largest |logit|
@@ -372,7 +370,7 @@ class SplitCache:
 def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Path, exporter: str = "dynamo",
                max_mb: float = MAX_MB, eval_limit: int | None = None, progress: bool = True) -> dict:
     """Export, check and write one run; returns its manifest entry."""
-    from training.trainer import load_trained, model_in_channels
+    from training.trainer import copy_run_record, load_trained, model_in_channels
 
     run_dir = runs / candidate.run_id
     if not (run_dir / "metrics.json").exists() or not (run_dir / "best.pt").exists():
@@ -481,11 +479,7 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     _write_atomic(out_dir / entry["file"], final)
     entry["sha256"] = _sha256(final)
     # The run's own record travels with the model: where every shipped number came from.
-    record = out_dir / entry["run_record"]
-    record.mkdir(parents=True, exist_ok=True)
-    for part in RUN_RECORD:
-        if (run_dir / part).exists():
-            shutil.copy2(run_dir / part, record / part)
+    copy_run_record(run_dir, out_dir / entry["run_record"])
     return entry
 
 

@@ -527,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             result = collect_table(name, plans[name], args.profile, runs_dir, root, args.device)
             write_table(result, args.out)
+            for row in result["rows"]:  # every number's run, with its config and log (no weights)
+                for run_id in row.get("seed_run_ids") or [row.get("run_id")]:
+                    if run_id and (runs_dir / run_id / "metrics.json").exists():
+                        trainer.copy_run_record(runs_dir / run_id, args.out / "runs" / run_id)
             if not args.no_plots:
                 report.plot_table(result, runs_dir, args.out / "figures")
     finally:

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,15 @@ from training.models import MODELS, create_model
 from training.optim import create_optimizer
 
 RUNS_DIR = Path(os.environ.get("RUNS_DIR", REPO_ROOT / "runs"))
+# What a run's record is, without its weights: enough to trace every published number back to its run.
+RUN_RECORD = ("config.json", "log.txt", "history.csv", "history.json", "metrics.json")
+
+
+def copy_run_record(run_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RUN_RECORD:
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, target / name)
 
 
 @dataclass
