@@ -213,3 +213,13 @@ def test_collect_only_trains_nothing_and_marks_rows_missing(emnist_env: Path, tm
     assert [r["status"] for r in table["rows"]] == ["missing"] * 4
     assert not list((tmp_path / "runs").glob("*/metrics.json"))
     assert "not judged" in (out / "README.md").read_text()
+
+
+def test_claims_wait_for_every_row() -> None:
+    done = {"status": "done", "val_accuracy": 0.9, "val_loss": 0.3, "label": "swish"}
+    result = {"rows": [{**done, "key": "swish"}, {**done, "key": "relu", "val_accuracy": 0.5, "label": "relu"},
+                       {"key": "gelu", "status": "missing", "label": "gelu"}]}
+    claim = evaluate_claims(result, [{"text": "swish is best", "expect": "swish"}])[0]
+    assert claim["holds"] is None and "not finished" in claim["detail"]
+    result["rows"][2] = {**done, "key": "gelu", "val_accuracy": 0.95, "label": "gelu"}
+    assert evaluate_claims(result, [{"text": "swish is best", "expect": "swish"}])[0]["holds"] is False

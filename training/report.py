@@ -59,6 +59,11 @@ def _best_claim(rows: dict[str, dict], claim: dict) -> dict:
     expected = rows.get(claim["expect"])
     out = {"text": claim["text"], "kind": "best", "expect": claim["expect"], "metrics": metrics,
            "basis": "validation" if metrics[0].startswith("val_") else "test"}  # fmt: skip
+    # A verdict over part of a table could crown a row only because its rivals have not run yet.
+    unfinished = [r for r in among if r.get("status") not in ("done", "reference")]
+    if unfinished:
+        return {**out, "holds": None, "winner": None,
+                "detail": f"{len(unfinished)} of {len(among)} runs not finished yet: not judged"}
     if expected is None or expected not in done or len(done) < 2:
         return {**out, "holds": None, "winner": None, "detail": "not enough finished runs to judge"}
     ranked = sorted(done, key=lambda r: _rank(r, metrics), reverse=True)
