@@ -208,7 +208,7 @@ def test_missing_tables_and_run_folders_are_named(tmp_path: Path, monkeypatch, c
     results = tmp_path / "results"
     results.mkdir()
     rows = [{"key": "byclass", "run_id": "residual_cnn-byclass-0000000000", "model": "residual_cnn",
-             "split": "byclass", "val_accuracy": 0.9}]
+             "split": "byclass", "val_accuracy": 0.9, "status": "done", "profile": "quick", "test_accuracy": 0.5}]
     (results / "table8.json").write_text(json.dumps({"table": "table8", "profile": "quick", "rows": rows}))
     assert E.main(["--results", str(results), "--out", str(tmp_path / "out"), "--quiet"]) == 1
     err = capsys.readouterr().err
