@@ -168,3 +168,29 @@ def test_pool_known_answers_on_shared_data(shared_root: Path, tmp_path: Path, mo
              for s in D.POOL_SPLITS}
     assert sizes == {"byclass": (101_319, 12_771, 12_675), "bymerge": (185_640, 23_335, 23_073),
                      "balanced": (34_545, 3_901, 3_948)}
+
+
+def test_pool_pack_is_a_data_root_with_the_same_splits(emnist_env: Path, tmp_path: Path, monkeypatch) -> None:
+    pack_dir = tmp_path / "pack"
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "data", "--pack", str(pack_dir)], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (pack_dir / D.POOL_PACK).is_file()
+    assert list(pack_dir.rglob("emnist-mnist-*")), "Study B's MNIST files travel beside the pack"
+    monkeypatch.setenv("EMNIST_CACHE", str(tmp_path / "fresh-cache"))  # the pack, not the cache, must answer
+    assert D._pool_fingerprint(pack_dir) == D._pool_fingerprint(emnist_env)
+    for split in ("byclass", "bymerge", "balanced"):
+        original, packed = D.load_split(split, "pool", root=emnist_env), D.load_split(split, "auto", root=pack_dir)
+        assert packed.protocol == "pool"
+        for part in ("train", "val", "test"):
+            np.testing.assert_array_equal(packed.parts[part][0], original.parts[part][0])
+            np.testing.assert_array_equal(packed.parts[part][1], original.parts[part][1])
+    studyb = D.load_split("mnist50", root=pack_dir)
+    np.testing.assert_array_equal(studyb.parts["train"][1], D.load_split("mnist50", root=emnist_env).parts["train"][1])
+
+
+def test_broken_pool_pack_is_a_clear_error(tmp_path: Path, emnist_env: Path) -> None:
+    (tmp_path / D.POOL_PACK).write_bytes(b"not a zip")
+    with pytest.raises(D.DataError, match="not a readable pool pack"):
+        D.load_split("byclass", "pool", root=tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,8 +27,19 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from training.data import describe, load_split
+    from training.data import default_root, describe, load_split, write_pool_pack
 
+    if args.pack:
+        root = args.data_root or default_root()
+        path = write_pool_pack(root, args.pack)
+        # Study B reads MNIST's own files: they travel beside the pack, at the same relative paths
+        # (with SHA256SUMS, which verifies the slices).
+        for source in sorted([*root.rglob("emnist-mnist-*"), *root.glob("SHA256SUMS")]):
+            target = args.pack / source.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and the MNIST files: use it as --data-root")
+        return
     splits = args.splits or ["byclass", "bymerge", "balanced", "mnist50"]
     for split in splits:
         data = load_split(split, args.protocol, root=args.data_root, download=args.download)
@@ -63,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("data", help="print every split's counts per part and per class")
     p.add_argument("--protocol", default="auto", choices=["auto", "official", "pool"])
     p.add_argument("--splits", nargs="*", help="byclass bymerge balanced mnist50 (default: all)")
+    p.add_argument("--pack", type=Path, metavar="DIR",
+                   help="write the pool into DIR/pool-pack.npz (plus the MNIST files), a data root for a "
+                        "machine without the EMNIST files")
     _add_data_args(p)
     p.set_defaults(func=cmd_data)
 

@@ -89,8 +89,10 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def environment() -> dict:
     """Where and with what a result was produced, recorded beside every result."""
+    # $GIT_COMMIT names the commit where the code runs from a copy without .git (a lent GPU machine).
+    commit = os.environ.get("GIT_COMMIT", "")
     try:
-        commit = subprocess.run(
+        commit = commit or subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
