@@ -209,8 +209,12 @@ def available_cpus() -> int:
 
 
 def run_configs(configs: list, runs_dir: Path, workers: int, device: str, root: Path,
-                keep_checkpoints: bool = False, threads: int | None = None) -> dict[str, str]:  # fmt: skip
-    """Train every config not finished yet; returns {run_id: error} for the ones that failed."""
+                keep_checkpoints: bool = False, threads: int | None = None,
+                in_order: bool = False) -> dict[str, str]:  # fmt: skip
+    """Train every config not finished yet; returns {run_id: error} for the ones that failed.
+
+    Runs start longest first (the best packing), or in the order given with ``in_order``.
+    """
     finished = lambda c: (runs_dir / c.run_id() / "metrics.json").exists()
     # Chains are built over every config (a finished short run still warm-starts a new longer one).
     jobs = [chain for chain in chains(list({c.run_id(): c for c in configs}.values()))
@@ -221,7 +225,8 @@ def run_configs(configs: list, runs_dir: Path, workers: int, device: str, root: 
     # Decode each split once here, so worker processes find it in the cache.
     for split, protocol in sorted({(c.split, c.protocol) for c in todo}):
         load_split(split, protocol, root=root)
-    jobs.sort(key=estimated_cost, reverse=True)
+    if not in_order:
+        jobs.sort(key=estimated_cost, reverse=True)
     failures: dict[str, str] = {}
     bar = tqdm(total=len(todo), desc=f"{sum(not finished(c) for c in todo)} runs to train", unit="run")
 
@@ -479,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs at once, each in its own process with CPUs/N threads (on a 2-core CPU, 2 is "
                              "faster: one thread per run suffers far less when other work shares the CPU)")
     parser.add_argument("--threads", type=int, help="torch threads per run (default: CPUs / workers)")
+    parser.add_argument("--in-order", action="store_true",
+                        help="start runs table by table in the order named (default: longest first); "
+                             "e.g. `table8 table2 ... --in-order` trains the shipped models first")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep checkpoint.pt of finished runs (default: remove it, best.pt stays)")
     parser.add_argument("--data-root", type=Path, help="EMNIST files (default: $EMNIST_ROOT, ../shared/data/emnist)")
@@ -516,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(names)} tables, {len(configs)} rows x seeds, {len({c.run_id() for c in configs})} distinct runs; "
           f"profile {args.profile}, runs in {runs_dir}", file=sys.stderr)  # fmt: skip
     failures = {} if args.collect_only else run_configs(
-        configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads
+        configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads, args.in_order
     )
 
     import torch
