@@ -223,3 +223,20 @@ def test_claims_wait_for_every_row() -> None:
     assert claim["holds"] is None and "not finished" in claim["detail"]
     result["rows"][2] = {**done, "key": "gelu", "val_accuracy": 0.95, "label": "gelu"}
     assert evaluate_claims(result, [{"text": "swish is best", "expect": "swish"}])[0]["holds"] is False
+
+
+def test_runs_start_longest_first_or_in_the_order_named(emnist_env: Path, tmp_path: Path, monkeypatch) -> None:
+    started: list[str] = []
+
+    def fake_chain(config_dicts, *args, **kwargs):
+        started.extend(c["model"] for c in config_dicts)
+        return [(None, None)] * len(config_dicts)
+
+    monkeypatch.setattr(reproduce, "run_chain", fake_chain)
+    configs = [c for name in ("class_weight", "table2") for p in reproduce.plan_table(name, "smoke", emnist_env)
+               for c in p.configs]  # fmt: skip
+    reproduce.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env)
+    assert started[0] == "resnet50"  # the costliest run first: the best packing
+    started.clear()
+    reproduce.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env, in_order=True)
+    assert started[:2] == ["lenet5", "lenet5"]  # class_weight's runs, as named
