@@ -54,8 +54,11 @@ def cross_evaluate(run_dir: Path, test: SplitData, device: str = "cpu") -> dict:
 
     x, y = test.parts["test"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    if (metrics["split"], metrics["protocol"], metrics["n_test"]) == (test.name, test.protocol, len(y)):
-        # The run's own test part: the trainer already scored it.
+    dev = pick_device(device)
+    own_part = (metrics["split"], metrics["protocol"], metrics["n_test"]) == (test.name, test.protocol, len(y))
+    if own_part and metrics.get("device") == str(dev):
+        # The run's own test part, on the device it was trained on: the trainer already scored and timed it.
+        # (On another device it is scored again, so that the nine cells' times are comparable.)
         keys = ("weighted_f1", "confusion_matrix", "chars", "n_test", "inference_seconds", "device")
         return {"accuracy": metrics["test_accuracy"], **{k: metrics[k] for k in keys}, "train_split": test.name,
                 "test_split": test.name, "protocol": test.protocol}  # fmt: skip
@@ -64,7 +67,6 @@ def cross_evaluate(run_dir: Path, test: SplitData, device: str = "cpu") -> dict:
         cached = json.loads(cache.read_text())
         if cached.get("n_test") == len(y):
             return cached
-    dev = pick_device(device)
     model, _ = load_trained(run_dir, device=str(dev))
     model.to(dev)
     batches = Batches(x, y, dev, model_in_channels(metrics["config"]["model"]))

@@ -369,7 +369,9 @@ def _table_md(result: dict) -> list[str]:
                          f" | {_num(r.get('train_seconds'), 1)} ({r['report'].get('train_seconds', '')}) |")
         lines.append("")
         sizes = next(r["cross"] for r in rows if r.get("cross"))
-        lines.append("Cells: accuracy / weighted F1 / inference time over the whole test part; test parts: "
+        devices = sorted({str(cell.get("device")) for r in rows for cell in (r.get("cross") or {}).values()})
+        lines.append(f"Cells: accuracy / weighted F1 / inference time over the whole test part (on "
+                     f"{', '.join(devices)}, batch of the run's size); test parts: "
                      + ", ".join(f"{c} {sizes[c]['n_test']:,} images" for c in columns))
         return lines
     lines = ["| run | test acc % | report % | Δ pts | test loss | report | Δ | val acc % | val loss | train s "
@@ -430,6 +432,9 @@ def write_readme(results: dict[str, dict], out_dir: Path) -> Path:
         lines.append(f"- **{profile}**: {PROFILES[profile]['description']}.")
         if profile == "quick":
             lines.append(f"  {QUICK_BUDGET_NOTE}")
+    # How and where these runs were made (machines, leases, what was left out), written by whoever ran them.
+    if (out_dir / "NOTES.md").is_file():
+        lines += ["", (out_dir / "NOTES.md").read_text().strip()]
     lines += [
         "",
         "Read the numbers with this in mind:",
@@ -438,8 +443,10 @@ def write_readme(results: dict[str, dict], out_dir: Path) -> Path:
         "does, with the spread over seeds beside them. Table 8 chooses nothing and is compared on test.",
         "- Under the `pool` protocol (DATA.md) the data are not the reports' official splits: the parts are "
         "smaller and drawn differently, so the absolute numbers are not expected to match, only the comparisons.",
-        "- Times are this machine's, not the report's GPU; a reduced profile trains on a fraction of the data "
-        "for a few epochs, which lowers every accuracy and shrinks the gaps the report measured.",
+        "- Times are those of the device each table names, not the report's GPU, and runs trained side by side "
+        "(`--workers`) slowed each other: compare times within a table, not with the report. A reduced profile "
+        "trains on a fraction of the data for a few epochs, which lowers every accuracy and shrinks the gaps the "
+        "report measured.",
         "",
         "| table | conclusion | here |",
         "|---|---|---|",

@@ -341,6 +341,7 @@ def add_cross_split(rows: list[dict], splits: list[str], runs_dir: Path, root: P
             row["cross"][split] = {"test_accuracy": result["accuracy"], "weighted_f1": result["weighted_f1"],
                                    "inference_seconds": result["inference_seconds"], "n_test": result["n_test"],
                                    "protocol": result["protocol"], "chars": result["chars"],
+                                   "device": result.get("device"),
                                    "confusion_matrix": result["confusion_matrix"]}  # fmt: skip
 
 
