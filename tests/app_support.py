@@ -41,18 +41,39 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def fixture_data(work: Path) -> Iterator[Path]:
+    """The data root is the shipped fixture; cache and runs go under ``work``. For module-scoped fixtures
+    (conftest's ``emnist_env`` does the same per test)."""
+    import pytest
+
+    from training import trainer
+
+    variables = {"EMNIST_ROOT": str(FIXTURE_ROOT), "EMNIST_CACHE": str(work / "cache"), "RUNS_DIR": str(work / "runs")}
+    with environment(**variables), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer, "RUNS_DIR", work / "runs")
+        yield FIXTURE_ROOT
+
+
+def train_tiny(family: str, split: str = "byclass", epochs: int = 1, limit_train: int = 200) -> str:
+    """One short CPU run on the fixture (inside ``fixture_data``); returns its run id."""
+    from training import trainer
+
+    config = trainer.RunConfig(model=family, split=split, protocol="pool", epochs=epochs, limit_train=limit_train,
+                               batch_size=100, profile="test")  # fmt: skip
+    return trainer.train(config, device="cpu", progress=False)["run_id"]
+
+
 def build_models(out: Path, work: Path, splits: tuple[str, ...] = SPLITS, epochs: int = 1,
                  limit_train: int = 200) -> Path:
     """Train tiny LeNet-5s on the fixture and export them to ``out`` with the real export step."""
-    with environment(EMNIST_ROOT=str(FIXTURE_ROOT), EMNIST_CACHE=str(work / "cache"), RUNS_DIR=str(work / "runs")):
-        from training import export, trainer
+    with fixture_data(work):
+        from training import export
 
         argv = ["--out", str(out), "--runs-dir", str(work / "runs"), "--exporter", "legacy", "--quiet"]
         for split in splits:
-            config = trainer.RunConfig(model="lenet5", split=split, protocol="pool", epochs=epochs,
-                                       limit_train=limit_train, profile="test")
-            trainer.train(config, runs_dir=work / "runs", device="cpu", progress=False)
-            argv += ["--run", config.run_id(), "--name", f"lenet5-{split}", "--slot", split]
+            run_id = train_tiny("lenet5", split, epochs, limit_train)
+            argv += ["--run", run_id, "--name", f"lenet5-{split}", "--slot", split]
         code = export.main(argv)
     if code != 0:
         raise RuntimeError(f"training.export failed with exit code {code}")

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from app_support import fixture_data, train_tiny
 
 from recognizer.embeddings import MAP_NAMES, load_embedding
 from recognizer.inference import Recognizer
 from training import embed as B
 from training import export as E
 
-FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "emnist"
 FAMILIES = ("lenet5", "plain_cnn")  # the two fastest; the export tests cover the residual CNN
 SAMPLES = 100  # of the fixture's 134 byclass test images
 
@@ -23,20 +23,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory):
-    """Two tiny runs on the real-image fixture (as emnist_env sets up), exported and mapped once."""
-    import training.trainer as T
-
+    """Two tiny runs on the real-image fixture, exported and mapped once for the module."""
     tmp = tmp_path_factory.mktemp("embed")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EMNIST_ROOT", str(FIXTURE_ROOT))
-        mp.setenv("EMNIST_CACHE", str(tmp / "cache"))
-        mp.setenv("RUNS_DIR", str(tmp / "runs"))
-        mp.setattr(T, "RUNS_DIR", tmp / "runs")
+    with fixture_data(tmp):
         argv = ["--out", str(tmp / "models"), "--quiet", "--exporter", "legacy"]
         for family in FAMILIES:
-            config = T.RunConfig(model=family, split="byclass", protocol="pool", epochs=1, limit_train=200,
-                                 batch_size=100, profile="test")
-            argv += ["--run", T.train(config, progress=False)["run_id"]]
+            argv += ["--run", train_tiny(family)]
         assert E.main(argv) == 0
         rc = B.main(["--models", str(tmp / "models"), "--out", str(tmp / "maps"), "--samples", str(SAMPLES),
                      "--tsne-max-iter", "250", "--quiet"])

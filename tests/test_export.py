@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import onnx
 import pytest
+from app_support import fixture_data, train_tiny
 
 from recognizer.inference import Recognizer, load_manifest
 from recognizer.labels import split_chars
 from training import export as E
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE_ROOT = Path(__file__).parent / "fixtures" / "emnist"
 FAMILIES = ("residual_cnn", "lenet5")
 
 pytestmark = pytest.mark.slow
@@ -26,20 +26,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory):
-    """Two tiny runs on the real-image fixture (as emnist_env sets up), exported once for the module."""
-    import training.trainer as T
-
+    """Two tiny runs on the real-image fixture, exported once for the module."""
     tmp = tmp_path_factory.mktemp("export")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EMNIST_ROOT", str(FIXTURE_ROOT))
-        mp.setenv("EMNIST_CACHE", str(tmp / "cache"))
-        mp.setenv("RUNS_DIR", str(tmp / "runs"))
-        mp.setattr(T, "RUNS_DIR", tmp / "runs")
-        run_ids = {}
-        for family in FAMILIES:
-            config = T.RunConfig(model=family, split="byclass", protocol="pool", epochs=1, limit_train=200,
-                                 batch_size=100, profile="test")
-            run_ids[family] = T.train(config, progress=False)["run_id"]
+    with fixture_data(tmp):
+        run_ids = {family: train_tiny(family) for family in FAMILIES}
         out = tmp / "models"
         argv = ["--out", str(out), "--quiet",
                 "--run", run_ids["residual_cnn"], "--name", "residual_cnn-byclass", "--slot", "byclass",

@@ -374,7 +374,9 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
 
     run_dir = runs / candidate.run_id
     if not (run_dir / "metrics.json").exists() or not (run_dir / "best.pt").exists():
-        what = "does not exist" if not run_dir.exists() else "has no metrics.json/best.pt (unfinished)"
+        what = ("does not exist" if not run_dir.exists()
+                else "has no metrics.json (unfinished)" if not (run_dir / "metrics.json").exists()
+                else "has no best.pt (finished elsewhere; its weights were not copied here)")
         raise SkipRun(f"run folder {run_dir} {what}")
     recorded = json.loads((run_dir / "metrics.json").read_text())
     lacking = [k for k in REQUIRED_METRICS if k not in recorded]
