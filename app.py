@@ -308,21 +308,22 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                               [emb_method, *emb_outputs], **common)
 
         # ---------------------------------------------------------------- results and models
-        with gr.Tab("Results"):
-            view = lab.results()
-            if view.message:
-                gr.Markdown(f"⚠ {view.message}" if not view.message.startswith("⚠") else view.message)
-            if view.readme:
-                gr.Markdown(view.readme, elem_id="results-readme")
-            for title, headers, rows in view.tables:
-                width = len(headers)
-                rows = [(row + [""] * width)[:width] for row in rows]
-                with gr.Accordion(f"Table: {title}", open=False):
-                    gr.Dataframe(value=rows, headers=headers, interactive=False, wrap=True, max_height=420)
-            if view.images:
-                gr.Markdown("### All figures")
-                gr.Gallery(value=view.images, columns=2, height="auto", object_fit="contain", label="Plots",
-                           allow_preview=True)
+        with gr.Tab("Results"), gr.Tabs():
+            for view in lab.results_views():  # one tab per profile's results, the paper profile first
+                with gr.Tab(view.label):
+                    if view.message:
+                        gr.Markdown(f"⚠ {view.message}" if not view.message.startswith("⚠") else view.message)
+                    if view.readme:
+                        gr.Markdown(view.readme, elem_classes="results-readme")
+                    for title, headers, rows in view.tables:
+                        width = len(headers)
+                        rows = [(row + [""] * width)[:width] for row in rows]
+                        with gr.Accordion(f"Table: {title}", open=False):
+                            gr.Dataframe(value=rows, headers=headers, interactive=False, wrap=True, max_height=420)
+                    if view.images:
+                        gr.Markdown("### All figures")
+                        gr.Gallery(value=view.images, columns=2, height="auto", object_fit="contain",
+                                   label="Plots", allow_preview=True)
 
         with gr.Tab("Models and API"):
             gr.Markdown(models_table(lab))

@@ -97,6 +97,7 @@ class Analysis:
 class ResultsView:
     """What the Results tab shows, read from assets/results at start."""
 
+    label: str = "results"
     readme: str | None = None
     tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)  # (path, caption)
@@ -204,7 +205,7 @@ class Lab:
         self.skipped = self._read_skipped()
         self._embeddings: dict[str, Embedding | str] = {}
         self._lock = threading.Lock()
-        self._results: ResultsView | None = None
+        self._results: list[ResultsView] | None = None
 
     # ------------------------------------------------------------ models
 
@@ -498,15 +499,27 @@ class Lab:
 
     # ------------------------------------------------------------ results
 
-    def results(self) -> ResultsView:
+    def results_views(self) -> list[ResultsView]:
+        """One view per results folder: assets/results and each folder in it with a README.md (such as paper/),
+        the paper profile first."""
         if self._results is None:
-            self._results = read_results(self.assets_dir / "results")
+            top = self.assets_dir / "results"
+            subfolders = sorted(p for p in top.glob("*/") if (p / "README.md").is_file()) if top.is_dir() else []
+            views = [read_results(folder) for folder in [top, *subfolders]]
+            self._results = sorted(views, key=lambda v: (v.label != "paper profile", v.label))
         return self._results
+
+    def results(self) -> ResultsView:
+        """The first results view (the paper profile's when there is one)."""
+        return self.results_views()[0]
 
 
 def read_results(folder: Path) -> ResultsView:
-    """The reproduced tables (README.md, CSVs) and plots (PNGs) of assets/results, if any."""
-    view = ResultsView()
+    """The reproduced tables (README.md, the tables' CSVs) and plots (figures/*.png) of a results folder.
+
+    Run records (runs/*/history.csv) and other profiles' subfolders are not this view's tables.
+    """
+    view = ResultsView(label=_results_label(folder))
     if not folder.is_dir():
         view.message = (f"No results in `{folder}` yet: run `python -m training reproduce` to train the tables' "
                         "models and write them there.")
@@ -517,7 +530,7 @@ def read_results(folder: Path) -> ResultsView:
             view.readme = link_files(readme.read_text(encoding="utf-8"), folder)
         except (OSError, UnicodeDecodeError) as err:
             view.message = f"⚠ Cannot read {readme}: {err}"
-    for path in sorted(folder.rglob("*.csv")):
+    for path in sorted(folder.glob("*.csv")):
         try:
             with path.open(newline="", encoding="utf-8") as handle:
                 rows = list(csv.reader(handle))
@@ -527,11 +540,23 @@ def read_results(folder: Path) -> ResultsView:
         if rows:
             title = str(path.relative_to(folder).with_suffix(""))
             view.tables.append((title, rows[0], rows[1:]))
-    images = sorted(folder.rglob("*.png"), key=lambda p: (_plot_rank(p), str(p)))
+    images = sorted([*folder.glob("*.png"), *folder.glob("figures/*.png")], key=lambda p: (_plot_rank(p), str(p)))
     view.images = [(str(p), str(p.relative_to(folder).with_suffix(""))) for p in images]
     if view.readme is None and not view.tables and not view.images and view.message is None:
         view.message = f"`{folder}` holds no README.md, tables or plots yet."
     return view
+
+
+def _results_label(folder: Path) -> str:
+    """'<profile> profile' from the folder's tables (every table of a folder shares one), else the folder name."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            profile = json.loads(path.read_text(encoding="utf-8")).get("profile")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            continue
+        if isinstance(profile, str):
+            return f"{profile} profile"
+    return folder.name
 
 
 def _plot_rank(path: Path) -> int:

@@ -323,6 +323,23 @@ def test_results_view(tiny_assets: Path) -> None:
         "figures/table8-heatmap", "figures/table8-confusion", "figures/table8-bars"]
 
 
+def test_each_profile_gets_its_own_results_view(tiny_assets: Path, tmp_path: Path) -> None:
+    import shutil
+
+    assets = tmp_path / "assets"
+    shutil.copytree(tiny_assets / "results", assets / "results")
+    paper = assets / "results" / "paper"
+    shutil.copytree(assets / "results", paper, ignore=shutil.ignore_patterns("paper"))
+    (paper / "table8.json").write_text(json.dumps({"table": "table8", "profile": "paper", "rows": []}))
+    (paper / "README.md").write_text("# Paper profile\n")
+    (paper / "runs" / "some-run").mkdir(parents=True)  # run records are not tables of the view
+    (paper / "runs" / "some-run" / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    views = Lab(tmp_path / "no-models", assets).results_views()
+    assert [v.label for v in views] == ["paper profile", "results"]
+    assert "Paper profile" in views[0].readme and [t for t, _, _ in views[0].tables] == ["table8"]
+    assert "Reproduced results" in views[1].readme and len(views[1].images) == 3
+
+
 def test_no_manifest_still_builds(tmp_path: Path) -> None:
     import app
 

@@ -109,8 +109,9 @@ def test_draw_a_character_and_see_three_predictions(app_url) -> None:
             page.get_by_role("tab", name="Results").click()
             readme = lab.results().readme or ""
             if "![" in readme:
-                page.locator("#results-readme img").first.wait_for(timeout=15_000)
-                page.wait_for_function("() => [...document.querySelectorAll('#results-readme img')]"
+                page.locator(".results-readme img").first.wait_for(timeout=15_000)
+                page.wait_for_function("() => [...document.querySelectorAll('.results-readme img')]"
+                                       ".filter(img => img.offsetParent !== null)"
                                        ".every(img => img.complete && img.naturalWidth > 0)", timeout=15_000)
             page.screenshot(path=str(OUTPUT / "app-results.png"), full_page=True)
             assert not errors, errors

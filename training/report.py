@@ -412,6 +412,21 @@ def _setting_line(results: dict[str, dict]) -> str:
             f"python {env.get('python')} · {env.get('host_cpus')} CPUs")  # fmt: skip
 
 
+VERDICT = {True: "holds", False: "does not hold", None: "not judged"}
+
+
+def verdict_rows(results_by_profile: dict[str, dict[str, dict]]) -> list[str]:
+    """Markdown rows ``| table: conclusion | verdict | verdict | ...``, one column per profile's results
+    (as ``reproduce.load_results`` reads them); the project README quotes them, a test keeps them equal."""
+    claims: dict[tuple[str, str], dict[str, str]] = {}
+    for profile, results in results_by_profile.items():
+        for name, result in results.items():
+            for claim in result.get("claims", []):
+                claims.setdefault((name, claim["text"]), {})[profile] = VERDICT[claim["holds"]]
+    return [f"| {name}: {text} | " + " | ".join(by.get(p, "not run") for p in results_by_profile) + " |"
+            for (name, text), by in claims.items()]
+
+
 def write_readme(results: dict[str, dict], out_dir: Path) -> Path:
     from training.experiments.profiles import PROFILES, QUICK_BUDGET_NOTE
 
@@ -453,7 +468,7 @@ def write_readme(results: dict[str, dict], out_dir: Path) -> Path:
     ]
     for name, result in results.items():
         for claim in result.get("claims", []):
-            verdict = {True: "holds", False: "does not hold", None: "not judged"}[claim["holds"]]
+            verdict = VERDICT[claim["holds"]]
             lines.append(f"| [{name}](#{name.lower()}) | {claim['text']} | {verdict} |")
     for name, result in results.items():
         lines += ["", f'<a id="{name.lower()}"></a>', "", f"## {result['title']}", "",
