@@ -408,8 +408,9 @@ def _setting_line(results: dict[str, dict]) -> str:
     protocols = sorted({p for r in results.values() for p in (r.get("protocol") or "").split(", ") if p})
     devices = sorted({d for r in results.values() for d in (r.get("device") or "").split(", ") if d})
     return (f"Profile **{', '.join(profiles)}** · protocol **{', '.join(protocols) or 'n/a'}** · device "
-            f"**{', '.join(devices) or 'n/a'}** · git {env.get('git_commit')} · torch {env.get('torch')} · "
-            f"python {env.get('python')} · {env.get('host_cpus')} CPUs")  # fmt: skip
+            f"**{', '.join(devices) or 'n/a'}** · collected at git {env.get('git_commit')} with torch "
+            f"{env.get('torch')}, python {env.get('python')}, {env.get('host_cpus')} CPUs (each row's `environment` "
+            f"names what trained it)")  # fmt: skip
 
 
 VERDICT = {True: "holds", False: "does not hold", None: "not judged"}
