@@ -29,3 +29,20 @@ def test_shipped_models_table_matches_the_manifest() -> None:
         for figure in (f"{100 * metrics['runtime_test_accuracy']:.2f}%", f"{100 * metrics['test_accuracy']:.2f}%",
                        f"{metrics['weighted_f1']:.4f}", f"{metrics['n_test']:,}", entry["training"]["profile"]):
             assert figure in line, f"{entry['name']}: README row lacks {figure}: {line}"
+
+
+def test_every_committed_number_has_its_run_record() -> None:
+    """Each finished row of the committed results, and each shipped model, has its config, log and metrics."""
+    record = ("config.json", "log.txt", "metrics.json", "history.json")
+    for folder in (REPO / "assets/results", REPO / "assets/results/paper"):
+        for name, table in load_results(folder).items():
+            for row in table["rows"]:
+                if row.get("status") != "done":
+                    continue
+                for run_id in row.get("seed_run_ids") or [row["run_id"]]:
+                    missing = [f for f in record if not (folder / "runs" / run_id / f).is_file()]
+                    assert not missing, f"{folder.name}/{name} row {row['key']}: runs/{run_id} lacks {missing}"
+    manifest = json.loads((REPO / "exported_models/manifest.json").read_text())
+    for entry in manifest["models"]:
+        folder = REPO / "exported_models" / entry["run_record"]
+        assert all((folder / f).is_file() for f in record), f"{entry['name']}: no run record in {folder}"
