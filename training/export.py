@@ -377,7 +377,8 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
         what = ("does not exist" if not run_dir.exists()
                 else "has no metrics.json (unfinished)" if not (run_dir / "metrics.json").exists()
                 else "has no best.pt (finished elsewhere; its weights were not copied here)")
-        raise SkipRun(f"run folder {run_dir} {what}")
+        shown = run_dir.relative_to(REPO_ROOT) if run_dir.is_relative_to(REPO_ROOT) else run_dir  # no machine paths
+        raise SkipRun(f"run folder {shown} {what}")
     recorded = json.loads((run_dir / "metrics.json").read_text())
     lacking = [k for k in REQUIRED_METRICS if k not in recorded]
     if lacking:
