@@ -262,7 +262,7 @@ def build_pool(root: Path) -> dict[str, np.ndarray]:
 
 
 POOL_ARRAYS = ("images", "byclass", "merged", "part")
-# A pool pack: the built pool in one xz-compressed file (46 MB instead of the 70 MB of source files), for a
+# A pool pack: the built pool in one LZMA-compressed file (44 MB instead of the 70 MB of source files), for a
 # machine that has no EMNIST files, such as a lent GPU box. `python -m training data --pack DIR` writes it.
 POOL_PACK = "pool-pack.npz"
 
@@ -298,17 +298,16 @@ def _pool_fingerprint(root: Path) -> str:
 def load_pool(root: Path) -> dict[str, np.ndarray]:
     """The pool, decoded once (from the files, or from a pool pack) and cached as .npy files."""
     folder = cache_dir() / f"pool-{_pool_fingerprint(root)}"
-    names = POOL_ARRAYS
-    if all((folder / f"{n}.npy").exists() for n in names):
-        return {n: np.load(folder / f"{n}.npy") for n in names}
+    if all((folder / f"{n}.npy").exists() for n in POOL_ARRAYS):
+        return {n: np.load(folder / f"{n}.npy") for n in POOL_ARRAYS}
     if (root / POOL_PACK).is_file():
         with np.load(root / POOL_PACK) as z:
-            pool = {n: z[n] for n in names}
+            pool = {n: z[n] for n in POOL_ARRAYS}
     else:
         pool = build_pool(root)
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
-    for n in names:
+    for n in POOL_ARRAYS:
         np.save(tmp / f"{n}.npy", pool[n])
     tmp.replace(folder) if not folder.exists() else None
     return pool
