@@ -11,16 +11,9 @@ from typing import Any
 
 _EXPORTS = {
     "preprocess": ("to_model_input", "from_idx", "InputError", "NothingDrawn", "BadImage"),
-    "inference": (
-        "ModelEntry",
-        "Prediction",
-        "Recognizer",
-        "ManifestError",
-        "load_manifest",
-        "save_manifest",
-        "file_sha256",
-        "softmax",
-    ),
+    "inference": ("Prediction", "Recognizer", "softmax"),
+    "manifest": ("Manifest", "ModelEntry", "SkippedModel", "ManifestError", "load_manifest", "save_manifest"),
+    "files": ("sha256_file", "sha256_bytes", "write_atomic", "write_json"),
     "saliency": ("occlusion_map", "overlay"),
     "embeddings": ("Embedding", "EmbeddingError", "load_embedding"),
 }

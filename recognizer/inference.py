@@ -1,82 +1,23 @@
-"""Exported models: the manifest, one ONNX Runtime session per model, predictions.
+"""Exported models: one ONNX Runtime session per model of the manifest (recognizer.manifest), predictions.
 
-``exported_models/manifest.json`` is written by the training side's export step; see
-``ModelEntry`` for its fields. A model whose file is missing, altered or unloadable is listed in
+A model whose file is missing, altered or unloadable is listed in
 ``Recognizer.unavailable`` with the reason, and every other model keeps working.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from .labels import MERGED_SPLITS, display
+from .files import sha256_file
+from .manifest import SLOTS, ModelEntry, load_manifest
 
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
-SLOTS = ("byclass", "bymerge", "balanced")
 CUDA_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-
-
-class ManifestError(ValueError):
-    """The manifest is missing, not JSON, or does not follow the format."""
-
-
-@dataclass
-class ModelEntry:
-    """One model of the manifest. ``path`` is the resolved .onnx path (not stored in the file)."""
-
-    name: str
-    file: str
-    sha256: str
-    labels: list[str]
-    family: str = ""
-    split: str = ""
-    protocol: str = ""
-    profile: str = ""
-    input: dict[str, Any] = field(default_factory=lambda: {"name": "image", "shape": [1, 28, 28]})
-    outputs: dict[str, str] = field(default_factory=lambda: {"logits": "logits", "features": "features"})
-    metrics: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    slot: str | None = None
-    path: Path | None = field(default=None, compare=False)
-
-    @property
-    def merged(self) -> bool:
-        """Whether upper and lower case of 15 letters are one class (bymerge, balanced)."""
-        return self.split in MERGED_SPLITS
-
-    @property
-    def displays(self) -> list[str]:
-        """Each class as shown to a person ('C/c' for a merged class)."""
-        return [display(c, self.merged) for c in self.labels]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], folder: Path) -> ModelEntry:
-        known = {f.name for f in dataclasses.fields(cls)} - {"path"}
-        missing = [k for k in ("name", "file", "sha256", "labels") if k not in data]
-        if missing:
-            raise ManifestError(f"model entry {data.get('name', '?')!r} lacks {missing}")
-        entry = cls(**{k: v for k, v in data.items() if k in known})
-        entry.labels = [str(c) for c in entry.labels]
-        entry.path = folder / entry.file
-        return entry
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("path")
-        if data["slot"] is None:
-            data.pop("slot")
-        return data
 
 
 @dataclass
@@ -96,52 +37,6 @@ class Prediction:
     @property
     def confidence(self) -> float:
         return self.top[0][2]
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def manifest_path(path: str | os.PathLike) -> Path:
-    """The manifest file itself, given it or the folder holding it."""
-    path = Path(path)
-    return path / MANIFEST if path.is_dir() else path
-
-
-def load_manifest(path: str | os.PathLike) -> list[ModelEntry]:
-    """The models listed in a manifest (a manifest.json or its folder)."""
-    path = manifest_path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(
-            f"no model manifest at {path}: export models first (python -m training export)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f"model manifest {path} is unreadable or not JSON: {err}") from err
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise ManifestError(f"model manifest {path} has no 'models' list")
-    if data.get("format", MANIFEST_FORMAT) != MANIFEST_FORMAT:
-        raise ManifestError(
-            f"model manifest {path} has format {data.get('format')}, expected {MANIFEST_FORMAT}"
-        )
-    entries = [ModelEntry.from_dict(m, path.parent) for m in data["models"]]
-    names = [e.name for e in entries]
-    if len(set(names)) != len(names):
-        raise ManifestError(f"model manifest {path} repeats a model name")
-    return entries
-
-
-def save_manifest(path: str | os.PathLike, entries: list[ModelEntry]) -> Path:
-    """Write a manifest (the export step's side of the contract)."""
-    path = manifest_path(path)
-    payload = {"format": MANIFEST_FORMAT, "models": [e.to_dict() for e in entries]}
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -179,7 +74,7 @@ class Recognizer:
     def _open(self, entry: ModelEntry) -> None:
         if entry.path is None or not entry.path.is_file():
             raise FileNotFoundError(f"file {entry.file} is missing")
-        if file_sha256(entry.path).lower() != entry.sha256.lower():
+        if sha256_file(entry.path).lower() != entry.sha256.lower():
             raise ValueError(f"file {entry.file} does not match its sha256 in the manifest")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.intra_op_num_threads

@@ -13,15 +13,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
-from recognizer.inference import (
-    ManifestError,
-    ModelEntry,
-    Recognizer,
-    file_sha256,
-    load_manifest,
-    save_manifest,
-    softmax,
-)
+from recognizer.files import sha256_file
+from recognizer.inference import Recognizer, softmax
+from recognizer.manifest import ManifestError, ModelEntry, load_manifest, save_manifest
 from recognizer.labels import split_chars
 from recognizer.saliency import colormap, occlusion_map, overlay
 
@@ -64,7 +58,7 @@ def add_model(folder: Path, name: str, split: str, seed: int, **fields) -> tuple
     entry = ModelEntry(
         name=name,
         file=f"{name}.onnx",
-        sha256=file_sha256(folder / f"{name}.onnx"),
+        sha256=sha256_file(folder / f"{name}.onnx"),
         labels=labels,
         family="tiny",
         split=split,
@@ -207,7 +201,7 @@ def test_broken_models_are_listed_and_the_rest_work(exported: tuple[Path, dict],
     garbage = b"this is not an onnx model"
     (folder / "tiny-balanced.onnx").write_bytes(garbage)
     entries = load_manifest(folder)
-    entries[2].sha256 = file_sha256(folder / "tiny-balanced.onnx")  # right hash, unloadable content
+    entries[2].sha256 = sha256_file(folder / "tiny-balanced.onnx")  # right hash, unloadable content
     save_manifest(folder, entries)
     rec = Recognizer(folder)
     assert set(rec.unavailable) == {"tiny-byclass", "tiny-bymerge", "tiny-balanced"}
@@ -225,7 +219,7 @@ def test_broken_models_are_listed_and_the_rest_work(exported: tuple[Path, dict],
 def test_wrong_output_name_makes_a_model_unavailable(tmp_path: Path) -> None:
     tiny_model(tmp_path / "odd.onnx", *random_weights(10, 0), logits_name="scores")
     entry = ModelEntry(
-        "odd", "odd.onnx", file_sha256(tmp_path / "odd.onnx"), list("0123456789"), split="digits"
+        "odd", "odd.onnx", sha256_file(tmp_path / "odd.onnx"), labels=list("0123456789"), split="digits"
     )
     save_manifest(tmp_path, [entry])
     rec = Recognizer(tmp_path)
@@ -272,7 +266,7 @@ def test_occlusion_map_finds_the_region_that_matters(tmp_path: Path) -> None:
     w2 = np.array([[4.0, 0.0], [0.0, 1.0]], np.float32)
     tiny_model(tmp_path / "corner.onnx", w1, w2)
     save_manifest(
-        tmp_path, [ModelEntry("corner", "corner.onnx", file_sha256(tmp_path / "corner.onnx"), ["A", "B"])]
+        tmp_path, [ModelEntry("corner", "corner.onnx", sha256_file(tmp_path / "corner.onnx"), labels=["A", "B"])]
     )
     rec = Recognizer(tmp_path)
     counter = rec.sessions["corner"] = CountingSession(rec.sessions["corner"])

@@ -6,25 +6,56 @@ penultimate vector, which the ONNX export publishes for the embedding maps.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet50 as tv_resnet50
 
-MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model and its facts: what it eats, what it is built with by default."""
+
+    name: str
+    build: Callable[..., nn.Module] = field(repr=False)
+    in_channels: int = 1  # grey images are repeated over channels for a 3-channel model (Study B's Keras code)
+    input_size: int = 28
+    default_classes: int = 62
+
+    @property
+    def defaults(self) -> dict:
+        """The builder's keyword defaults (num_classes and in_channels aside): the model_args it accepts."""
+        params = inspect.signature(self.build).parameters
+        return {k: p.default for k, p in params.items()
+                if p.default is not inspect.Parameter.empty and k not in ("num_classes", "in_channels")}  # fmt: skip
 
 
-def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    MODELS[fn.__name__] = fn
-    return fn
+MODELS: dict[str, ModelInfo] = {}
 
 
-def create_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+def register(in_channels: int = 1, input_size: int = 28, default_classes: int = 62):
+    """Register a builder under its function name with its facts (timm's ``register_model``)."""
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        MODELS[fn.__name__] = ModelInfo(fn.__name__, fn, in_channels, input_size, default_classes)
+        return fn
+
+    return add
+
+
+def model_info(name: str) -> ModelInfo:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
-    return MODELS[name](num_classes=num_classes, **kwargs)
+    return MODELS[name]
+
+
+def create_model(name: str, num_classes: int | None = None, **kwargs) -> nn.Module:
+    info = model_info(name)
+    return info.build(num_classes=num_classes or info.default_classes, in_channels=info.in_channels, **kwargs)
 
 
 class ChannelSoftmax(nn.Module):
@@ -70,7 +101,7 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-@register
+@register()
 def lenet5(num_classes: int, in_channels: int = 1) -> nn.Module:
     body = nn.Sequential(
         nn.Conv2d(in_channels, 6, 5, padding="same"), nn.Tanh(), nn.AvgPool2d(2),
@@ -81,7 +112,7 @@ def lenet5(num_classes: int, in_channels: int = 1) -> nn.Module:
     return Classifier(body, 128, num_classes)
 
 
-@register
+@register()
 def plain_cnn(num_classes: int, in_channels: int = 1) -> nn.Module:
     body = nn.Sequential(
         nn.Conv2d(in_channels, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
@@ -110,7 +141,7 @@ class ResidualBlock(nn.Module):
         return self.out(self.main(x) + self.shortcut(x))
 
 
-@register
+@register()
 def residual_cnn(
     num_classes: int,
     blocks: int = 3,
@@ -157,12 +188,12 @@ class ResNet50Body(nn.Module):
         return self.dense(self.net(x))
 
 
-@register
+@register()
 def resnet50(num_classes: int, in_channels: int = 1) -> nn.Module:
     return Classifier(ResNet50Body(in_channels), 1024, num_classes)
 
 
-@register
+@register(in_channels=3, default_classes=10)
 def mlp_basic(num_classes: int, in_channels: int = 3) -> nn.Module:
     """Study B's basic net: 2352 -> 512 sigmoid -> 256 sigmoid -> classes."""
     body = nn.Sequential(
@@ -171,7 +202,7 @@ def mlp_basic(num_classes: int, in_channels: int = 3) -> nn.Module:
     return Classifier(body, 256, num_classes)
 
 
-@register
+@register(in_channels=3, default_classes=10)
 def cnn_small(num_classes: int, in_channels: int = 3) -> nn.Module:
     """Study B's 'my CNN' as printed in the report (conv2 has no activation there, kept as is)."""
     body = nn.Sequential(

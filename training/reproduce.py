@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import inspect
 import json
 import math
 import multiprocessing
@@ -33,7 +32,7 @@ from tqdm import tqdm
 from training.data import REPO_ROOT, SplitData, default_root, has_official, load_split
 from training.experiments import TABLES, load_spec
 from training.experiments.profiles import PROFILES
-from training.models import MODELS
+from training.models import model_info
 
 RESULTS_DIR = REPO_ROOT / "assets" / "results"
 
@@ -55,8 +54,7 @@ class PlannedRow:
 
 
 def model_defaults(model: str) -> dict:
-    params = inspect.signature(MODELS[model]).parameters
-    return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    return model_info(model).defaults
 
 
 def canonical_model_args(model: str, args: dict) -> dict:

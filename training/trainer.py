@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
-import inspect
 import json
 import os
 import platform
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +25,8 @@ from tqdm import tqdm
 
 from training.data import REPO_ROOT, SplitData, load_split
 from training.losses import create_loss
-from training.models import MODELS, create_model
+from training.config import RunConfig
+from training.models import create_model, model_info
 from training.optim import create_optimizer
 
 RUNS_DIR = Path(os.environ.get("RUNS_DIR", REPO_ROOT / "runs"))
@@ -41,44 +39,6 @@ def copy_run_record(run_dir: Path, target: Path) -> None:
     for name in RUN_RECORD:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, target / name)
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; defaults are the reports' common protocol."""
-
-    model: str = "residual_cnn"
-    split: str = "byclass"
-    protocol: str = "auto"
-    model_args: dict = field(default_factory=dict)
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    loss: str = "cross_entropy"
-    focal_gamma: float = 2.0
-    focal_alpha: float = 1.0
-    batch_size: int = 500
-    epochs: int = 50
-    early_stop_patience: int = 5  # 0 turns early stopping off
-    min_delta: float = 1e-4
-    plateau_patience: int = 3
-    plateau_factor: float = 0.5
-    min_lr: float = 1e-6
-    seed: int = 42
-    limit_train: int | None = None  # a seeded, class-stratified subset of the training part
-    limit_val: int | None = None
-    profile: str = "custom"
-
-    def run_id(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return f"{self.model}-{self.split}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
-
-    @classmethod
-    def from_dict(cls, values: dict) -> RunConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown run settings: {sorted(unknown)}")
-        return cls(**values)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -108,7 +68,7 @@ def environment() -> dict:
 
 
 def model_in_channels(name: str) -> int:
-    return inspect.signature(MODELS[name]).parameters["in_channels"].default
+    return model_info(name).in_channels
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""What defines a run: ``RunConfig``, plain data, one field per setting (nanoGPT's config as a list of keys).
+
+Every field is reachable from the command line (``python -m training train --help`` derives its flags from these
+fields) and from a spec row's settings. ``run_id()`` names the run's folder: the same settings are the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# A field added after results were published gets ``metadata=ADDED``: it is left out of the run id while it holds
+# its default, so every run recorded before it existed keeps its id (and its folder is still found).
+ADDED = {"hashed_when_set": True}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; defaults are the reports' common protocol."""
+
+    model: str = "residual_cnn"
+    split: str = "byclass"
+    protocol: str = "auto"  # auto | official | pool (studyB for mnist50); fixed before a run id is taken
+    model_args: dict = field(default_factory=dict)
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    loss: str = "cross_entropy"
+    focal_gamma: float = 2.0
+    focal_alpha: float = 1.0
+    batch_size: int = 500
+    epochs: int = 50
+    early_stop_patience: int = 5  # 0 turns early stopping off
+    min_delta: float = 1e-4
+    plateau_patience: int = 3
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-6
+    seed: int = 42
+    limit_train: int | None = None  # a seeded, class-stratified subset of the training part
+    limit_val: int | None = None
+    profile: str = "custom"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown run settings: {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+    def _hashed(self) -> dict[str, Any]:
+        values = self.to_dict()
+        for f in dataclasses.fields(self):
+            if f.metadata.get("hashed_when_set") and values[f.name] == _default(f):
+                del values[f.name]
+        return values
+
+    def run_id(self) -> str:
+        text = json.dumps(self._hashed(), sort_keys=True)
+        return f"{self.model}-{self.split}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+    def chain_key(self) -> str:
+        """Equal for runs that differ only in ``epochs``: a longer one continues a shorter one's checkpoint,
+        and their histories are one curve."""
+        return dataclasses.replace(self, epochs=0).run_id()
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
