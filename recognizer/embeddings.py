@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-MAP_NAMES = ("umap", "tsne", "pixel_umap")
+# The maps an embedding file may hold, in display order, and their titles (the export's plots and the app's menu).
+MAP_TITLES = {"umap": "UMAP of the features", "tsne": "t-SNE of the features", "pixel_umap": "UMAP of the raw pixels"}
+MAP_NAMES = tuple(MAP_TITLES)
 REQUIRED = ("features", "labels", "preds", "thumbs")
 
 

@@ -88,3 +88,50 @@ class Metrics:
     def extra_tests(self) -> dict[str, float]:
         """Accuracy on each extra test part the run was scored on (Study B: ``mnist_test``)."""
         return {} if self.mnist_test_accuracy is None else {"mnist_test": self.mnist_test_accuracy}
+
+
+@dataclass
+class Winner:
+    """One run a results table picks: Table 8's run for a split, or the best of a model family on a split."""
+
+    run_id: str
+    profile: str
+    table: str | None = None
+    key: str | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass
+class Winners:
+    """``winners.json``: what the export ships. Written by the runner, read by the export.
+
+    ``table8[split]`` is Table 8's final model per split; ``best_by_family[family][split]`` the run of that
+    family with the best validation accuracy over every EMNIST table (never chosen on test).
+    """
+
+    table8: dict[str, Winner] = field(default_factory=dict)
+    best_by_family: dict[str, dict[str, Winner]] = field(default_factory=dict)
+
+    FILE = "winners.json"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table8": {s: w.to_dict() for s, w in self.table8.items()},
+                "best_by_family": {f: {s: w.to_dict() for s, w in by_split.items()}
+                                   for f, by_split in self.best_by_family.items()}}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Winners:
+        return cls({s: Winner(**w) for s, w in data.get("table8", {}).items()},
+                   {f: {s: Winner(**w) for s, w in by_split.items()}
+                    for f, by_split in data.get("best_by_family", {}).items()})  # fmt: skip
+
+    @classmethod
+    def read(cls, folder: Path) -> Winners:
+        return cls.from_dict(json.loads((Path(folder) / cls.FILE).read_text()))
+
+    def write(self, folder: Path) -> Path:
+        return write_json(Path(folder) / self.FILE, self.to_dict())
