@@ -1,0 +1,124 @@
+"""How sure a comparison is: paired intervals over test images, McNemar's test, and holds / tie / reversed.
+
+Two models scored on the same test images are compared image by image (paired): the difference in accuracy
+is the mean of ``correct_a - correct_b``, and its 95% interval comes from resampling the test images
+(a paired bootstrap). With several seeds a row's per-image correctness is the mean over its seeds, so the
+interval covers the test images, and the seed-to-seed spread is reported beside it. Runs recorded before
+per-image predictions were kept fall back to an unpaired normal interval (wider: it ignores that both models
+find the same images hard), and say so.
+
+A claim "E is best among these rows" is judged against every other row:
+- ``holds`` when E beats each of them with an interval above zero,
+- ``reversed`` when some row beats E with an interval below zero (only then: the data are against the claim),
+- ``tie`` otherwise: the test images cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+CONFIDENCE = 0.95
+BOOTSTRAP_SAMPLES = 2000
+SEED = 42
+HOLDS, TIE, REVERSED = "holds", "tie", "reversed"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Accuracy of A minus accuracy of B, with its interval; in fractions (0.01 is one point)."""
+
+    diff: float
+    low: float
+    high: float
+    n: int
+    method: str  # "paired bootstrap" | "unpaired normal"
+    mcnemar_p: float | None = None  # two-sided exact McNemar test (one seed each), else None
+    seed_std: float | None = None  # standard deviation of the per-seed differences, when there are seeds
+
+    @property
+    def verdict(self) -> str:
+        """For the claim "A beats B"."""
+        return HOLDS if self.low > 0 else REVERSED if self.high < 0 else TIE
+
+    def to_dict(self) -> dict:
+        return {"diff": self.diff, "low": self.low, "high": self.high, "n": self.n, "method": self.method,
+                "mcnemar_p": self.mcnemar_p, "seed_std": self.seed_std, "verdict": self.verdict}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Difference:
+        return cls(**{k: v for k, v in data.items() if k != "verdict"})
+
+
+def correctness(preds: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Per-image correctness; ``preds`` may be one run (n,) or several seeds (s, n): then the mean over seeds."""
+    right = np.asarray(preds) == np.asarray(truth)
+    return right.astype(np.float64) if right.ndim == 1 else right.mean(axis=0)
+
+
+def bootstrap_interval(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = SEED,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of the mean of ``values`` over resampled positions (chunked: n x samples is large)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return math.nan, math.nan
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])  # nothing varies: a zero-width interval, no resampling noise
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    chunk = max(1, 4_000_000 // len(values))
+    for start in range(0, samples, chunk):
+        stop = min(samples, start + chunk)
+        means[start:stop] = values[rng.integers(0, len(values), size=(stop - start, len(values)))].mean(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def mcnemar_p(right_a: np.ndarray, right_b: np.ndarray) -> float:
+    """Two-sided exact McNemar test on the images exactly one of two models gets right."""
+    a_only = int(np.sum(right_a & ~right_b))
+    b_only = int(np.sum(~right_a & right_b))
+    if a_only + b_only == 0:
+        return 1.0
+    return float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
+
+
+def paired_difference(preds_a: np.ndarray, preds_b: np.ndarray, truth: np.ndarray) -> Difference:
+    """A minus B on the same test images; each ``preds`` is (n,) for one run or (seeds, n)."""
+    preds_a, preds_b = np.atleast_2d(preds_a), np.atleast_2d(preds_b)
+    if preds_a.shape[1] != len(truth) or preds_b.shape[1] != len(truth):
+        raise ValueError(f"predictions for {preds_a.shape[1]} and {preds_b.shape[1]} images, truth for {len(truth)}")
+    per_image = correctness(preds_a, truth) - correctness(preds_b, truth)
+    low, high = bootstrap_interval(per_image)
+    p = None
+    if len(preds_a) == 1 and len(preds_b) == 1:
+        p = mcnemar_p(preds_a[0] == truth, preds_b[0] == truth)
+    seed_std = None
+    if len(preds_a) > 1 and len(preds_a) == len(preds_b):
+        per_seed = (preds_a == truth).mean(axis=1) - (preds_b == truth).mean(axis=1)
+        seed_std = float(np.std(per_seed, ddof=1))
+    return Difference(float(per_image.mean()), low, high, len(truth), "paired bootstrap", p, seed_std)
+
+
+def unpaired_difference(acc_a: float, n_a: int, acc_b: float, n_b: int) -> Difference:
+    """A minus B from accuracies alone (normal approximation), for runs without per-image predictions."""
+    z = 1.959963984540054  # the 97.5% normal quantile
+    se = math.sqrt(acc_a * (1 - acc_a) / n_a + acc_b * (1 - acc_b) / n_b)
+    diff = acc_a - acc_b
+    return Difference(diff, diff - z * se, diff + z * se, min(n_a, n_b), "unpaired normal")
+
+
+def judge(expected: str, against: dict[str, Difference]) -> tuple[str, str | None]:
+    """The verdict on "``expected`` beats every row in ``against``" (each value: expected minus that row),
+    and the row that decides it: the one beating ``expected`` most clearly when reversed, else the closest."""
+    if not against:
+        return TIE, None
+    reversed_by = [k for k, d in against.items() if d.verdict == REVERSED]
+    if reversed_by:
+        return REVERSED, min(reversed_by, key=lambda k: against[k].high)
+    closest = min(against, key=lambda k: against[k].low)
+    return (HOLDS if against[closest].verdict == HOLDS else TIE), closest
