@@ -16,10 +16,7 @@ def emnist_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """EMNIST_ROOT -> the shipped fixture; cache and runs in a fresh temporary folder."""
     monkeypatch.setenv("EMNIST_ROOT", str(FIXTURE_ROOT))
     monkeypatch.setenv("EMNIST_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))
-    import training.trainer
-
-    monkeypatch.setattr(training.trainer, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))  # training.paths.runs_dir() reads it at call time
     return FIXTURE_ROOT
 
 

@@ -7,16 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from training.losses import FocalLoss, WeightedCrossEntropy, balanced_class_weights, create_loss
-from training.models import ACTIVATIONS, MODELS, count_parameters, create_model
+from training.models import ACTIVATIONS, MODELS, count_parameters, create_model, model_info
 from training.optim import OPTIMIZERS, create_optimizer
-from training.trainer import model_in_channels
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 @pytest.mark.parametrize("classes", [62, 47, 10])
 def test_output_and_feature_shapes(name: str, classes: int) -> None:
     model = create_model(name, classes).eval()
-    x = torch.rand(2, model_in_channels(name), 28, 28)
+    x = torch.rand(2, model_info(name).in_channels, 28, 28)
     with torch.no_grad():
         assert model(x).shape == (2, classes)
         feats = model.features(x)
@@ -24,7 +23,7 @@ def test_output_and_feature_shapes(name: str, classes: int) -> None:
 
 
 def test_layer_sizes_match_the_reports() -> None:
-    assert model_in_channels("cnn_small") == 3 and model_in_channels("mlp_basic") == 3
+    assert model_info("cnn_small").in_channels == 3 and model_info("mlp_basic").in_channels == 3
     assert create_model("lenet5", 62).features(torch.rand(1, 1, 28, 28)).shape[1] == 128
     assert create_model("residual_cnn", 62).eval().features(torch.rand(1, 1, 28, 28)).shape[1] == 512
     assert create_model("resnet50", 62).eval().features(torch.rand(1, 1, 28, 28)).shape[1] == 1024

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from training.trainer import RunConfig, load_trained, stratified_subset, train
+from training.config import RunConfig
+from training.records import Metrics
+from training.trainer import TrainState, load_trained, train
+from training.utils import stratified_subset
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(model="lenet5", split="byclass", protocol="pool", epochs=3, batch_size=50, lr=3e-3)
@@ -22,7 +25,9 @@ def _comparable(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
-def test_a_short_run_learns_and_writes_its_folder(emnist_env: Path, tmp_path: Path) -> None:
+def test_a_short_run_learns_and_writes_its_folder(
+    emnist_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = RunConfig(**TINY)
     metrics = train(config, runs_dir=tmp_path, progress=False)
     run = tmp_path / config.run_id()
@@ -30,13 +35,17 @@ def test_a_short_run_learns_and_writes_its_folder(emnist_env: Path, tmp_path: Pa
         assert (run / name).exists(), name
     history = json.loads((run / "history.json").read_text())
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert metrics["n_test"] == 134 and len(metrics["confusion_matrix"]) == 62
-    assert 0 <= metrics["weighted_f1"] <= 1 and metrics["train_seconds"] > 0
-    assert metrics["environment"]["torch"]
+    assert metrics.n_test == 134 and len(metrics.confusion_matrix) == 62
+    assert 0 <= metrics.weighted_f1 <= 1 and metrics.train_seconds > 0
+    assert metrics.environment["torch"]
+    assert list(json.loads((run / "metrics.json").read_text())) == list(metrics.to_dict())
     model, again = load_trained(run)
-    assert again["run_id"] == config.run_id()
-    # A finished run is not trained again.
-    assert train(config, runs_dir=tmp_path, progress=False)["train_seconds"] == metrics["train_seconds"]
+    assert again.run_id == config.run_id()
+    # A finished run is not trained again, and says so (stderr and its log).
+    capsys.readouterr()
+    assert train(config, runs_dir=tmp_path, progress=False).train_seconds == metrics.train_seconds
+    said = f"run {config.run_id()} is already finished (test accuracy {metrics.test_accuracy:.4f})"
+    assert said in capsys.readouterr().err and said in (run / "log.txt").read_text()
 
 
 def test_same_seed_same_history(emnist_env: Path, tmp_path: Path) -> None:
@@ -46,7 +55,7 @@ def test_same_seed_same_history(emnist_env: Path, tmp_path: Path) -> None:
     ha = json.loads((tmp_path / "a" / config.run_id() / "history.json").read_text())
     hb = json.loads((tmp_path / "b" / config.run_id() / "history.json").read_text())
     assert _comparable(ha) == _comparable(hb)
-    assert a["test_loss"] == b["test_loss"]
+    assert a.test_loss == b.test_loss
 
 
 def test_early_stopping_and_plateau(emnist_env: Path, tmp_path: Path) -> None:
@@ -55,15 +64,16 @@ def test_early_stopping_and_plateau(emnist_env: Path, tmp_path: Path) -> None:
                           "min_delta": 1.0})
     metrics = train(config, runs_dir=tmp_path, progress=False)
     history = json.loads((tmp_path / config.run_id() / "history.json").read_text())
-    assert metrics["epochs_run"] == 2 and metrics["best_epoch"] == 1
+    assert metrics.epochs_run == 2 and metrics.best_epoch == 1
     assert history[1]["lr"] == pytest.approx(1e-12) and len(history) == 2
 
 
 def test_study_b_runs_without_validation(emnist_env: Path, tmp_path: Path) -> None:
     config = RunConfig(model="mlp_basic", split="mnist50", epochs=2, batch_size=100)
-    metrics = train(config, runs_dir=tmp_path, progress=False)
-    assert metrics["n_val"] == 0 and metrics["n_test"] == 100 and metrics["epochs_run"] == 2
-    assert 0 <= metrics["mnist_test_accuracy"] <= 1
+    metrics = train(config, progress=False)  # no runs_dir: $RUNS_DIR, read when the run starts
+    assert Metrics.read(Path(os.environ["RUNS_DIR"]) / config.run_id()) == metrics
+    assert metrics.n_val == 0 and metrics.n_test == 100 and metrics.epochs_run == 2
+    assert 0 <= metrics.mnist_test_accuracy <= 1
 
 
 def test_stratified_subset_keeps_proportions() -> None:
@@ -73,6 +83,12 @@ def test_stratified_subset_keeps_proportions() -> None:
     keep = stratified_subset(labels, 100, seed=1)
     assert len(keep) == 100 and abs(int((labels[keep] == 1).sum()) - 20) <= 1
     assert np.array_equal(keep, stratified_subset(labels, 100, seed=1))
+
+
+def test_state_reads_checkpoints_written_before_best_epoch_existed() -> None:
+    old = {"epoch": 3, "best_val": 0.5, "bad_epochs": 1, "train_seconds": 2.0, "history": [{"epoch": 1}]}
+    state = TrainState.from_dict(old)
+    assert state.epoch == 3 and state.best_epoch is None and state.history == [{"epoch": 1}]
 
 
 def _train_cmd(runs: Path) -> list[str]:
