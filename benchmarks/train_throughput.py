@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training.models import MODELS, count_parameters, create_model  # noqa: E402
-from training.trainer import model_in_channels, pick_device  # noqa: E402
+from training.models import MODELS, count_parameters, create_model, model_info  # noqa: E402
+from training.utils import pick_device  # noqa: E402
 
 
 def images_per_second(step, batch: int, steps: int, device: torch.device) -> float:
@@ -46,9 +46,10 @@ def main() -> None:
 
 
 def measure(name: str, device: torch.device, batch: int, steps: int) -> tuple[int, float, float]:
-    classes = 10 if name in ("mlp_basic", "cnn_small") else 62
+    info = model_info(name)  # the registry's facts: Study B's models have 10 classes and 3 channels
+    classes = info.default_classes
     model = create_model(name, classes).to(device)
-    x = torch.rand(batch, model_in_channels(name), 28, 28, device=device)
+    x = torch.rand(batch, info.in_channels, info.input_size, info.input_size, device=device)
     y = torch.randint(0, classes, (batch,), device=device)
     opt = torch.optim.NAdam(model.parameters(), 1e-3)
     amp = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
+import shutil
 import struct
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from recognizer.files import sha256_file, write_atomic, write_json
 from recognizer.labels import byclass_to_merged_index, split_chars
+from training.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL_SHA256 = Path(__file__).with_name("official_sha256.txt")
 POOL_SPLITS = ("byclass", "bymerge", "balanced")
 # Files whose images make up the pool (DATA.md): every complete file and verified slice of these splits.
@@ -76,14 +81,6 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_sums(path: Path) -> dict[str, str]:
     """``name -> sha256`` from OFFICIAL_SHA256 (name sha size) or SHA256SUMS (sha  name) lines."""
     sums: dict[str, str] = {}
@@ -108,7 +105,7 @@ def verify(path: Path, expected: str) -> None:
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     if memo.get(key) == expected:
         return
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise DataError(
             f"{path} does not match its published sha256 (expected {expected[:16]}…, got {actual[:16]}…): "
@@ -116,8 +113,7 @@ def verify(path: Path, expected: str) -> None:
             f"(--download, or unpack {NIST_URL} into the data root)."
         )
     memo[key] = expected
-    memo_path.parent.mkdir(parents=True, exist_ok=True)
-    memo_path.write_text(json.dumps(memo, indent=1))
+    write_json(memo_path, memo)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,17 +265,13 @@ POOL_PACK = "pool-pack.npz"
 
 def write_pool_pack(root: Path, out_dir: Path) -> Path:
     """Write the pool built from ``root`` into ``out_dir/pool-pack.npz`` (a zip of .npy files, LZMA)."""
-    pool = load_pool(root)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / POOL_PACK
-    tmp = path.with_name(path.name + ".tmp")
-    arrays = {**pool, "fingerprint": np.array(_pool_fingerprint(root))}
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_LZMA) as archive:
+    arrays = {**load_pool(root), "fingerprint": np.array(_pool_fingerprint(root))}
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_LZMA) as archive:
         for name, array in arrays.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.asarray(array), allow_pickle=False)
-    tmp.replace(path)
-    return path
+    return write_atomic(out_dir / POOL_PACK, packed.getvalue())
 
 
 def _pool_fingerprint(root: Path) -> str:
@@ -305,12 +297,21 @@ def load_pool(root: Path) -> dict[str, np.ndarray]:
             pool = {n: z[n] for n in POOL_ARRAYS}
     else:
         pool = build_pool(root)
-    tmp = folder.with_name(folder.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
+    _cache_pool(pool, folder)
+    return pool
+
+
+def _cache_pool(pool: dict[str, np.ndarray], folder: Path) -> None:
+    """Save the pool's arrays into a fresh folder, then rename it into place: a reader (another worker of the
+    runner) sees every array or none."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     for n in POOL_ARRAYS:
         np.save(tmp / f"{n}.npy", pool[n])
-    tmp.replace(folder) if not folder.exists() else None
-    return pool
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process cached the same pool first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def pool_split(pool: dict[str, np.ndarray], split: str, seed: int = SEED) -> SplitData:
@@ -425,8 +426,6 @@ def load_split(
 
 def describe(data: SplitData) -> str:
     """Counts per part and per class, as a table."""
-    import pandas as pd
-
     counts = data.counts()
     frame = pd.DataFrame({p: c for p, c in counts.items()}, index=list(data.chars))
     frame.index.name = "class"
