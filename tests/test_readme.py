@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from training.collect import load_results
 from training.report import verdict_rows
-from training.reproduce import load_results
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -36,12 +36,10 @@ def test_every_committed_number_has_its_run_record() -> None:
     record = ("config.json", "log.txt", "metrics.json", "history.json")
     for folder in (REPO / "assets/results", REPO / "assets/results/paper"):
         for name, table in load_results(folder).items():
-            for row in table["rows"]:
-                if row.get("status") != "done":
-                    continue
-                for run_id in row.get("seed_run_ids") or [row["run_id"]]:
+            for row in table.done:
+                for run_id in row.run_ids:
                     missing = [f for f in record if not (folder / "runs" / run_id / f).is_file()]
-                    assert not missing, f"{folder.name}/{name} row {row['key']}: runs/{run_id} lacks {missing}"
+                    assert not missing, f"{folder.name}/{name} row {row.key}: runs/{run_id} lacks {missing}"
     manifest = json.loads((REPO / "exported_models/manifest.json").read_text())
     for entry in manifest["models"]:
         folder = REPO / "exported_models" / entry["run_record"]

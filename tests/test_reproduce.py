@@ -10,10 +10,17 @@ import numpy as np
 import pytest
 
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
-from training import reproduce
+from training import reproduce, runner
+from training.collect import load_results
+from training.config import RunConfig
 from training.crosssplit import label_space, score_cross_split
-from training.experiments import TABLES, load_spec
+from training.experiments import TABLES, Claim, Row, Spec, SpecError, load_spec
+from training.plan import plan_table
+from training.records import ResultRow, TableResult
 from training.report import evaluate_claims
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = {"paper": REPO / "assets/results/paper", "quick": REPO / "assets/results"}
 
 B, M = BYCLASS_CHARS, MERGED_CHARS
 
@@ -66,21 +73,78 @@ def test_mixed_splits_are_scored_in_the_merged_classes() -> None:
 def test_every_spec_loads_and_names_its_rows() -> None:
     for name in TABLES:
         spec = load_spec(name)
-        assert spec.TITLE and spec.ROWS and spec.CLAIMS
+        assert spec.name == name and spec.title and spec.rows and spec.claims
     with pytest.raises(ValueError):
         load_spec("table99")
 
 
+def test_a_spec_with_a_typo_fails_when_it_is_built() -> None:
+    rows = (Row("a", "A", {"lr": 1e-3}), Row("b", "B", {"model": "residual_cnn", "model_args": {"blocks": 2}}))
+    Spec("t", "T", {"split": "byclass"}, rows, (Claim("a is best", expect="a"),))  # the well-formed spec
+    bad = {
+        "unknown setting": dict(rows=(Row("a", "A", {"setting": 1}),) + rows[1:]),
+        "unknown model argument": dict(rows=rows[:1] + (Row("b", "B", {"model": "residual_cnn",
+                                                                        "model_args": {"block": 2}}),)),
+        "unknown model": dict(base={"model": "resnet5"}),
+        "claim names an unknown row": dict(claims=(Claim("c is best", expect="c"),)),
+        "claim among an unknown row": dict(claims=(Claim("a is best", expect="a", among=("a", "z")),)),
+        "unknown kind": dict(claims=(Claim("a is best", expect="a", kind="worst"),)),
+        "unknown metric": dict(claims=(Claim("a is best", expect="a", metrics=("val_acc",)),)),
+        "unknown budget": dict(budget="mnist"),
+        "duplicate keys": dict(rows=rows + rows[:1]),
+    }  # fmt: skip
+    for problem, change in bad.items():
+        values = {"name": "t", "title": "T", "base": {"split": "byclass"}, "rows": rows,
+                  "claims": (Claim("a is best", expect="a"),), **change}  # fmt: skip
+        with pytest.raises(SpecError):
+            Spec(**values)
+            pytest.fail(f"a spec with {problem} was accepted")
+    # A claim may not name a reference row (it is never trained).
+    with pytest.raises(SpecError):
+        Spec("t", "T", {}, (Row("a", "A"), Row("r", "R", train=False)), (Claim("r is best", expect="r"),))
+
+
+def test_the_planned_runs_are_the_committed_results_runs(emnist_env: Path) -> None:
+    """Every row of every committed table, under its profile, plans exactly the runs its numbers came from."""
+    for profile, folder in COMMITTED.items():
+        for name, result in load_results(folder).items():
+            planned = plan_table(name, profile, emnist_env)
+            assert [p.row.key for p in planned] == [r.key for r in result.rows], f"{profile}/{name}"
+            for p, row in zip(planned, result.rows, strict=True):
+                assert (p.row.label, p.row.report, p.row.note) == (row.label, row.report, row.note)
+                ids = [c.run_id() for c in p.configs]
+                assert ids[:1] == ([row.run_id] if row.run_id else []), f"{profile}/{name}/{row.key}"
+                if row.seed_run_ids is not None:
+                    assert ids == row.seed_run_ids, f"{profile}/{name}/{row.key}"
+
+
+def test_committed_tables_read_back_unchanged() -> None:
+    """ResultRow/TableResult read every committed table and write it back byte for byte."""
+    for folder in COMMITTED.values():
+        for name in TABLES:
+            text = (folder / f"{name}.json").read_text()
+            result = TableResult.from_dict(json.loads(text))
+            assert json.dumps(TableResult.from_dict(result.to_dict()).to_dict(), indent=1) == text, name
+            for row in result.rows:
+                assert ResultRow.from_dict(row.to_dict()) == row
+
+
+def test_one_learning_rate_has_one_row_key() -> None:
+    table6, table7 = ({row.key for row in load_spec(name).rows} for name in ("table6", "table7"))
+    assert table6 & table7 == {"lr_1e-4", "lr_1e-3"}
+    assert "lr_2e-4" in table7
+
+
 def test_identical_configs_share_one_run(emnist_env: Path) -> None:
-    plans = {name: {p.row["key"]: p for p in reproduce.plan_table(name, "quick", emnist_env)} for name in TABLES}
+    plans = {name: {p.row.key: p for p in plan_table(name, "quick", emnist_env)} for name in TABLES}
     run = lambda table, key: plans[table][key].configs[0].run_id()
     assert run("table2", "residual_cnn") == run("table3", "adam") == run("focal", "cross_entropy")
     assert run("table3", "nadam") == run("table4", "relu")
-    assert run("table4", "swish") == run("table5", "blocks_3") == run("table6", "lr_1e-3") == run("table7", "lr_1e-03")
-    assert run("table6", "lr_1e-4") == run("table7", "lr_1e-04")
-    assert run("table7", "lr_2e-04") == run("table8", "byclass")
+    assert run("table4", "swish") == run("table5", "blocks_3") == run("table6", "lr_1e-3") == run("table7", "lr_1e-3")
+    assert run("table6", "lr_1e-4") == run("table7", "lr_1e-4")
+    assert run("table7", "lr_2e-4") == run("table8", "byclass")
     assert run("table2", "lenet5") == run("class_weight", "unweighted")
-    assert run("table7", "lr_3e-04") != run("table7", "lr_2e-04")
+    assert run("table7", "lr_3e-4") != run("table7", "lr_2e-4")
     config = plans["table4"]["swish"].configs[0]
     assert config.profile == "quick" and config.protocol == "pool"  # protocol fixed before hashing, not "auto"
     assert config.limit_train == 3000 and config.epochs == 3 and config.batch_size == 100
@@ -88,25 +152,23 @@ def test_identical_configs_share_one_run(emnist_env: Path) -> None:
 
 
 def test_profiles_cap_epochs_and_seeds(emnist_env: Path) -> None:
-    paper = {p.row["key"]: p for p in reproduce.plan_table("studyB", "paper", emnist_env)}
-    smoke = {p.row["key"]: p for p in reproduce.plan_table("studyB", "smoke", emnist_env)}
+    paper = {p.row.key: p for p in plan_table("studyB", "paper", emnist_env)}
+    smoke = {p.row.key: p for p in plan_table("studyB", "smoke", emnist_env)}
     assert [c.seed for c in paper["cnn_focal"].configs] == [42, 43, 44, 45, 46]
     assert paper["epochs_100"].configs[0].epochs == 100 and paper["epochs_100"].configs[0].limit_train is None
     assert len(smoke["cnn_focal"].configs) == 2 and smoke["epochs_100"].configs[0].epochs == 2
     assert smoke["epochs_1"].configs[0].epochs == 1  # a row asking for fewer epochs keeps its own
-    table2 = {p.row["key"]: p for p in reproduce.plan_table("table2", "paper", emnist_env)}
+    table2 = {p.row.key: p for p in plan_table("table2", "paper", emnist_env)}
     assert table2["lenet5"].configs[0].epochs == 50 and table2["lenet5"].configs[0].limit_train is None
 
 
 def test_a_warm_started_run_equals_an_unbroken_one(emnist_env: Path, tmp_path: Path) -> None:
-    from training.trainer import RunConfig
-
     base = {"model": "mlp_basic", "split": "mnist50", "batch_size": 100, "limit_train": 40, "profile": "test"}
     short, long = RunConfig(**base, epochs=1), RunConfig(**base, epochs=3)
-    assert reproduce.chains([long, short]) == [[short, long]]
+    assert runner.chains([long, short]) == [[short, long]]
     chained, fresh = tmp_path / "chained", tmp_path / "fresh"
-    reproduce.run_chain([vars(short), vars(long)], str(chained), "cpu", str(emnist_env), progress=False)
-    reproduce.run_chain([vars(long)], str(fresh), "cpu", str(emnist_env), progress=False)
+    runner.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), progress=False)
+    runner.run_chain([long.to_dict()], str(fresh), "cpu", str(emnist_env), progress=False)
     a = json.loads((chained / long.run_id() / "metrics.json").read_text())
     b = json.loads((fresh / long.run_id() / "metrics.json").read_text())
     assert "warm start" in (chained / long.run_id() / "log.txt").read_text()
@@ -117,15 +179,13 @@ def test_a_warm_started_run_equals_an_unbroken_one(emnist_env: Path, tmp_path: P
 
 def test_claims_are_judged_on_validation_not_test() -> None:
     rows = [
-        {"key": "a", "label": "A", "status": "done", "val_accuracy": 0.80, "val_loss": 0.5, "test_accuracy": 0.90,
-         "n_val": 1000},
-        {"key": "b", "label": "B", "status": "done", "val_accuracy": 0.85, "val_loss": 0.6, "test_accuracy": 0.70,
-         "n_val": 1000},
+        ResultRow(key="a", label="A", status="done", val_accuracy=0.80, val_loss=0.5, test_accuracy=0.90, n_val=1000),
+        ResultRow(key="b", label="B", status="done", val_accuracy=0.85, val_loss=0.6, test_accuracy=0.70, n_val=1000),
     ]  # fmt: skip
-    (claim,) = evaluate_claims({"rows": rows}, [{"text": "A is best", "expect": "a"}])
+    (claim,) = evaluate_claims(rows, [Claim("A is best", expect="a")])
     assert claim["winner"] == "b" and claim["holds"] is False and claim["basis"] == "validation"
-    rows[1]["val_accuracy"] = 0.80  # a tie on accuracy falls to the lower validation loss
-    (claim,) = evaluate_claims({"rows": rows}, [{"text": "A is best", "expect": "a"}])
+    rows[1].val_accuracy = 0.80  # a tie on accuracy falls to the lower validation loss
+    (claim,) = evaluate_claims(rows, [Claim("A is best", expect="a")])
     assert claim["winner"] == "a" and claim["holds"] is True
 
 
@@ -173,7 +233,7 @@ def test_smoke_profile_of_every_table_end_to_end(emnist_env: Path, tmp_path: Pat
 
     page = (out / "README.md").read_text()
     for name in TABLES:
-        assert load_spec(name).TITLE in page
+        assert load_spec(name).title in page
     assert "Profile **smoke**" in page and "protocol **pool" in page and "device **" in page and "holds" in page
     assert "88.27" in page  # the report's numbers beside ours
 
@@ -217,12 +277,13 @@ def test_collect_only_trains_nothing_and_marks_rows_missing(emnist_env: Path, tm
 
 def test_claims_wait_for_every_row() -> None:
     done = {"status": "done", "val_accuracy": 0.9, "val_loss": 0.3, "label": "swish"}
-    result = {"rows": [{**done, "key": "swish"}, {**done, "key": "relu", "val_accuracy": 0.5, "label": "relu"},
-                       {"key": "gelu", "status": "missing", "label": "gelu"}]}
-    claim = evaluate_claims(result, [{"text": "swish is best", "expect": "swish"}])[0]
+    rows = [ResultRow(**{**done, "key": "swish"}), ResultRow(**{**done, "key": "relu", "val_accuracy": 0.5,
+                                                               "label": "relu"}),
+            ResultRow(key="gelu", status="missing", label="gelu")]  # fmt: skip
+    claim = evaluate_claims(rows, [Claim("swish is best", expect="swish")])[0]
     assert claim["holds"] is None and "not finished" in claim["detail"]
-    result["rows"][2] = {**done, "key": "gelu", "val_accuracy": 0.95, "label": "gelu"}
-    assert evaluate_claims(result, [{"text": "swish is best", "expect": "swish"}])[0]["holds"] is False
+    rows[2] = ResultRow(**{**done, "key": "gelu", "val_accuracy": 0.95, "label": "gelu"})
+    assert evaluate_claims(rows, [Claim("swish is best", expect="swish")])[0]["holds"] is False
 
 
 def test_runs_start_longest_first_or_in_the_order_named(emnist_env: Path, tmp_path: Path, monkeypatch) -> None:
@@ -232,11 +293,11 @@ def test_runs_start_longest_first_or_in_the_order_named(emnist_env: Path, tmp_pa
         started.extend(c["model"] for c in config_dicts)
         return [(None, None)] * len(config_dicts)
 
-    monkeypatch.setattr(reproduce, "run_chain", fake_chain)
-    configs = [c for name in ("class_weight", "table2") for p in reproduce.plan_table(name, "smoke", emnist_env)
+    monkeypatch.setattr(runner, "run_chain", fake_chain)
+    configs = [c for name in ("class_weight", "table2") for p in plan_table(name, "smoke", emnist_env)
                for c in p.configs]  # fmt: skip
-    reproduce.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env)
+    runner.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env)
     assert started[0] == "resnet50"  # the costliest run first: the best packing
     started.clear()
-    reproduce.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env, in_order=True)
+    runner.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env, in_order=True)
     assert started[:2] == ["lenet5", "lenet5"]  # class_weight's runs, as named

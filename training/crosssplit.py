@@ -13,10 +13,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
+from recognizer.files import write_json
 from recognizer.labels import merge_key
 from training.data import SplitData
+from training.models import model_info
+from training.records import CrossCell, Metrics, RecordError
+from training.trainer import Batches, evaluate, load_trained
+from training.utils import pick_device
 
 
 def label_space(train_chars: tuple[str, ...], test_chars: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray,
@@ -46,37 +52,39 @@ def score_cross_split(
     }
 
 
-def cross_evaluate(run_dir: Path, test: SplitData, device: str = "cpu") -> dict:
+def cross_evaluate(run_dir: Path, test: SplitData, device: str = "cpu") -> CrossCell:
     """Score a finished run on ``test``'s test part; cached in the run folder as cross-<split>-<protocol>.json."""
-    import torch
-
-    from training.trainer import Batches, evaluate, load_trained, model_in_channels, pick_device
-
     x, y = test.parts["test"]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = Metrics.read(run_dir)
     dev = pick_device(device)
-    own_part = (metrics["split"], metrics["protocol"], metrics["n_test"]) == (test.name, test.protocol, len(y))
-    if own_part and metrics.get("device") == str(dev):
+    own_part = (metrics.split, metrics.protocol, metrics.n_test) == (test.name, test.protocol, len(y))
+    if own_part and metrics.device == str(dev):
         # The run's own test part, on the device it was trained on: the trainer already scored and timed it.
         # (On another device it is scored again, so that the nine cells' times are comparable.)
-        keys = ("weighted_f1", "confusion_matrix", "chars", "n_test", "inference_seconds", "device")
-        return {"accuracy": metrics["test_accuracy"], **{k: metrics[k] for k in keys}, "train_split": test.name,
-                "test_split": test.name, "protocol": test.protocol}  # fmt: skip
-    cache = run_dir / f"cross-{test.name}-{test.protocol}.json"
-    if cache.exists():
-        cached = json.loads(cache.read_text())
-        if cached.get("n_test") == len(y):
-            return cached
+        return CrossCell(metrics.test_accuracy, metrics.weighted_f1, metrics.inference_seconds, metrics.n_test,
+                         test.protocol, metrics.chars, metrics.device, metrics.confusion_matrix)  # fmt: skip
+    cache = Path(run_dir) / f"cross-{test.name}-{test.protocol}.json"
+    cached = _read_cache(cache)
+    if cached is not None and cached.n_test == len(y):
+        return cached
     model, _ = load_trained(run_dir, device=str(dev))
     model.to(dev)
-    batches = Batches(x, y, dev, model_in_channels(metrics["config"]["model"]))
+    batches = Batches(x, y, dev, model_info(metrics.config.model).in_channels)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
-    preds = evaluate(model, batches, metrics["config"]["batch_size"])["preds"]
+    preds = evaluate(model, batches, metrics.config.batch_size).preds
     seconds = time.perf_counter() - started
-    result = score_cross_split(preds, y, tuple(metrics["chars"]), test.chars)
-    result.update(train_split=metrics["split"], test_split=test.name, protocol=test.protocol,
-                  inference_seconds=seconds, device=str(dev))
-    cache.write_text(json.dumps(result))
-    return result
+    score = score_cross_split(preds, y, tuple(metrics.chars), test.chars)
+    cell = CrossCell(score["accuracy"], score["weighted_f1"], seconds, score["n_test"], test.protocol, score["chars"],
+                     str(dev), score["confusion_matrix"])  # fmt: skip
+    write_json(cache, cell.to_dict(), indent=None)
+    return cell
+
+
+def _read_cache(path: Path) -> CrossCell | None:
+    """A cached cell, or None when there is none or it is in an older layout (it is then scored again)."""
+    try:
+        return CrossCell.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, RecordError):
+        return None

@@ -2,6 +2,10 @@
 
 - ``Metrics``: a finished run's ``metrics.json``. Written by the trainer (``Metrics.write``), read by the runner,
   the cross-split scoring and the export (``Metrics.read``).
+- ``ResultRow`` / ``TableResult`` (with ``CrossCell``): one row of a results table and the table, ``<table>.json``
+  under ``assets/results/``. Built by the collect step (training/collect.py), written by ``TableResult.write``,
+  read by ``TableResult.read`` (the results page, the figures, winners.json, the export).
+- ``Winners``: ``winners.json``, written by the runner from the tables, read by the export.
 
 A record's JSON keeps the field names and order of the files already committed under ``assets/`` and
 ``exported_models/runs/``, so every published record reads back unchanged.
@@ -135,3 +139,181 @@ class Winners:
 
     def write(self, folder: Path) -> Path:
         return write_json(Path(folder) / self.FILE, self.to_dict())
+
+
+def _checked(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
+    """``data`` when it names only fields of ``cls`` and every field without a default."""
+    fields = dataclasses.fields(cls)
+    required = {f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    missing, unknown = sorted(required - set(data)), sorted(set(data) - {f.name for f in fields})
+    if missing or unknown:
+        raise RecordError(f"not {what}: missing {missing}, unknown {unknown}")
+    return data
+
+
+@dataclass
+class CrossCell:
+    """A row's model scored on one split's test part with the exact case mapping (Table 8's cells)."""
+
+    test_accuracy: float
+    weighted_f1: float
+    inference_seconds: float
+    n_test: int
+    protocol: str
+    chars: list[str]
+    device: str | None
+    confusion_matrix: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrossCell:
+        return cls(**_checked(cls, data, "a cross-split cell"))
+
+
+# The first seed's figures, in the order a row's JSON lists them (names as in the row, from Metrics).
+FIRST_SEED = ("test_accuracy", "test_loss", "weighted_f1", "train_seconds", "inference_seconds", "val_accuracy",
+              "val_loss", "epochs_run", "best_epoch", "n_train", "n_val", "n_test", "device",
+              "environment")  # fmt: skip
+EXTRA_TEST = ("mnist_test_accuracy", "mnist_test_loss")  # Study B's full MNIST test set
+SEED_METRICS = ("test_accuracy", "test_loss", "mnist_test_accuracy", "mnist_test_loss", "train_seconds")
+SHOWN_ARGS = (("activation_name", "activation"), ("blocks", "blocks"))  # model arguments also shown as columns
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+@dataclass
+class ResultRow:
+    """One row of a results table: the spec row, its first seed's settings and figures, the spread over seeds
+    and (Table 8) its model scored on every split's test part.
+
+    ``status`` is ``done``, ``missing`` (not run yet) or ``reference`` (a row shown, never trained). ``settings``
+    are the first seed's settings as the results show them: ``model_args`` in full (the model's defaults
+    included) and, once done, the protocol the data were read with (Study B's configs say ``auto``), so its
+    ``run_id()`` is not the row's ``run_id``; ``settings.chain_key()`` still groups rows that differ only in
+    epochs. ``seeds`` and the ``*_mean``/``*_std`` figures are set for rows run with several seeds.
+    """
+
+    key: str
+    status: str
+    label: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+    run_id: str | None = None
+    settings: RunConfig | None = None
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    weighted_f1: float | None = None
+    train_seconds: float | None = None
+    inference_seconds: float | None = None
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    device: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    mnist_test_accuracy: float | None = None
+    mnist_test_loss: float | None = None
+    seeds: list[int] | None = None
+    seed_run_ids: list[str] | None = None
+    seeds_done: int | None = None
+    test_accuracy_mean: float | None = None
+    test_accuracy_std: float | None = None
+    test_loss_mean: float | None = None
+    test_loss_std: float | None = None
+    mnist_test_accuracy_mean: float | None = None
+    mnist_test_accuracy_std: float | None = None
+    mnist_test_loss_mean: float | None = None
+    mnist_test_loss_std: float | None = None
+    train_seconds_mean: float | None = None
+    train_seconds_std: float | None = None
+    cross: dict[str, CrossCell] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Every run behind the row's numbers: one per seed."""
+        return self.seed_run_ids or ([self.run_id] if self.run_id else [])
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "label": self.label, "report": self.report}
+        if self.note is not None:
+            out["note"] = self.note
+        if self.settings is not None:
+            out["run_id"] = self.run_id
+            out.update(self.settings.to_dict())
+            out.update({shown: self.settings.model_args[arg] for arg, shown in SHOWN_ARGS
+                        if arg in self.settings.model_args})  # fmt: skip
+        out["status"] = self.status
+        if self.done:
+            out.update({name: getattr(self, name) for name in FIRST_SEED})
+            out.update({name: getattr(self, name) for name in EXTRA_TEST if getattr(self, name) is not None})
+        if self.done and self.seeds is not None:
+            out.update(seeds=self.seeds, seed_run_ids=self.seed_run_ids, seeds_done=self.seeds_done)
+            out.update({f"{metric}_{stat}": getattr(self, f"{metric}_{stat}")
+                        for metric in SEED_METRICS for stat in ("mean", "std")})  # fmt: skip
+        if self.done and self.cross is not None:
+            out["cross"] = {split: cell.to_dict() for split, cell in self.cross.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultRow:
+        values = {k: v for k, v in data.items() if k not in CONFIG_FIELDS and k not in dict(SHOWN_ARGS).values()}
+        settings = {k: v for k, v in data.items() if k in CONFIG_FIELDS}
+        values["settings"] = RunConfig.from_dict(settings) if settings else None
+        if values.get("cross") is not None:
+            values["cross"] = {split: CrossCell.from_dict(cell) for split, cell in values["cross"].items()}
+        return cls(**_checked(cls, values, "a result row"))
+
+
+@dataclass
+class TableResult:
+    """``<table>.json``: a table's rows, the report's claims judged on them, and where it was collected."""
+
+    table: str
+    title: str = ""
+    profile: str = ""
+    profile_description: str = ""
+    protocol: str | None = None
+    device: str | None = None
+    units: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+    rows: list[ResultRow] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    generated: str = ""
+    claims: list[dict[str, Any]] = field(default_factory=list)  # the verdicts of training.report.evaluate_claims
+
+    @property
+    def done(self) -> list[ResultRow]:
+        return [row for row in self.rows if row.done]
+
+    @property
+    def cross_columns(self) -> list[str]:
+        """The test splits every row's model was scored on (Table 8); empty for the other tables."""
+        return next((list(row.cross) for row in self.done if row.cross), [])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["rows"] = [row.to_dict() for row in self.rows]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableResult:
+        values = _checked(cls, dict(data), "a results table")
+        return cls(**{**values, "rows": [ResultRow.from_dict(row) for row in values.get("rows", [])]})
+
+    @classmethod
+    def read(cls, path: Path) -> TableResult:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (json.JSONDecodeError, RecordError, TypeError) as err:
+            raise RecordError(f"{path}: {err}") from err
+
+    def write(self, folder: Path) -> Path:
+        return write_json(Path(folder) / f"{self.table}.json", self.to_dict())

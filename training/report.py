@@ -1,4 +1,4 @@
-"""Figures and the comparison page for the reproduced tables (read from assets/results/<table>.json).
+"""Figures and the comparison page for the reproduced tables (``TableResult``, assets/results/<table>.json).
 
 - ``evaluate_claims``: does the report's conclusion hold here? Winners are picked on validation
   metrics; tables without a validation part (Study B) or without a choice (Table 8) use test figures
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -22,19 +23,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from recognizer.labels import MERGED_CHARS, display  # noqa: E402
-
-DEFAULT_METRICS = ["val_accuracy", "val_loss"]
-
+from training.experiments import Claim  # noqa: E402
+from training.experiments.profiles import PROFILES, QUICK_BUDGET_NOTE  # noqa: E402
+from training.records import CrossCell, ResultRow, TableResult  # noqa: E402
+from training.runfolder import RunFolder  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Claims
 
 
-def _rank(row: dict, metrics: list[str]) -> tuple:
+def _rank(row: ResultRow, metrics: Sequence[str]) -> tuple:
     """Higher is better; losses count negatively; a missing value ranks last."""
     key = []
     for metric in metrics:
-        value = row.get(metric)
+        value = getattr(row, metric)
         key.append(-math.inf if value is None else (-value if "loss" in metric else value))
     return tuple(key)
 
@@ -52,15 +54,15 @@ def _short(metric: str) -> str:
     return names.get(metric, metric)
 
 
-def _best_claim(rows: dict[str, dict], claim: dict) -> dict:
-    metrics = claim.get("metrics", DEFAULT_METRICS)
-    among = [rows[k] for k in claim.get("among", rows) if k in rows]
-    done = [r for r in among if r.get("status") == "done" and r.get(metrics[0]) is not None]
-    expected = rows.get(claim["expect"])
-    out = {"text": claim["text"], "kind": "best", "expect": claim["expect"], "metrics": metrics,
+def _best_claim(rows: dict[str, ResultRow], claim: Claim) -> dict:
+    metrics = list(claim.metrics)
+    among = [rows[k] for k in (claim.among or rows) if k in rows]
+    done = [r for r in among if r.done and getattr(r, metrics[0]) is not None]
+    expected = rows.get(claim.expect)
+    out = {"text": claim.text, "kind": "best", "expect": claim.expect, "metrics": metrics,
            "basis": "validation" if metrics[0].startswith("val_") else "test"}  # fmt: skip
     # A verdict over part of a table could crown a row only because its rivals have not run yet.
-    unfinished = [r for r in among if r.get("status") not in ("done", "reference")]
+    unfinished = [r for r in among if r.status not in ("done", "reference")]
     if unfinished:
         return {**out, "holds": None, "winner": None,
                 "detail": f"{len(unfinished)} of {len(among)} runs not finished yet: not judged"}
@@ -73,103 +75,103 @@ def _best_claim(rows: dict[str, dict], claim: dict) -> dict:
     if holds:
         runner_up = next((r for r in ranked if r is not expected), None)
         tied = runner_up is not None and _rank(runner_up, metrics) == _rank(expected, metrics)
-        detail = f"{expected['label']} is best on {_short(main)} ({_fmt(main, expected.get(main))}"
+        detail = f"{expected.label} is best on {_short(main)} ({_fmt(main, getattr(expected, main))}"
         if runner_up:
-            detail += f"; {'tied with' if tied else 'next'} {runner_up['label']} {_fmt(main, runner_up.get(main))}"
+            detail += f"; {'tied with' if tied else 'next'} {runner_up.label} {_fmt(main, getattr(runner_up, main))}"
         detail += ")"
     else:
-        detail = (f"{winner['label']} is best on {_short(main)} ({_fmt(main, winner.get(main))}), "
-                  f"{expected['label']} has {_fmt(main, expected.get(main))}")  # fmt: skip
-    std = expected.get(main.replace("_mean", "_std")) if main.endswith("_mean") else None
-    if std is not None:
-        seeds = expected.get("seeds_done")
-        detail += f"; seed-to-seed std of {expected['label']} {100 * std:.2f} pts over {seeds} seeds"
-    elif main == "val_accuracy" and expected.get("n_val"):
-        p = expected[main]
-        se = 100 * math.sqrt(p * (1 - p) / expected["n_val"])
-        detail += f"; 1 standard error of a validation accuracy here is about {se:.2f} pts"
-    for other in claim.get("also", []):  # a second figure shown beside the deciding one
+        detail = (f"{winner.label} is best on {_short(main)} ({_fmt(main, getattr(winner, main))}), "
+                  f"{expected.label} has {_fmt(main, getattr(expected, main))}")  # fmt: skip
+    detail += _noise(expected, main)
+    for other in claim.also:  # a second figure shown beside the deciding one
         best = max(done, key=lambda r: _rank(r, [other]))
-        detail += (f"; on {_short(other)}: {expected['label']} {_fmt(other, expected.get(other))}, best "
-                   f"{best['label']} {_fmt(other, best.get(other))}")  # fmt: skip
+        detail += (f"; on {_short(other)}: {expected.label} {_fmt(other, getattr(expected, other))}, best "
+                   f"{best.label} {_fmt(other, getattr(best, other))}")  # fmt: skip
         out[f"holds_on_{other}"] = best is expected or _rank(best, [other]) == _rank(expected, [other])
-    return {**out, "holds": holds, "winner": winner["key"], "detail": detail}
+    return {**out, "holds": holds, "winner": winner.key, "detail": detail}
 
 
-def _cross_claim(rows: dict[str, dict], claim: dict) -> dict:
-    out = {"text": claim["text"], "kind": "cross_best", "expect": claim["expect"], "basis": "test",
+def _noise(expected: ResultRow, main: str) -> str:
+    """How much the deciding figure moves by chance: the spread over seeds, or a validation standard error."""
+    std = getattr(expected, main.replace("_mean", "_std")) if main.endswith("_mean") else None
+    if std is not None:
+        return f"; seed-to-seed std of {expected.label} {100 * std:.2f} pts over {expected.seeds_done} seeds"
+    if main == "val_accuracy" and expected.n_val:
+        p = expected.val_accuracy
+        se = 100 * math.sqrt(p * (1 - p) / expected.n_val)
+        return f"; 1 standard error of a validation accuracy here is about {se:.2f} pts"
+    return ""
+
+
+def _cross_claim(rows: dict[str, ResultRow], claim: Claim) -> dict:
+    out = {"text": claim.text, "kind": "cross_best", "expect": claim.expect, "basis": "test",
            "metrics": ["test_accuracy"]}  # fmt: skip
-    done = [r for r in rows.values() if r.get("status") == "done" and r.get("cross")]
-    if len(done) < 2 or rows.get(claim["expect"]) not in done:
+    done = [r for r in rows.values() if r.done and r.cross]
+    if len(done) < 2 or rows.get(claim.expect) not in done:
         return {**out, "holds": None, "winner": None, "detail": "not enough finished runs to judge"}
     winners, parts = {}, []
-    for column in claim["columns"]:
-        best = max(done, key=lambda r: r["cross"][column]["test_accuracy"])
-        winners[column] = best["key"]
-        cells = ", ".join(f"{r['key']} {100 * r['cross'][column]['test_accuracy']:.2f}%" for r in done)
+    for column in claim.columns:
+        best = max(done, key=lambda r: r.cross[column].test_accuracy)
+        winners[column] = best.key
+        cells = ", ".join(f"{r.key} {100 * r.cross[column].test_accuracy:.2f}%" for r in done)
         parts.append(f"on {column}: {cells}")
-    holds = all(w == claim["expect"] for w in winners.values())
+    holds = all(w == claim.expect for w in winners.values())
     return {**out, "holds": holds, "winner": winners, "detail": "; ".join(parts)}
 
 
-def evaluate_claims(result: dict, claims: list[dict]) -> list[dict]:
-    rows = {r["key"]: r for r in result["rows"]}
-    return [_cross_claim(rows, c) if c.get("kind") == "cross_best" else _best_claim(rows, c) for c in claims]
+def evaluate_claims(rows: list[ResultRow], claims: Sequence[Claim]) -> list[dict]:
+    """Each claim's verdict on the rows (as written to ``TableResult.claims``)."""
+    by_key = {r.key: r for r in rows}
+    return [_cross_claim(by_key, c) if c.kind == "cross_best" else _best_claim(by_key, c) for c in claims]
 
 
 # ---------------------------------------------------------------------------------------------
 # Figures
 
 
-def _done(result: dict) -> list[dict]:
-    return [r for r in result["rows"] if r.get("status") == "done"]
-
-
 def _history(runs_dir: Path, run_id: str) -> list[dict]:
-    path = runs_dir / run_id / "history.json"
+    path = RunFolder(runs_dir / run_id).history_json
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def _longest_per_chain(rows: list[dict]) -> list[dict]:
+def _longest_per_chain(rows: list[ResultRow]) -> list[ResultRow]:
     """Rows that differ only in epochs share one history (warm starts): plot the longest once."""
-    keep: dict[str, dict] = {}
+    keep: dict[str, ResultRow] = {}
     for row in rows:
-        chain = json.dumps({k: row.get(k) for k in ("model", "split", "optimizer", "lr", "loss", "focal_gamma",
-                            "focal_alpha", "model_args", "seed", "limit_train", "limit_val", "batch_size")},
-                           sort_keys=True)  # fmt: skip
-        if chain not in keep or row["epochs"] > keep[chain]["epochs"]:
+        chain = row.settings.chain_key()
+        if chain not in keep or row.settings.epochs > keep[chain].settings.epochs:
             keep[chain] = row
     return list(keep.values())
 
 
-def plot_curves(result: dict, runs_dir: Path, path: Path) -> Path | None:
-    rows = _longest_per_chain(_done(result))
-    histories = {r["key"]: _history(runs_dir, r["run_id"]) for r in rows}
+def plot_curves(result: TableResult, runs_dir: Path, path: Path) -> Path | None:
+    rows = _longest_per_chain(result.done)
+    histories = {r.key: _history(runs_dir, r.run_id) for r in rows}
     if not any(histories.values()):
         return None
     has_val = any("val_loss" in h[0] for h in histories.values() if h)
     panels = [("train_loss", "training loss"), ("train_accuracy", "training accuracy")]
     if has_val:
         panels += [("val_loss", "validation loss"), ("val_accuracy", "validation accuracy")]
-    legend_inches = min(4.5, 0.6 + 0.065 * max(len(r["label"]) for r in rows))
+    legend_inches = min(4.5, 0.6 + 0.065 * max(len(r.label) for r in rows))
     width = 4.2 * len(panels) + legend_inches
     fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.8), squeeze=False)
     colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(rows), 2)))
     for row, color in zip(rows, colors, strict=False):
-        history = histories[row["key"]]
+        history = histories[row.key]
         if not history:
             continue
         epochs = [h["epoch"] for h in history]
         for ax, (metric, _) in zip(axes[0], panels, strict=False):
             values = [h.get(metric) for h in history]
             if any(v is not None for v in values):
-                ax.plot(epochs, values, marker="o", markersize=3, color=color, label=row["label"])
+                ax.plot(epochs, values, marker="o", markersize=3, color=color, label=row.label)
     for ax, (_, title) in zip(axes[0], panels, strict=False):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(f"{result['title']} [{result['profile']}]", fontsize=10)
+    fig.suptitle(f"{result.title} [{result.profile}]", fontsize=10)
     # Fixed margins: tight_layout measures every text box and costs seconds per figure on a busy CPU.
     fig.subplots_adjust(left=0.5 / width, right=1 - (legend_inches + 0.1) / width, bottom=0.14, top=0.84, wspace=0.3)
     fig.savefig(path, dpi=110)
@@ -177,12 +179,10 @@ def plot_curves(result: dict, runs_dir: Path, path: Path) -> Path | None:
     return path
 
 
-def plot_bars(result: dict, path: Path) -> Path:
-    rows = result["rows"]
-    labels = [r["label"] for r in rows]
-    seeded = any("test_accuracy_mean" in r for r in rows)
-    ours = lambda metric, scale=1.0: [None if r.get(metric) is None else scale * r[metric] for r in rows]
-    theirs = lambda metric: [r.get("report", {}).get(metric) for r in rows]
+def _bar_panels(rows: list[ResultRow], seeded: bool) -> list[tuple]:
+    """(title, first seed, mean, std, report, log scale) per panel."""
+    ours = lambda metric, scale=1.0: [None if getattr(r, metric) is None else scale * getattr(r, metric) for r in rows]
+    theirs = lambda metric: [r.report.get(metric) for r in rows]
     if seeded:
         panels = [
             ("test accuracy % (100 images)", ours("test_accuracy", 100), ours("test_accuracy_mean", 100),
@@ -197,14 +197,23 @@ def plot_bars(result: dict, path: Path) -> Path:
             ("test loss", ours("test_loss"), None, None, theirs("test_loss"), False),
             ("training time s", ours("train_seconds"), None, None, theirs("train_seconds"), True),
         ]
+    return panels
+
+
+def plot_bars(result: TableResult, path: Path) -> Path:
+    rows = result.rows
+    labels = [r.label for r in rows]
+    seeded = any(r.seeds is not None for r in rows)
+    panels = _bar_panels(rows, seeded)
     height = max(3.0, 0.32 * len(rows) + 1.2)
     fig, axes = plt.subplots(1, 3, figsize=(15, height), sharey=True)
     y = np.arange(len(rows))
     for ax, (title, single, mean, std, report, log) in zip(axes, panels, strict=True):
-        first_seed = f"here, seed {rows[0].get('seeds', [''])[0]}" if seeded else "here"
+        first_seed = f"here, seed {(rows[0].seeds or [''])[0]}" if seeded else "here"
         bars = [(first_seed, single, None, "tab:blue")]
         if mean is not None:
-            bars.append((f"here, mean ± std ({rows[0].get('seeds_done', '')} seeds)", mean, std, "tab:cyan"))
+            seeds_done = "" if rows[0].seeds_done is None else rows[0].seeds_done
+            bars.append((f"here, mean ± std ({seeds_done} seeds)", mean, std, "tab:cyan"))
         bars.append(("report", report, None, "tab:orange"))
         width = 0.8 / len(bars)
         for i, (name, values, errors, color) in enumerate(bars):
@@ -224,48 +233,48 @@ def plot_bars(result: dict, path: Path) -> Path:
     axes[0].set_yticks(y, labels, fontsize=8)
     axes[0].invert_yaxis()
     fig.legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="upper right", ncols=3)
-    fig.suptitle(f"{result['title']} [{result['profile']}]", fontsize=10, x=0.4)
+    fig.suptitle(f"{result.title} [{result.profile}]", fontsize=10, x=0.4)
     fig.subplots_adjust(left=0.2, right=0.98, bottom=0.55 / height, top=1 - 0.75 / height, wspace=0.08)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def plot_cross_heatmap(result: dict, path: Path) -> Path | None:
-    rows = [r for r in _done(result) if r.get("cross")]
+def plot_cross_heatmap(result: TableResult, path: Path) -> Path | None:
+    rows = [r for r in result.done if r.cross]
     if not rows:
         return None
-    columns = list(rows[0]["cross"])
+    columns = result.cross_columns
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, metric, title, scale in ((axes[0], "test_accuracy", "accuracy % here (report)", 100),
                                      (axes[1], "weighted_f1", "weighted F1 here (report)", 1)):  # fmt: skip
-        grid = np.array([[r["cross"][c][metric] * scale for c in columns] for r in rows])
+        grid = np.array([[getattr(r.cross[c], metric) * scale for c in columns] for r in rows])
         image = ax.imshow(grid, cmap="viridis")
         fig.colorbar(image, ax=ax, fraction=0.046)
         for i, row in enumerate(rows):
             for j, column in enumerate(columns):
-                theirs = row.get("report", {}).get("cross", {}).get(column, {}).get(metric)
+                theirs = row.report.get("cross", {}).get(column, {}).get(metric)
                 text = f"{grid[i, j]:.2f}" if scale == 100 else f"{grid[i, j]:.4f}"
                 text += "" if theirs is None else f"\n({theirs})"
                 ax.text(j, i, text, ha="center", va="center", fontsize=9,
                         color="white" if grid[i, j] < grid.mean() else "black")
         ax.set_xticks(range(len(columns)), [f"tested on\n{c}" for c in columns], fontsize=8)
-        ax.set_yticks(range(len(rows)), [f"trained on {r['split']}" for r in rows], fontsize=8)
+        ax.set_yticks(range(len(rows)), [f"trained on {r.settings.split}" for r in rows], fontsize=8)
         ax.set_title(title, fontsize=10)
-    fig.suptitle(f"{result['title']} [{result['profile']}]; exact case mapping", fontsize=9)
+    fig.suptitle(f"{result.title} [{result.profile}]; exact case mapping", fontsize=9)
     fig.subplots_adjust(left=0.12, right=0.93, bottom=0.12, top=0.86, wspace=0.5)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def _draw_confusion(ax, cell: dict, title: str, tick_size: float | None) -> None:
-    cm = np.array(cell["confusion_matrix"], dtype=np.float64)
+def _draw_confusion(ax, cell: CrossCell, title: str, tick_size: float | None) -> None:
+    cm = np.array(cell.confusion_matrix, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         normed = np.nan_to_num(cm / cm.sum(1, keepdims=True))
     ax.imshow(normed, cmap="Blues", vmin=0, vmax=1)
-    merged = tuple(cell["chars"]) == MERGED_CHARS
-    names = [display(c, merged) for c in cell["chars"]]
+    merged = tuple(cell.chars) == MERGED_CHARS
+    names = [display(c, merged) for c in cell.chars]
     if tick_size is None:  # the grid: 62 labels per axis on nine small panels are unreadable and slow to draw
         ax.set_xticks([])
         ax.set_yticks([])
@@ -277,27 +286,27 @@ def _draw_confusion(ax, cell: dict, title: str, tick_size: float | None) -> None
     ax.set_title(title, fontsize=8)
 
 
-def plot_confusions(result: dict, folder: Path) -> list[Path]:
+def plot_confusions(result: TableResult, folder: Path) -> list[Path]:
     """The nine confusion matrices (rows normalised), one grid and one file each."""
-    rows = [r for r in _done(result) if r.get("cross")]
+    rows = [r for r in result.done if r.cross]
     if not rows:
         return []
-    columns = list(rows[0]["cross"])
-    name = result["table"]
+    columns = result.cross_columns
+    name = result.table
     paths = []
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(4 * len(columns), 4 * len(rows)), squeeze=False)
     for i, row in enumerate(rows):
         for j, column in enumerate(columns):
-            cell = row["cross"][column]
-            title = f"trained {row['split']} / tested {column}: {100 * cell['test_accuracy']:.2f}%"
+            cell = row.cross[column]
+            title = f"trained {row.settings.split} / tested {column}: {100 * cell.test_accuracy:.2f}%"
             _draw_confusion(axes[i][j], cell, title, None)
             single, ax = plt.subplots(figsize=(9, 9))
             _draw_confusion(ax, cell, title, 5.5)
             single.subplots_adjust(left=0.08, right=0.98, bottom=0.08, top=0.95)
-            paths.append(folder / f"{name}-confusion-{row['split']}-{column}.png")
+            paths.append(folder / f"{name}-confusion-{row.settings.split}-{column}.png")
             single.savefig(paths[-1], dpi=100)
             plt.close(single)
-    fig.suptitle(f"{result['title']} [{result['profile']}]: confusion matrices, rows normalised", fontsize=12)
+    fig.suptitle(f"{result.title} [{result.profile}]: confusion matrices, rows normalised", fontsize=12)
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.05, top=0.92, wspace=0.15, hspace=0.25)
     paths.insert(0, folder / f"{name}-confusion.png")
     fig.savefig(paths[0], dpi=90)
@@ -305,12 +314,12 @@ def plot_confusions(result: dict, folder: Path) -> list[Path]:
     return paths
 
 
-def plot_table(result: dict, runs_dir: Path, folder: Path) -> list[Path]:
+def plot_table(result: TableResult, runs_dir: Path, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    name = result["table"]
+    name = result.table
     paths = [plot_curves(result, runs_dir, folder / f"{name}-curves.png")]
     paths.append(plot_bars(result, folder / f"{name}-bars.png"))
-    if any(r.get("cross") for r in result["rows"]):
+    if result.cross_columns:
         paths.append(plot_cross_heatmap(result, folder / f"{name}-heatmap.png"))
         paths += plot_confusions(result, folder)
     return [p for p in paths if p is not None]
@@ -328,64 +337,74 @@ def _diff(ours: float | None, theirs: float | None, digits: int = 2) -> str:
     return "" if ours is None or theirs is None else f"{ours - theirs:+.{digits}f}"
 
 
-def _mean_std(row: dict, metric: str) -> str:
-    mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
+def _mean_std(row: ResultRow, metric: str) -> str:
+    mean, std = getattr(row, f"{metric}_mean"), getattr(row, f"{metric}_std")
     return "" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}"
 
 
-def _table_md(result: dict) -> list[str]:
-    rows = result["rows"]
-    claims = result.get("claims", [])
-    winners = {c["winner"] for c in claims if c.get("kind") == "best" and c.get("basis") == "validation"}
-    if any("test_accuracy_mean" in r for r in rows):
-        lines = ["| run | acc % (100 images), first seed | mean ± std | full MNIST acc %, first seed | mean ± std "
-                 "| report % | Δ (first seed − report) | train s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for r in rows:
-            theirs = r["report"].get("test_accuracy")
-            acc = None if r.get("test_accuracy") is None else 100 * r["test_accuracy"]
-            note = f" ({r['note']})" if r.get("note") else ""
-            lines.append(f"| {r['label']}{note} | {_num(acc, 0)} | {_mean_std(r, 'test_accuracy')} | "
-                         f"{_num(r.get('mnist_test_accuracy'), 2, 100)} | {_mean_std(r, 'mnist_test_accuracy')} | "
-                         f"{'' if theirs is None else theirs} | {_diff(acc, theirs, 0)} | "
-                         f"{_num(r.get('train_seconds'), 1)} |")
-        return lines
-    if any(r.get("cross") for r in rows):
-        columns = next(list(r["cross"]) for r in rows if r.get("cross"))
-        lines = ["| trained \\ tested | " + " | ".join(columns) + " | train s (report) |",
-                 "|---" * (len(columns) + 2) + "|"]  # fmt: skip
-        for r in rows:
-            cells = []
-            for c in columns:
-                ours = r.get("cross", {}).get(c)
-                theirs = r["report"].get("cross", {}).get(c, {})
-                if ours is None:
-                    cells.append("not run")
-                    continue
-                cells.append(f"{100 * ours['test_accuracy']:.2f}% / {ours['weighted_f1']:.4f} / "
-                             f"{ours['inference_seconds']:.2f} s<br>(report {theirs.get('test_accuracy')} / "
-                             f"{theirs.get('weighted_f1')} / {theirs.get('inference_seconds')} s; "
-                             f"Δ {_diff(100 * ours['test_accuracy'], theirs.get('test_accuracy'))} pts)")
-            lines.append(f"| {r['label']} | " + " | ".join(cells) +
-                         f" | {_num(r.get('train_seconds'), 1)} ({r['report'].get('train_seconds', '')}) |")
-        lines.append("")
-        sizes = next(r["cross"] for r in rows if r.get("cross"))
-        devices = sorted({str(cell.get("device")) for r in rows for cell in (r.get("cross") or {}).values()})
-        lines.append(f"Cells: accuracy / weighted F1 / inference time over the whole test part (on "
-                     f"{', '.join(devices)}, batch of the run's size); test parts: "
-                     + ", ".join(f"{c} {sizes[c]['n_test']:,} images" for c in columns))
-        return lines
+def _table_md(result: TableResult) -> list[str]:
+    if any(r.seeds is not None for r in result.rows):
+        return _seeded_md(result.rows)
+    if result.cross_columns:
+        return _cross_md(result.rows, result.cross_columns)
+    winners = {c["winner"] for c in result.claims if c.get("kind") == "best" and c.get("basis") == "validation"}
+    return _plain_md(result.rows, winners)
+
+
+def _seeded_md(rows: list[ResultRow]) -> list[str]:
+    """Study B: the first seed beside the mean and spread over seeds, on both test sets."""
+    lines = ["| run | acc % (100 images), first seed | mean ± std | full MNIST acc %, first seed | mean ± std "
+             "| report % | Δ (first seed − report) | train s |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        theirs = r.report.get("test_accuracy")
+        acc = None if r.test_accuracy is None else 100 * r.test_accuracy
+        note = f" ({r.note})" if r.note else ""
+        lines.append(f"| {r.label}{note} | {_num(acc, 0)} | {_mean_std(r, 'test_accuracy')} | "
+                     f"{_num(r.mnist_test_accuracy, 2, 100)} | {_mean_std(r, 'mnist_test_accuracy')} | "
+                     f"{'' if theirs is None else theirs} | {_diff(acc, theirs, 0)} | "
+                     f"{_num(r.train_seconds, 1)} |")
+    return lines
+
+
+def _cross_cell_md(ours: CrossCell | None, theirs: dict) -> str:
+    if ours is None:
+        return "not run"
+    return (f"{100 * ours.test_accuracy:.2f}% / {ours.weighted_f1:.4f} / "
+            f"{ours.inference_seconds:.2f} s<br>(report {theirs.get('test_accuracy')} / "
+            f"{theirs.get('weighted_f1')} / {theirs.get('inference_seconds')} s; "
+            f"Δ {_diff(100 * ours.test_accuracy, theirs.get('test_accuracy'))} pts)")
+
+
+def _cross_md(rows: list[ResultRow], columns: list[str]) -> list[str]:
+    """Table 8: each row's model on every split's test part, beside the report's cells."""
+    lines = ["| trained \\ tested | " + " | ".join(columns) + " | train s (report) |",
+             "|---" * (len(columns) + 2) + "|"]  # fmt: skip
+    for r in rows:
+        cells = [_cross_cell_md((r.cross or {}).get(c), r.report.get("cross", {}).get(c, {})) for c in columns]
+        lines.append(f"| {r.label} | " + " | ".join(cells) +
+                     f" | {_num(r.train_seconds, 1)} ({r.report.get('train_seconds', '')}) |")
+    lines.append("")
+    sizes = next(r.cross for r in rows if r.cross)
+    devices = sorted({str(cell.device) for r in rows for cell in (r.cross or {}).values()})
+    lines.append(f"Cells: accuracy / weighted F1 / inference time over the whole test part (on "
+                 f"{', '.join(devices)}, batch of the run's size); test parts: "
+                 + ", ".join(f"{c} {sizes[c].n_test:,} images" for c in columns))
+    return lines
+
+
+def _plain_md(rows: list[ResultRow], winners: set[str]) -> list[str]:
     lines = ["| run | test acc % | report % | Δ pts | test loss | report | Δ | val acc % | val loss | train s "
              "| report s |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        rep = r["report"]
-        acc = None if r.get("test_accuracy") is None else 100 * r["test_accuracy"]
-        star = " ★" if r["key"] in winners else ""
-        status = {"reference": " (reference)", "missing": " (not run yet)"}.get(r.get("status"), "")
+        rep = r.report
+        acc = None if r.test_accuracy is None else 100 * r.test_accuracy
+        star = " ★" if r.key in winners else ""
+        status = {"reference": " (reference)", "missing": " (not run yet)"}.get(r.status, "")
         lines.append(
-            f"| {r['label']}{star}{status} | {_num(acc)} | {rep.get('test_accuracy', '')} | "
-            f"{_diff(acc, rep.get('test_accuracy'))} | {_num(r.get('test_loss'), 4)} | {rep.get('test_loss', '')} | "
-            f"{_diff(r.get('test_loss'), rep.get('test_loss'), 4)} | {_num(r.get('val_accuracy'), 2, 100)} | "
-            f"{_num(r.get('val_loss'), 4)} | {_num(r.get('train_seconds'), 1)} | {rep.get('train_seconds', '')} |"
+            f"| {r.label}{star}{status} | {_num(acc)} | {rep.get('test_accuracy', '')} | "
+            f"{_diff(acc, rep.get('test_accuracy'))} | {_num(r.test_loss, 4)} | {rep.get('test_loss', '')} | "
+            f"{_diff(r.test_loss, rep.get('test_loss'), 4)} | {_num(r.val_accuracy, 2, 100)} | "
+            f"{_num(r.val_loss, 4)} | {_num(r.train_seconds, 1)} | {rep.get('train_seconds', '')} |"
         )
     return lines
 
@@ -401,12 +420,11 @@ def _verdict(claim: dict) -> str:
     return f"Report: {claim['text']}. Here: {mark} ({basis}): {claim['detail']}."
 
 
-def _setting_line(results: dict[str, dict]) -> str:
-    first = next(iter(results.values()))
-    env = first.get("environment", {})
-    profiles = sorted({r["profile"] for r in results.values()})
-    protocols = sorted({p for r in results.values() for p in (r.get("protocol") or "").split(", ") if p})
-    devices = sorted({d for r in results.values() for d in (r.get("device") or "").split(", ") if d})
+def _setting_line(results: dict[str, TableResult]) -> str:
+    env = next(iter(results.values())).environment
+    profiles = sorted({r.profile for r in results.values()})
+    protocols = sorted({p for r in results.values() for p in (r.protocol or "").split(", ") if p})
+    devices = sorted({d for r in results.values() for d in (r.device or "").split(", ") if d})
     return (f"Profile **{', '.join(profiles)}** · protocol **{', '.join(protocols) or 'n/a'}** · device "
             f"**{', '.join(devices) or 'n/a'}** · collected at git {env.get('git_commit')} with torch "
             f"{env.get('torch')}, python {env.get('python')}, {env.get('host_cpus')} CPUs (each row's `environment` "
@@ -416,35 +434,24 @@ def _setting_line(results: dict[str, dict]) -> str:
 VERDICT = {True: "holds", False: "does not hold", None: "not judged"}
 
 
-def verdict_rows(results_by_profile: dict[str, dict[str, dict]]) -> list[str]:
+def verdict_rows(results_by_profile: dict[str, dict[str, TableResult]]) -> list[str]:
     """Markdown rows ``| table: conclusion | verdict | verdict | ...``, one column per profile's results
-    (as ``reproduce.load_results`` reads them); the project README quotes them, a test keeps them equal."""
+    (as ``collect.load_results`` reads them); the project README quotes them, a test keeps them equal."""
     claims: dict[tuple[str, str], dict[str, str]] = {}
     for profile, results in results_by_profile.items():
         for name, result in results.items():
-            for claim in result.get("claims", []):
+            for claim in result.claims:
                 claims.setdefault((name, claim["text"]), {})[profile] = VERDICT[claim["holds"]]
     return [f"| {name}: {text} | " + " | ".join(by.get(p, "not run") for p in results_by_profile) + " |"
             for (name, text), by in claims.items()]
 
 
-def write_readme(results: dict[str, dict], out_dir: Path) -> Path:
-    from training.experiments.profiles import PROFILES, QUICK_BUDGET_NOTE
-
-    path = out_dir / "README.md"
-    if not results:
-        path.write_text("# Reproduced tables\n\nNothing has been run yet: `python -m training reproduce all`.\n")
-        return path
-    profiles = sorted({r["profile"] for r in results.values()})
-    lines = [
-        "# The reports' tables, reproduced",
-        "",
-        "Generated by `python -m training reproduce` (training/reproduce.py); do not edit by hand.",
-        "",
-        _setting_line(results),
-        "",
-    ]
-    for profile in profiles:
+def _page_head(results: dict[str, TableResult], out_dir: Path) -> list[str]:
+    """The page's top: where and under which budget the tables were made, how to read them, every verdict."""
+    lines = ["# The reports' tables, reproduced", "",
+             "Generated by `python -m training reproduce` (training/reproduce.py); do not edit by hand.", "",
+             _setting_line(results), ""]  # fmt: skip
+    for profile in sorted({r.profile for r in results.values()}):
         lines.append(f"- **{profile}**: {PROFILES[profile]['description']}.")
         if profile == "quick":
             lines.append(f"  {QUICK_BUDGET_NOTE}")
@@ -468,27 +475,40 @@ def write_readme(results: dict[str, dict], out_dir: Path) -> Path:
         "|---|---|---|",
     ]
     for name, result in results.items():
-        for claim in result.get("claims", []):
-            verdict = VERDICT[claim["holds"]]
-            lines.append(f"| [{name}](#{name.lower()}) | {claim['text']} | {verdict} |")
-    for name, result in results.items():
-        lines += ["", f'<a id="{name.lower()}"></a>', "", f"## {result['title']}", "",
-                  f"`{name}` · profile {result['profile']} · protocol {result.get('protocol')} · "
-                  f"device {result.get('device')} · [{name}.csv]({name}.csv) · [{name}.json]({name}.json)", ""]
-        lines += _table_md(result)
+        lines += [f"| [{name}](#{name.lower()}) | {claim['text']} | {VERDICT[claim['holds']]} |"
+                  for claim in result.claims]
+    return lines
+
+
+def _table_section(name: str, result: TableResult, out_dir: Path) -> list[str]:
+    """One table: its rows beside the report's, the verdicts, the notes and the figures."""
+    lines = ["", f'<a id="{name.lower()}"></a>', "", f"## {result.title}", "",
+             f"`{name}` · profile {result.profile} · protocol {result.protocol} · "
+             f"device {result.device} · [{name}.csv]({name}.csv) · [{name}.json]({name}.json)", ""]  # fmt: skip
+    lines += _table_md(result)
+    lines.append("")
+    lines += [f"- {_verdict(claim)}" for claim in result.claims]
+    if result.notes:
+        lines.append(f"- {result.notes}")
+    figures = sorted((out_dir / "figures").glob(f"{name}-*.png"))
+    shown = [f for f in figures if "-confusion-" not in f.name]
+    if shown:
         lines.append("")
-        for claim in result.get("claims", []):
-            lines.append(f"- {_verdict(claim)}")
-        if result.get("notes"):
-            lines.append(f"- {result['notes']}")
-        figures = sorted((out_dir / "figures").glob(f"{name}-*.png"))
-        shown = [f for f in figures if "-confusion-" not in f.name]
-        if shown:
-            lines.append("")
-            lines += [f"![{f.stem}](figures/{f.name})" for f in shown]
-        singles = [f for f in figures if "-confusion-" in f.name]
-        if singles:
-            links = [f"[{f.stem.split('-confusion-')[1]}](figures/{f.name})" for f in singles]
-            lines += ["", "Each confusion matrix alone (trained-tested): " + ", ".join(links)]
+        lines += [f"![{f.stem}](figures/{f.name})" for f in shown]
+    singles = [f for f in figures if "-confusion-" in f.name]
+    if singles:
+        links = [f"[{f.stem.split('-confusion-')[1]}](figures/{f.name})" for f in singles]
+        lines += ["", "Each confusion matrix alone (trained-tested): " + ", ".join(links)]
+    return lines
+
+
+def write_readme(results: dict[str, TableResult], out_dir: Path) -> Path:
+    path = out_dir / "README.md"
+    if not results:
+        path.write_text("# Reproduced tables\n\nNothing has been run yet: `python -m training reproduce all`.\n")
+        return path
+    lines = _page_head(results, out_dir)
+    for name, result in results.items():
+        lines += _table_section(name, result, out_dir)
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -1,36 +1,24 @@
-"""The reports' tables as data: one spec module per table, run by ``training.reproduce``.
+"""The reports' tables as data: one spec module per table, each building one ``SPEC`` (training/experiments/spec.py),
+run by ``python -m training reproduce``.
 
-A spec module holds plain data only:
-
-- ``TITLE``: the table's caption.
-- ``BASE``: RunConfig settings shared by every row (``model_args`` is merged key by key).
-- ``ROWS``: one dict per row: ``key`` (unique in the table), ``label``, ``settings`` (RunConfig
-  settings over ``BASE``), ``report`` (the report's numbers as printed: accuracy in percent),
-  optionally ``train: False`` for a row shown for reference only, and ``note``.
-- ``CLAIMS``: the report's conclusions to check: ``text``, ``expect`` (the row key the report
-  picked), optionally ``among`` (row keys; default every trained row), ``metrics`` (what decides;
-  default validation accuracy, then validation loss) and ``kind`` (``best`` or ``cross_best``).
-- optionally ``SEEDS`` (each row is run once per seed; the first seed is the single-run figure),
-  ``CROSS_SPLIT`` (test splits every row's model is also scored on) and ``NOTES``.
+A spec is plain data read top to bottom: the table's ``title``, the ``base`` RunConfig settings every row shares,
+the ``rows`` (each a key, a label, its settings over the base and the report's numbers as printed) and the
+report's ``claims`` to check. Specs are checked when their module is imported: an unknown setting, model argument,
+row or metric fails there.
 """
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+
+from training.experiments.spec import Claim, Row, Spec, SpecError
 
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7", "table8", "class_weight", "focal", "studyB")
 
+__all__ = ["TABLES", "Claim", "Row", "Spec", "SpecError", "load_spec"]
 
-def load_spec(name: str) -> ModuleType:
+
+def load_spec(name: str) -> Spec:
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; known: {', '.join(TABLES)} (or all)")
-    spec = importlib.import_module(f"{__name__}.{name.lower()}")
-    keys = [row["key"] for row in spec.ROWS]
-    if len(keys) != len(set(keys)):
-        raise ValueError(f"{name}: duplicate row keys")
-    for claim in getattr(spec, "CLAIMS", []):
-        unknown = {claim["expect"], *claim.get("among", [])} - set(keys)
-        if unknown:
-            raise ValueError(f"{name}: claim names unknown rows {sorted(unknown)}")
-    return spec
+    return importlib.import_module(f"{__name__}.{name.lower()}").SPEC

@@ -6,10 +6,7 @@ report used Keras' sigmoid focal loss; here focal loss is the softmax form alpha
 (training/losses.py), the one the second report uses too.
 """
 
-TITLE = "Focal loss (residual CNN, byclass, ReLU, Adam 1e-3)"
-
-BASE = {"model": "residual_cnn", "split": "byclass", "optimizer": "adam", "lr": 1e-3,
-        "model_args": {"blocks": 3, "activation_name": "relu"}}  # fmt: skip
+from training.experiments.spec import Claim, Row, Spec
 
 _GRID = [  # (gamma, alpha, report accuracy %)
     (1.0, 1.0, 87.88), (2.0, 1.0, 86.97), (3.0, 1.0, 86.80),
@@ -18,17 +15,19 @@ _GRID = [  # (gamma, alpha, report accuracy %)
     (0.5, 0.35, 86.35), (0.75, 0.35, 86.43), (1.0, 0.35, 86.38),
 ]  # fmt: skip
 
-ROWS = [
-    {"key": "cross_entropy", "label": "cross-entropy", "settings": {"loss": "cross_entropy"},
-     "report": {"test_accuracy": 88.34}},
-] + [
-    {"key": f"focal_g{g:g}_a{a:g}", "label": f"focal gamma {g:g}, alpha {a:g}",
-     "settings": {"loss": "focal", "focal_gamma": g, "focal_alpha": a}, "report": {"test_accuracy": acc}}
-    for g, a, acc in _GRID
-]  # fmt: skip
-
-CLAIMS = [
-    {"text": "focal loss does not beat cross-entropy", "expect": "cross_entropy", "metrics": ["val_accuracy"]},
-]  # fmt: skip
-
-NOTES = "Validation losses of different losses are not comparable, so only validation accuracy decides."
+SPEC = Spec(
+    name="focal",
+    title="Focal loss (residual CNN, byclass, ReLU, Adam 1e-3)",
+    base={"model": "residual_cnn", "split": "byclass", "optimizer": "adam", "lr": 1e-3,
+          "model_args": {"blocks": 3, "activation_name": "relu"}},
+    rows=(
+        Row("cross_entropy", "cross-entropy", {"loss": "cross_entropy"}, report={"test_accuracy": 88.34}),
+        *(Row(f"focal_g{g:g}_a{a:g}", f"focal gamma {g:g}, alpha {a:g}",
+              {"loss": "focal", "focal_gamma": g, "focal_alpha": a}, report={"test_accuracy": acc})
+          for g, a, acc in _GRID),
+    ),
+    claims=(
+        Claim("focal loss does not beat cross-entropy", expect="cross_entropy", metrics=("val_accuracy",)),
+    ),
+    notes="Validation losses of different losses are not comparable, so only validation accuracy decides.",
+)  # fmt: skip

@@ -4,31 +4,29 @@
 ReLU row is the same run as Table 3's Nadam row.
 """
 
-TITLE = "Table 4: activations (residual CNN, byclass, Nadam 1e-3)"
+from training.experiments.spec import Claim, Row, Spec
 
-BASE = {"model": "residual_cnn", "split": "byclass", "optimizer": "nadam", "lr": 1e-3, "model_args": {"blocks": 3}}
-
-ROWS = [
-    {"key": "relu", "label": "ReLU", "settings": {"model_args": {"activation_name": "relu"}},
-     "report": {"test_loss": 0.3328, "test_accuracy": 87.20, "train_seconds": 242.82}},
-    {"key": "leaky_relu", "label": "LeakyReLU", "settings": {"model_args": {"activation_name": "leaky_relu"}},
-     "report": {"test_loss": 0.3321, "test_accuracy": 87.40, "train_seconds": 244.90}},
-    {"key": "elu", "label": "ELU", "settings": {"model_args": {"activation_name": "elu"}},
-     "report": {"test_loss": 0.3289, "test_accuracy": 87.47, "train_seconds": 246.59}},
-    {"key": "selu", "label": "SELU", "settings": {"model_args": {"activation_name": "selu"}},
-     "report": {"test_loss": 0.3384, "test_accuracy": 87.24, "train_seconds": 245.21}},
-    {"key": "sigmoid", "label": "Sigmoid", "settings": {"model_args": {"activation_name": "sigmoid"}},
-     "report": {"test_loss": 0.4001, "test_accuracy": 85.20, "train_seconds": 242.76}},
-    {"key": "tanh", "label": "tanh", "settings": {"model_args": {"activation_name": "tanh"}},
-     "report": {"test_loss": 0.3395, "test_accuracy": 87.20, "train_seconds": 244.21}},
-    {"key": "softmax", "label": "softmax (over channels)", "settings": {"model_args": {"activation_name": "softmax"}},
-     "report": {"test_loss": 0.5600, "test_accuracy": 83.41, "train_seconds": 273.51}},
-    {"key": "softsign", "label": "softsign", "settings": {"model_args": {"activation_name": "softsign"}},
-     "report": {"test_loss": 0.3476, "test_accuracy": 87.02, "train_seconds": 243.27}},
-    {"key": "swish", "label": "swish (SiLU)", "settings": {"model_args": {"activation_name": "swish"}},
-     "report": {"test_loss": 0.3163, "test_accuracy": 87.91, "train_seconds": 286.79}},
-    {"key": "gelu", "label": "GELU", "settings": {"model_args": {"activation_name": "gelu"}},
-     "report": {"test_loss": 0.3163, "test_accuracy": 87.85, "train_seconds": 321.97}},
+_REPORT = [  # (key, label, test loss, test accuracy %, train seconds)
+    ("relu", "ReLU", 0.3328, 87.20, 242.82),
+    ("leaky_relu", "LeakyReLU", 0.3321, 87.40, 244.90),
+    ("elu", "ELU", 0.3289, 87.47, 246.59),
+    ("selu", "SELU", 0.3384, 87.24, 245.21),
+    ("sigmoid", "Sigmoid", 0.4001, 85.20, 242.76),
+    ("tanh", "tanh", 0.3395, 87.20, 244.21),
+    ("softmax", "softmax (over channels)", 0.5600, 83.41, 273.51),
+    ("softsign", "softsign", 0.3476, 87.02, 243.27),
+    ("swish", "swish (SiLU)", 0.3163, 87.91, 286.79),
+    ("gelu", "GELU", 0.3163, 87.85, 321.97),
 ]  # fmt: skip
 
-CLAIMS = [{"text": "swish is the best activation", "expect": "swish"}]
+SPEC = Spec(
+    name="table4",
+    title="Table 4: activations (residual CNN, byclass, Nadam 1e-3)",
+    base={"model": "residual_cnn", "split": "byclass", "optimizer": "nadam", "lr": 1e-3, "model_args": {"blocks": 3}},
+    rows=tuple(
+        Row(key, label, {"model_args": {"activation_name": key}},
+            report={"test_loss": loss, "test_accuracy": acc, "train_seconds": secs})
+        for key, label, loss, acc, secs in _REPORT
+    ),
+    claims=(Claim("swish is the best activation", expect="swish"),),
+)  # fmt: skip
