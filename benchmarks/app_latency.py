@@ -25,8 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from app_support import FIXTURE_ROOT, build_models, canvas_image, dataset_images, sketchpad_value  # noqa: E402
 
-from recognizer.app_logic import Lab  # noqa: E402
 from recognizer.preprocess import to_model_input  # noqa: E402
+from webapp.analysis import analyse, saliency_map  # noqa: E402
+from webapp.lab import Lab  # noqa: E402
 
 
 def percentiles(values: list[float]) -> str:
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     stages: dict[str, list[float]] = {"preprocess": [], "3 models": [], "3 saliency maps": [], "whole drawing": []}
     per_model: dict[str, list[float]] = {n: [] for n in names}
     for warm in drawings[:3]:  # first calls allocate
-        lab.analyse(warm, names)
+        analyse(lab, warm, names)
     for value in drawings:
         t0 = time.perf_counter()
         x28 = to_model_input(value)
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             per_model[name].append((time.perf_counter() - started) * 1000)
         t2 = time.perf_counter()
         for name in names:
-            lab.saliency(name, x28)  # occlusion map and overlay, as the app draws them
+            saliency_map(lab, name, x28)  # occlusion map and overlay, as the app draws them
         t3 = time.perf_counter()
         stages["preprocess"].append((t1 - t0) * 1000)
         stages["3 models"].append((t2 - t1) * 1000)

@@ -1,6 +1,7 @@
-"""Runtime side of the lab: labels, EMNIST-style preprocessing and ONNX inference.
+"""Runtime side of the lab: labels, EMNIST-style preprocessing, ONNX inference, saliency, embedding maps,
+the manifest schema and file hashing. The app (``webapp``) and the evaluation both use it.
 
-Needs numpy, Pillow and onnxruntime only; never imports torch or ``training``.
+Needs numpy, Pillow and onnxruntime only; never imports torch, ``training``, Gradio or ``webapp``.
 Names are re-exported lazily, so ``import recognizer.labels`` does not load onnxruntime.
 """
 
@@ -15,7 +16,7 @@ _EXPORTS = {
     "manifest": ("Manifest", "ModelEntry", "SkippedModel", "ManifestError", "load_manifest", "save_manifest"),
     "files": ("sha256_file", "sha256_bytes", "write_atomic", "write_json"),
     "saliency": ("occlusion_map", "overlay"),
-    "embeddings": ("Embedding", "EmbeddingError", "load_embedding"),
+    "embeddings": ("Embedding", "EmbeddingError", "load_embedding", "MAP_TITLES", "MAP_NAMES"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

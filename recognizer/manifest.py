@@ -108,7 +108,8 @@ class Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ManifestError(f"no model manifest at {path}: export models first (python -m training export)") from None
+            raise ManifestError(
+                f"no model manifest at {path}: export models first (python -m training export)") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ManifestError(f"model manifest {path} is unreadable or not JSON: {err}") from err
         if not isinstance(data, dict) or not isinstance(data.get("models"), list):
@@ -125,8 +126,8 @@ class Manifest:
 
     def write(self, path: str | os.PathLike) -> Path:
         """Models in slot order, then the skipped ones; written atomically (the app may be reading it)."""
-        payload: dict[str, Any] = {"format": MANIFEST_FORMAT,
-                                   "models": [e.to_dict() for e in sorted(self.models, key=ModelEntry.order)]}  # fmt: skip
+        models = sorted(self.models, key=ModelEntry.order)
+        payload: dict[str, Any] = {"format": MANIFEST_FORMAT, "models": [e.to_dict() for e in models]}
         if self.skipped:
             payload["skipped"] = [dataclasses.asdict(s) for s in self.skipped]
         return write_json(manifest_path(path), payload, indent=2, newline=True)

@@ -44,24 +44,20 @@ def environment(**values: str) -> Iterator[None]:
 @contextlib.contextmanager
 def fixture_data(work: Path) -> Iterator[Path]:
     """The data root is the shipped fixture; cache and runs go under ``work``. For module-scoped fixtures
-    (conftest's ``emnist_env`` does the same per test)."""
-    import pytest
-
-    from training import trainer
-
+    (conftest's ``emnist_env`` does the same per test); the trainer reads the folders at call time."""
     variables = {"EMNIST_ROOT": str(FIXTURE_ROOT), "EMNIST_CACHE": str(work / "cache"), "RUNS_DIR": str(work / "runs")}
-    with environment(**variables), pytest.MonkeyPatch.context() as mp:
-        mp.setattr(trainer, "RUNS_DIR", work / "runs")
+    with environment(**variables):
         yield FIXTURE_ROOT
 
 
 def train_tiny(family: str, split: str = "byclass", epochs: int = 1, limit_train: int = 200) -> str:
     """One short CPU run on the fixture (inside ``fixture_data``); returns its run id."""
-    from training import trainer
+    from training.config import RunConfig
+    from training.trainer import train
 
-    config = trainer.RunConfig(model=family, split=split, protocol="pool", epochs=epochs, limit_train=limit_train,
-                               batch_size=100, profile="test")  # fmt: skip
-    return trainer.train(config, device="cpu", progress=False)["run_id"]
+    config = RunConfig(model=family, split=split, protocol="pool", epochs=epochs, limit_train=limit_train,
+                       batch_size=100, profile="test")  # fmt: skip
+    return train(config, device="cpu", progress=False).run_id
 
 
 def build_models(out: Path, work: Path, splits: tuple[str, ...] = SPLITS, epochs: int = 1,

@@ -28,8 +28,15 @@ from app_support import (
 )
 from PIL import Image
 
-from recognizer.app_logic import DRAWING, EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, Lab, SlotResult, read_results
-from recognizer.inference import SLOTS, Prediction
+from recognizer.inference import Prediction
+from recognizer.manifest import SLOTS
+from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
+from webapp.api import models_summary, predict_json
+from webapp.draw import shown
+from webapp.embeddings_tab import DRAWING, embedding_methods, embedding_points, mistakes
+from webapp.lab import Lab
+from webapp.models_tab import model_card, status_markdown
+from webapp.results import read_results
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -120,8 +127,10 @@ def check_top(top: list, k: int = 5) -> None:
 
 
 def test_app_imports_without_torch_and_builds_quickly(tiny_models: Path, tiny_assets: Path) -> None:
+    modules = ["webapp", *(f"webapp.{p.stem}" for p in sorted((REPO / "webapp").glob("*.py")) if p.stem != "__init__")]
     code = (
-        "import sys, time; t = time.perf_counter(); import app; imported = time.perf_counter() - t; "
+        "import importlib, sys, time; t = time.perf_counter(); import app; imported = time.perf_counter() - t; "
+        f"[importlib.import_module(m) for m in {modules!r}]; "
         f"demo = app.build_demo({str(tiny_models)!r}, {str(tiny_assets)!r}); "
         "assert 'torch' not in sys.modules, 'torch was imported'; "
         "assert 'training' not in sys.modules, 'training was imported'; "
@@ -129,6 +138,7 @@ def test_app_imports_without_torch_and_builds_quickly(tiny_models: Path, tiny_as
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert len(modules) >= 8, modules  # every module of the app package was imported above
     imported, built = map(float, done.stdout.split()[-2:])
     assert built < 5, f"build_demo took {built} s"
 
@@ -142,7 +152,7 @@ def test_slots_default_to_the_three_splits(lab: Lab) -> None:
 def test_real_drawings_give_three_predictions(lab: Lab, canvases) -> None:
     names = lab.slot_defaults()
     for rgb, _ in canvases:
-        analysis = lab.analyse(sketchpad_value(rgb), names)
+        analysis = analyse(lab, sketchpad_value(rgb), names)
         assert analysis.message is None and analysis.x28.shape == (28, 28)
         assert analysis.x28.dtype == np.float32 and analysis.x28.min() >= 0 and analysis.x28.max() == 1
         for slot, name in zip(analysis.slots, names, strict=True):
@@ -151,7 +161,7 @@ def test_real_drawings_give_three_predictions(lab: Lab, canvases) -> None:
             assert slot.prediction.latency_ms > 0
             assert slot.saliency.shape == (224, 224, 3) and slot.saliency.dtype == np.uint8
         assert analysis.agree in (True, False)
-    merged = lab.analyse(sketchpad_value(canvases[0][0]), names).slots[1].prediction.top
+    merged = analyse(lab, sketchpad_value(canvases[0][0]), names).slots[1].prediction.top
     assert all(d == c or d == f"{c}/{c.lower()}" for c, d, _ in merged)  # bymerge shows 'C/c' for merged classes
 
 
@@ -161,7 +171,7 @@ def test_canvas_prediction_matches_the_dataset_image(lab: Lab) -> None:
     name = lab.slot_defaults()[2]
     same = 0
     for image in x:
-        drawn = lab.analyse(sketchpad_value(canvas_image(image)), [name], saliency=False).slots[0].prediction.char
+        drawn = analyse(lab, sketchpad_value(canvas_image(image)), [name], saliency=False).slots[0].prediction.char
         direct = lab.recognizer.predict(name, image.astype(np.float32) / 255).char
         same += drawn == direct
     assert same >= 12, f"only {same} of 20 canvas drawings read like the dataset image"
@@ -172,7 +182,7 @@ def test_first_canvas_events_and_empty_canvas_ask_for_a_drawing(lab: Lab) -> Non
     first_event = {"background": None, "layers": [], "composite": None}
     blank = sketchpad_value(np.full((400, 400, 3), 255, np.uint8))
     for value in (None, first_event, {"background": None, "layers": [None], "composite": None}, blank):
-        analysis = lab.analyse(value, names)
+        analysis = analyse(lab, value, names)
         assert analysis.kind == "empty" and analysis.message.startswith(EMPTY_MESSAGE), analysis.message
         assert analysis.x28 is None and not any(s.ok for s in analysis.slots) and analysis.agree is None
 
@@ -184,7 +194,7 @@ def test_a_dot_and_a_filled_canvas_are_not_characters(lab: Lab) -> None:
     mostly[:40] = 255
     black = np.zeros((400, 400, 3), np.uint8)  # all ink and no paper reads as a blank sheet
     for rgb, words in ((dot, "too small"), (mostly, "filled"), (black, "Draw a character")):
-        analysis = lab.analyse(sketchpad_value(rgb), lab.slot_defaults())
+        analysis = analyse(lab, sketchpad_value(rgb), lab.slot_defaults())
         assert analysis.kind == "empty" and words in analysis.message and analysis.x28 is None
 
 
@@ -207,20 +217,20 @@ def test_a_dot_and_a_filled_canvas_are_not_characters(lab: Lab) -> None:
 )
 def test_uploads_predict_or_explain(lab: Lab, files: dict[str, Path], name: str, kind: str | None,
                                     words: str | None) -> None:
-    analysis = lab.analyse(str(files[name]), lab.slot_defaults())
+    analysis = analyse(lab, str(files[name]), lab.slot_defaults())
     assert analysis.kind == kind, analysis.message
     if kind is None:
         assert analysis.message is None and all(s.ok for s in analysis.slots)
     else:
         assert words in analysis.message and str(files[name].parent) not in analysis.message
-        answer = lab.predict_json(str(files[name]))
+        answer = predict_json(lab, str(files[name]))
         assert answer["ok"] is False and words in answer["error"] and answer["input"] is None
 
 
 def test_white_ink_and_transparency_read_like_black_ink(lab: Lab, files: dict[str, Path]) -> None:
-    reference = lab.analyse(letter_a(), lab.slot_defaults()).x28
+    reference = analyse(lab, letter_a(), lab.slot_defaults()).x28
     for name in ("white-on-black.png", "transparent.png"):
-        x28 = lab.analyse(str(files[name]), lab.slot_defaults()).x28
+        x28 = analyse(lab, str(files[name]), lab.slot_defaults()).x28
         assert np.abs(x28 - reference).mean() < 0.02, name
 
 
@@ -234,38 +244,34 @@ def test_agreement_merges_case() -> None:
 
 
 def test_page_values_for_an_analysis(lab: Lab, canvases) -> None:
-    import app
-
-    analysis = lab.analyse(sketchpad_value(canvases[0][0]), lab.slot_defaults())
-    values = app.outputs_for(analysis)
-    assert len(values) == 4 + 2 * len(SLOTS)
-    state, preview, status, agreement = values[:4]
-    assert state.shape == (28, 28) and preview.shape == (224, 224)
-    assert "agree" in agreement
-    for i in range(len(SLOTS)):
-        label, info = values[4 + 2 * i : 6 + 2 * i]
+    analysis = analyse(lab, sketchpad_value(canvases[0][0]), lab.slot_defaults())
+    values = shown(analysis)
+    assert len(values.labels) == len(values.infos) == len(SLOTS)
+    assert values.x28.shape == (28, 28) and values.preview.shape == (224, 224)
+    assert "agree" in values.agreement
+    for label, info in zip(values.labels, values.infos, strict=True):
         assert len(label) == 5 and " ms" in info
-    maps = lab.saliency_maps(analysis.x28, [*lab.slot_defaults()[:2], None])
+    maps = saliency_maps(lab, analysis.x28, [*lab.slot_defaults()[:2], None])
     assert maps[0].shape == maps[1].shape == (224, 224, 3) and maps[2] is None
-    assert lab.saliency_maps(None, lab.slot_defaults()) == [None, None, None]
-    empty = app.outputs_for(lab.analyse(None, lab.slot_defaults()))
-    assert empty[0] is None and empty[1] is None and empty[2].startswith("✎") and empty[3] == ""
-    assert all(v in (None, "") for v in empty[4:])
+    assert saliency_maps(lab, None, lab.slot_defaults()) == [None, None, None]
+    empty = shown(analyse(lab, None, lab.slot_defaults()))
+    assert empty.x28 is None and empty.preview is None and empty.status.startswith("✎") and empty.agreement == ""
+    assert all(v in (None, "") for v in [*empty.labels, *empty.infos])
 
 
 def test_slot_with_another_model_and_empty_slot(lab: Lab, canvases) -> None:
-    analysis = lab.analyse(sketchpad_value(canvases[0][0]), ["lenet5-balanced", None, "no-such-model"], k=3)
+    analysis = analyse(lab, sketchpad_value(canvases[0][0]), ["lenet5-balanced", None, "no-such-model"], k=3)
     assert analysis.slots[0].ok and len(analysis.slots[0].prediction.top) == 3
     assert analysis.slots[1].error == "No model in this slot."
     assert "unavailable" in analysis.slots[2].error and analysis.agree is None
 
 
 def test_model_cards_and_summary(lab: Lab) -> None:
-    card = lab.model_card("lenet5-bymerge")
+    card = model_card(lab, "lenet5-bymerge")
     for words in ("bymerge", "47 classes", "pool", "test accuracy", "weighted F1", "1 epoch", "trained in"):
         assert words in card
-    assert "No model" in lab.model_card(None) and "Unknown" in lab.model_card("nope")
-    summary = lab.models_summary()
+    assert "No model" in model_card(lab, None) and "Unknown" in model_card(lab, "nope")
+    summary = models_summary(lab)
     assert summary["slots"] == dict(zip(SLOTS, lab.slot_defaults(), strict=True))
     assert [m["name"] for m in summary["models"]] == lab.slot_defaults()
     assert summary["models"][1]["labels"][12] == "C/c" and summary["unavailable"] == []
@@ -274,38 +280,38 @@ def test_model_cards_and_summary(lab: Lab) -> None:
 
 def test_embedding_map_places_the_drawing(lab: Lab, canvases) -> None:
     name = lab.slot_defaults()[0]
-    assert [m for _, m in lab.embedding_methods(name)] == ["umap", "tsne"]
-    points, note = lab.embedding_points(name, "umap", None, None)
+    assert [m for _, m in embedding_methods(lab, name)] == ["umap", "tsne"]
+    points, note = embedding_points(lab, name, "umap", None, None)
     n = len(lab.embedding(name))
     assert len(points["x"]) == n and set(points) == {"x", "y", "class", "predicted", "correct"}
     assert "Draw something" in note
-    x28 = lab.analyse(sketchpad_value(canvases[0][0]), [name]).x28
-    points, note = lab.embedding_points(name, "tsne", None, x28)
+    x28 = analyse(lab, sketchpad_value(canvases[0][0]), [name]).x28
+    points, note = embedding_points(lab, name, "tsne", None, x28)
     mine = [i for i, c in enumerate(points["class"]) if c == DRAWING]
     assert len(mine) == 13 and mine[0] == n and DRAWING in note and "nearest" in note
     chosen = points["class"][0]
-    only, _ = lab.embedding_points(name, "umap", [chosen], None)
+    only, _ = embedding_points(lab, name, "umap", [chosen], None)
     assert set(only["class"]) == {chosen} and 0 < len(only["x"]) < n
 
 
 def test_mistakes_browser(lab: Lab) -> None:
     name = lab.slot_defaults()[1]
-    items, note = lab.mistakes(name)
+    items, note = mistakes(lab, name)
     emb = lab.embedding(name)
     assert len(items) == min(60, len(emb.mistakes())) and "misread" in note
     thumb, caption = items[0]
     assert thumb.shape == (84, 84) and " → " in caption
     true, predicted = caption.split(" → ")
     assert true != predicted
-    filtered, _ = lab.mistakes(name, [true])
+    filtered, _ = mistakes(lab, name, [true])
     assert filtered and all(c.startswith(f"{true} → ") for _, c in filtered)
 
 
 def test_missing_embedding_says_so(lab: Lab, tiny_models: Path, tmp_path: Path) -> None:
     other = Lab(tiny_models, tmp_path)
-    points, note = other.embedding_points("lenet5-byclass", "umap")
+    points, note = embedding_points(other, "lenet5-byclass", "umap")
     assert points["x"] == [] and "No map" in note and "embed" in note
-    assert other.mistakes("lenet5-byclass") == ([], "")
+    assert mistakes(other, "lenet5-byclass") == ([], "")
     assert "No results" in other.results().message
 
 
@@ -346,10 +352,10 @@ def test_no_manifest_still_builds(tmp_path: Path) -> None:
     demo = app.build_demo(tmp_path / "nothing", tmp_path / "assets")
     lab = demo.emnist_lab
     assert lab.problem and "no model manifest" in lab.problem and lab.slot_defaults() == [None, None, None]
-    assert "No models are shipped yet" in lab.status_markdown()
-    answer = lab.predict_json(letter_a())
+    assert "No models are shipped yet" in status_markdown(lab)
+    answer = predict_json(lab, letter_a())
     assert answer["ok"] is False and "No models" in answer["error"]
-    assert lab.models_summary()["problem"] == lab.problem
+    assert models_summary(lab)["problem"] == lab.problem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,6 +439,13 @@ def test_api_bad_files_get_a_message(served, files: dict[str, Path], name: str, 
     assert answer["agree"] is None and all("top" not in m for m in answer["models"])
 
 
+def test_api_reads_only_uploaded_files(served, files: dict[str, Path]) -> None:
+    """A bare path string is not an upload: the server never opens a file a caller merely names."""
+    client, _ = served
+    answer = client.predict(str(files["drawing.png"]), api_name="/predict")
+    assert answer["ok"] is False and "handle_file" in answer["error"] and answer["input"] is None
+
+
 def test_api_good_odd_files(served, files: dict[str, Path]) -> None:
     from gradio_client import handle_file
 
@@ -469,7 +482,7 @@ def test_corrupt_model_is_listed_as_unavailable(tiny_models: Path, tiny_assets: 
     lab = demo.emnist_lab
     assert set(lab.unavailable) == {"lenet5-bymerge", "lenet5-balanced"}
     assert "sha256" in lab.unavailable["lenet5-bymerge"] and "missing" in lab.unavailable["lenet5-balanced"]
-    assert "lenet5-bymerge** is unavailable" in lab.status_markdown()
+    assert "lenet5-bymerge** is unavailable" in status_markdown(lab)
     _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False, download_files=False)

@@ -15,8 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
 from recognizer.files import sha256_file
 from recognizer.inference import Recognizer, softmax
-from recognizer.manifest import ManifestError, ModelEntry, load_manifest, save_manifest
 from recognizer.labels import split_chars
+from recognizer.manifest import ManifestError, ModelEntry, load_manifest, save_manifest
 from recognizer.saliency import colormap, occlusion_map, overlay
 
 FEATURES = 16
@@ -101,19 +101,21 @@ def images() -> np.ndarray:
 def test_manifest_round_trip(exported: tuple[Path, dict]) -> None:
     folder, _ = exported
     entries = load_manifest(folder)
-    assert [e.name for e in entries] == [
-        "tiny-byclass",
+    assert [e.name for e in entries] == [  # as written: slot models first, then by family and name
         "tiny-bymerge",
         "tiny-balanced",
         "tiny-balanced-better",
+        "tiny-byclass",
     ]
     assert load_manifest(folder / "manifest.json") == entries
     again = save_manifest(folder / "copy.json", entries)
     assert load_manifest(again) == entries
     raw = json.loads((folder / "manifest.json").read_text())
-    assert raw["format"] == 1 and "path" not in raw["models"][0] and "slot" not in raw["models"][0]
-    assert entries[1].slot == "bymerge" and entries[0].path == folder / "tiny-byclass.onnx"
-    assert entries[1].merged and not entries[0].merged and "C/c" in entries[1].displays
+    byclass = next(m for m in raw["models"] if m["name"] == "tiny-byclass")
+    assert raw["format"] == 1 and "path" not in byclass and "slot" not in byclass
+    named = {e.name: e for e in entries}
+    assert named["tiny-bymerge"].slot == "bymerge" and named["tiny-byclass"].path == folder / "tiny-byclass.onnx"
+    assert named["tiny-bymerge"].merged and not named["tiny-byclass"].merged and "C/c" in named["tiny-bymerge"].displays
 
 
 def test_manifest_errors(tmp_path: Path) -> None:
@@ -137,7 +139,7 @@ def test_unknown_manifest_fields_are_ignored(exported: tuple[Path, dict]) -> Non
     raw = json.loads((folder / "manifest.json").read_text())
     raw["models"][0]["added_later"] = True
     (folder / "manifest.json").write_text(json.dumps(raw))
-    assert load_manifest(folder)[0].name == "tiny-byclass"
+    assert load_manifest(folder)[0].name == "tiny-bymerge"
 
 
 # ---------------------------------------------------------------- recognizer
@@ -201,7 +203,8 @@ def test_broken_models_are_listed_and_the_rest_work(exported: tuple[Path, dict],
     garbage = b"this is not an onnx model"
     (folder / "tiny-balanced.onnx").write_bytes(garbage)
     entries = load_manifest(folder)
-    entries[2].sha256 = sha256_file(folder / "tiny-balanced.onnx")  # right hash, unloadable content
+    named = {e.name: e for e in entries}
+    named["tiny-balanced"].sha256 = sha256_file(folder / "tiny-balanced.onnx")  # right hash, unloadable content
     save_manifest(folder, entries)
     rec = Recognizer(folder)
     assert set(rec.unavailable) == {"tiny-byclass", "tiny-bymerge", "tiny-balanced"}
@@ -229,7 +232,8 @@ def test_wrong_output_name_makes_a_model_unavailable(tmp_path: Path) -> None:
 def test_label_count_must_match_the_model(exported: tuple[Path, dict]) -> None:
     folder, _ = exported
     entries = load_manifest(folder)
-    entries[0].labels = entries[0].labels[:10]
+    byclass = next(e for e in entries if e.name == "tiny-byclass")
+    byclass.labels = byclass.labels[:10]
     save_manifest(folder, entries)
     rec = Recognizer(folder)
     assert "62 logits" in rec.unavailable["tiny-byclass"] and len(rec.models) == 3
@@ -364,9 +368,9 @@ def test_embedding_errors(tmp_path: Path) -> None:
 def test_runtime_package_never_imports_torch() -> None:
     code = (
         "import sys, recognizer, recognizer.labels, recognizer.preprocess, recognizer.inference, "
-        "recognizer.saliency, recognizer.embeddings\n"
+        "recognizer.saliency, recognizer.embeddings, recognizer.manifest, recognizer.files\n"
         "from recognizer import Recognizer, to_model_input, occlusion_map, load_embedding\n"
-        "bad = [m for m in ('torch', 'training', 'gradio', 'matplotlib') if m in sys.modules]\n"
+        "bad = [m for m in ('torch', 'training', 'gradio', 'matplotlib', 'webapp') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     root = Path(__file__).resolve().parents[1]

@@ -1,0 +1,180 @@
+"""One input through the lab's models: what the draw tab and the /predict endpoint both show.
+
+``analyse`` reads a canvas value, an uploaded file or an array (``prepare``: the upload limit, a filled
+canvas, then ``recognizer.preprocess.to_model_input``) and asks each slot's model (``run_slot``).
+Anything a person can hand the app either gives a prediction or a message saying what is wrong; no
+exception reaches the page. No Gradio here, so all of it is testable without a server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recognizer.inference import Prediction
+from recognizer.labels import same_character
+from recognizer.preprocess import FILLED, BadImage, InputError, NothingDrawn, to_model_input
+from recognizer.saliency import occlusion_map, overlay
+
+from .lab import Lab
+
+log = logging.getLogger(__name__)
+
+TOP_K = 5
+MAX_UPLOAD_MB = 10  # an upload larger than this is refused before it is decoded
+PREVIEW_SIZE = 224  # the 28x28 model input (and its saliency map) is shown enlarged to this many pixels
+SALIENCY_PATCH, SALIENCY_STRIDE = 6, 3  # 64 occluded copies per map: a third of the default 4/2's cost
+EMPTY_MESSAGE = "Draw a character (or upload a photo of one) and the three models will read it."
+
+
+@dataclass
+class SlotResult:
+    """One comparison slot's answer; ``error`` says why there is none."""
+
+    model: str | None
+    prediction: Prediction | None = None
+    saliency: np.ndarray | None = None  # (S, S, 3) uint8 overlay
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.prediction is not None
+
+
+@dataclass
+class Analysis:
+    """Everything the page shows for one input. ``message`` is set when there is nothing to predict."""
+
+    x28: np.ndarray | None
+    message: str | None = None
+    kind: str | None = None  # "empty", "bad", "no_models" or None
+    slots: list[SlotResult] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool | None:
+        """Whether every slot that answered reads the same character (case merged); None under two answers."""
+        chars = [s.prediction.char for s in self.slots if s.prediction is not None]
+        if len(chars) < 2:
+            return None
+        return all(same_character(chars[0], c) for c in chars[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading inputs
+
+
+def prepare(image: Any, max_upload_mb: float = MAX_UPLOAD_MB) -> tuple[np.ndarray | None, str | None, str | None]:
+    """(x28, message, kind): the model input, or a message for the person and its kind ("empty" or "bad")."""
+    name = Path(image).name if isinstance(image, (str, os.PathLike)) else None
+    if name is not None and (refused := _refuse_upload(Path(image), max_upload_mb)):
+        return None, refused, "bad"
+    if canvas_ink(image) > FILLED:
+        return None, f"{EMPTY_MESSAGE} (the canvas is filled: clear it and draw one character)", "empty"
+    try:
+        return to_model_input(image), None, None
+    except NothingDrawn as err:
+        if name is None:  # the canvas: empty, a dot, or filled
+            detail = f" ({err.detail})" if err.detail and "blank" not in err.detail else ""
+            return None, EMPTY_MESSAGE + detail, "empty"
+        return None, f"No character found in {name}: {err.detail or 'the image is blank'}.", "empty"
+    except BadImage as err:  # the message names the file, never the server's folder
+        text = str(err) if name is None else str(err).replace(repr(str(image)), name).replace(str(image), name)
+        return None, text, "bad"
+    except InputError as err:
+        return None, str(err), "bad"
+    except Exception as err:  # a reader bug must not reach the page: say so, log it
+        log.exception("preprocessing failed")
+        return None, f"This input could not be read ({type(err).__name__}).", "bad"
+
+
+def _refuse_upload(path: Path, max_upload_mb: float) -> str | None:
+    """Why an uploaded file is not even decoded (unreadable, or too many bytes), else None."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"Cannot read the uploaded file {path.name}."
+    if size > max_upload_mb * 1e6:
+        return (f"The file is too large ({size / 1e6:.1f} MB; the limit is {max_upload_mb:g} MB). "
+                "A photo of one character needs far less: crop it or save it smaller.")
+    return None
+
+
+def canvas_ink(value: Any) -> float:
+    """Fraction of a Sketchpad value's canvas covered by strokes (0 for anything else).
+
+    The layers' alpha says exactly where the person drew, which the flattened picture cannot: a canvas
+    inked nearly everywhere would otherwise read as its few unpainted spots, white on black.
+    """
+    if not isinstance(value, Mapping):
+        return 0.0
+    covered = 0.0
+    for layer in value.get("layers") or []:
+        if isinstance(layer, np.ndarray) and layer.ndim == 3 and layer.shape[-1] == 4 and layer.size:
+            covered = max(covered, float((layer[..., 3] > 127).mean()))
+    return covered
+
+
+# ---------------------------------------------------------------------------------------------
+# Asking the models
+
+
+def analyse(lab: Lab, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True) -> Analysis:
+    """Read any input and run every slot on it."""
+    x28, message, kind = prepare(image)
+    if x28 is None:
+        return Analysis(None, message, kind, [SlotResult(n) for n in names])
+    return analyse_x28(lab, x28, names, k, saliency)
+
+
+def analyse_x28(lab: Lab, x28: np.ndarray | None, names: list[str | None], k: int = TOP_K,
+                saliency: bool = True) -> Analysis:
+    """Run every slot on a prepared 28x28 input."""
+    if x28 is None:
+        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names])
+    if not lab.models:
+        return Analysis(x28, f"No models to ask: {lab.problem or 'none loaded'}.", "no_models",
+                        [SlotResult(n) for n in names])
+    return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency) for name in names])
+
+
+def run_slot(lab: Lab, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True) -> SlotResult:
+    """One model's top-k (and saliency map); a missing or failing model gives its slot an error instead."""
+    if not name:
+        return SlotResult(None, error="No model in this slot.")
+    if not lab.serves(name):
+        reason = lab.unavailable.get(name, "not in the manifest")
+        return SlotResult(name, error=f"{name} is unavailable: {reason}")
+    try:
+        prediction = lab.recognizer.predict(name, x28, k=k)
+        heat = saliency_map(lab, name, x28) if saliency else None
+    except Exception as err:  # a model failing at run time takes only its slot down
+        log.exception("model %s failed", name)
+        return SlotResult(name, error=f"{name} failed: {type(err).__name__}: {err}")
+    return SlotResult(name, prediction, heat)
+
+
+def saliency_map(lab: Lab, name: str, x28: np.ndarray) -> np.ndarray:
+    """Where the model looked: the occlusion map over the enlarged input, as an RGB picture."""
+    heat = occlusion_map(lab.recognizer, name, x28, patch=SALIENCY_PATCH, stride=SALIENCY_STRIDE)
+    return overlay(x28, heat, size=PREVIEW_SIZE)
+
+
+def saliency_maps(lab: Lab, x28: np.ndarray | None, names: list[str | None]) -> list[np.ndarray | None]:
+    """One saliency picture per slot (None where there is no input or no working model)."""
+    maps: list[np.ndarray | None] = []
+    for name in names:
+        if x28 is None or not lab.serves(name):
+            maps.append(None)
+            continue
+        try:
+            maps.append(saliency_map(lab, name, x28))
+        except Exception:  # a failing model loses its heat map only
+            log.exception("saliency of %s failed", name)
+            maps.append(None)
+    return maps

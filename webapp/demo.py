@@ -1,0 +1,79 @@
+"""The whole page: ``build_demo`` lays out the tabs around one ``Lab``; ``launch`` serves it with the app's settings.
+
+Every tab has its own module and builder (draw, embeddings_tab, results, models_tab); ``webapp.api`` declares
+the two API endpoints. The current drawing's model input lives in one ``gr.State`` that the draw tab writes
+and the embeddings tab reads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from .analysis import MAX_UPLOAD_MB
+from .api import add_api
+from .draw import build_draw_tab
+from .embeddings_tab import build_embeddings_tab
+from .lab import Lab
+from .models_tab import build_models_tab, status_markdown
+from .results import build_results_tab
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_FILE_SIZE = f"{4 * MAX_UPLOAD_MB}mb"  # Gradio refuses bigger uploads outright; analysis refuses > MAX_UPLOAD_MB
+
+CSS = """
+#model-input img, .saliency img { image-rendering: pixelated; }
+.slot-info p { margin: 0.1em 0; }
+footer { visibility: visible; }
+"""
+
+# Strokes register only once the Brush tool is active: activate it as soon as the canvas appears,
+# so a person can draw straight away (a real browser otherwise needs a click on "Brush" first).
+JS = """
+() => {
+  // Re-select the brush whenever a new canvas appears (first load, a re-mounted editor), never after that,
+  // so a person who picks the eraser keeps it.
+  let seen = null;
+  setInterval(() => {
+    const root = document.querySelector('#sketch');
+    const canvas = root && root.querySelector('canvas');
+    if (!canvas || canvas === seen) return;
+    const brush = root.querySelector('button[aria-label="Brush"]');
+    if (!brush) return;
+    if (!brush.classList.contains('highlight')) brush.click();
+    seen = canvas;
+  }, 300);
+}
+"""
+
+
+def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
+               assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1) -> gr.Blocks:
+    """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown."""
+    lab = Lab(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
+    with gr.Blocks(title="EMNIST handwriting lab", analytics_enabled=False) as demo:
+        gr.Markdown("# EMNIST handwriting lab\nDraw one character — a digit or a letter — and three models trained "
+                    "on different EMNIST splits read it side by side.")
+        gr.Markdown(status_markdown(lab), elem_id="model-status")
+        x28 = gr.State(None)  # the current drawing as the models see it: written by the draw tab, read by the maps
+        build_draw_tab(lab, x28)
+        build_embeddings_tab(lab, x28)
+        build_results_tab(lab.results_views())
+        build_models_tab(lab)
+        add_api(lab)
+    demo.emnist_lab = lab  # for launch() (allowed paths) and tests
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
+           prevent_thread_lock: bool = False, quiet: bool = False, concurrency: int | None = None):
+    """Start the server with the app's settings; returns what ``Blocks.launch`` returns (app, local url, share url)."""
+    lab: Lab | None = getattr(demo, "emnist_lab", None)
+    demo.queue(default_concurrency_limit=concurrency or max(1, min(4, os.cpu_count() or 1)))
+    return demo.launch(
+        server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
+        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, js=JS,
+        allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
+    )

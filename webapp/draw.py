@@ -1,0 +1,221 @@
+"""The "Draw and compare" tab: a canvas (or an upload), three model slots side by side, where each model looked.
+
+A drawing goes ``DrawTab.on_image`` -> ``webapp.analysis.analyse`` -> ``shown`` (the values the page shows);
+then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps.
+Handlers return dicts keyed by component, so no output is matched by position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from recognizer.labels import same_character
+from recognizer.manifest import SLOTS
+
+from .analysis import MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
+from .events import QUIET
+from .lab import Lab
+from .models_tab import model_card
+
+CANVAS = 400  # the drawing canvas, in pixels
+BRUSH = 12  # brush radius: ~24 px strokes, about 2 of 28 pixels for a character 300 px tall (EMNIST: about 2.3)
+READY = "✎ Draw a character (or upload a photo of one)."
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page shows for an analysis (plain values, testable without a page)
+
+
+@dataclass
+class Shown:
+    """The tab's values for one analysis: the state, the preview, two lines of text, per slot a label and a line."""
+
+    x28: np.ndarray | None
+    preview: np.ndarray | None
+    status: str
+    agreement: str
+    labels: list[dict[str, float] | None]
+    infos: list[str]
+
+
+def shown(analysis: Analysis) -> Shown:
+    slots = range(len(SLOTS))
+    return Shown(
+        x28=analysis.x28,
+        preview=enlarge(analysis.x28) if analysis.x28 is not None else None,
+        status=status(analysis),
+        agreement=agreement(analysis),
+        labels=[label_value(analysis, i) for i in slots],
+        infos=[slot_info(analysis, i) for i in slots],
+    )
+
+
+def enlarge(x28: np.ndarray, size: int = PREVIEW_SIZE) -> np.ndarray:
+    """The model's input as it sees it (bright ink on black), enlarged with visible pixels."""
+    grey = np.round(np.clip(np.asarray(x28, np.float32).reshape(28, 28), 0, 1) * 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(grey).resize((size, size), Image.Resampling.NEAREST))
+
+
+def label_value(analysis: Analysis, i: int) -> dict[str, float] | None:
+    r = analysis.slots[i] if i < len(analysis.slots) else None
+    if r is None or r.prediction is None:
+        return None
+    return {display: probability for _, display, probability in r.prediction.top}
+
+
+def slot_info(analysis: Analysis, i: int) -> str:
+    """'✓ **A** 93.1% · 0.41 ms': whether this slot agrees with the others, its answer, confidence and latency."""
+    r = analysis.slots[i] if i < len(analysis.slots) else None
+    if r is None or analysis.message:
+        return ""
+    if r.prediction is None:
+        return f"⚠ {r.error}" if r.error else ""
+    p = r.prediction
+    chars = [s.prediction.char for s in analysis.slots if s.prediction is not None]
+    others = [c for j, c in enumerate(chars) if j != i]
+    mark = "" if not others else ("✓" if all(same_character(p.char, c) for c in others) else "✗")
+    return f"{mark} **{p.top[0][1]}** {p.confidence:.1%} · {p.latency_ms:.2f} ms"
+
+
+def agreement(analysis: Analysis) -> str:
+    if analysis.message:
+        return ""
+    answered = [r for r in analysis.slots if r.prediction is not None]
+    if not answered:
+        return "⚠ No model could answer."
+    reads = " · ".join(f"{r.model}: **{r.prediction.top[0][1]}**" for r in answered)
+    if analysis.agree is None:
+        return f"Only one model answered: {reads}"
+    if analysis.agree:
+        return f"✓ **They agree** (upper and lower case of merged letters count as one): {reads}"
+    return f"⚠ **They disagree**: {reads}"
+
+
+def status(analysis: Analysis) -> str:
+    if analysis.message is None:
+        return "Each model's answer is below; the heat maps show which parts of the input mattered most to it."
+    return ("✎ " if analysis.kind == "empty" else "⚠ ") + analysis.message
+
+
+# ---------------------------------------------------------------------------------------------
+# The tab
+
+
+@dataclass(eq=False)
+class DrawTab:
+    """The tab's components and its event handlers."""
+
+    lab: Lab
+    x28: gr.State  # the current model input, shared with the embeddings tab
+    sketch: gr.Sketchpad
+    upload: gr.Image
+    clear: gr.Button
+    preview: gr.Image
+    saliency_on: gr.Checkbox
+    status: gr.Markdown
+    agreement: gr.Markdown
+    dropdowns: list[gr.Dropdown]
+    cards: list[gr.Markdown]
+    labels: list[gr.Label]
+    infos: list[gr.Markdown]
+    saliencies: list[gr.Image]
+
+    def show(self, analysis: Analysis) -> dict[gr.components.Component, Any]:
+        values = shown(analysis)
+        return {self.x28: values.x28, self.preview: values.preview, self.status: values.status,
+                self.agreement: values.agreement, **dict(zip(self.labels, values.labels, strict=True)),
+                **dict(zip(self.infos, values.infos, strict=True))}  # fmt: skip
+
+    def on_image(self, image: Any, *names: str | None) -> dict:
+        """A new drawing or upload: the predictions (the saliency maps follow as a second step)."""
+        analysis = analyse(self.lab, image, list(names), saliency=False)
+        if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
+            gr.Warning(analysis.message)
+        return self.show(analysis)
+
+    def on_slots(self, x28: np.ndarray | None, *names: str | None) -> dict:
+        """Another model in a slot: every slot's answer again, and the cards."""
+        analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
+        return self.show(analysis) | {card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+
+    def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, *names: str | None) -> dict:
+        maps = saliency_maps(self.lab, x28 if use_saliency else None, list(names))
+        return dict(zip(self.saliencies, maps, strict=True))
+
+    def on_clear(self) -> dict:
+        return {self.sketch: None, self.upload: None}
+
+    def with_saliency(self, event: Any) -> None:
+        """Draw the saliency maps once ``event`` (which shows the predictions) is done."""
+        event.then(self.on_saliency, [self.x28, self.saliency_on, *self.dropdowns], self.saliencies, **QUIET)
+
+    def wire(self) -> None:
+        shows = [self.x28, self.preview, self.status, self.agreement, *self.labels, *self.infos]
+        for source in (self.sketch, self.upload):
+            self.with_saliency(source.change(self.on_image, [source, *self.dropdowns], shows,
+                                             trigger_mode="always_last", **QUIET))
+        for dropdown in self.dropdowns:
+            self.with_saliency(dropdown.change(self.on_slots, [self.x28, *self.dropdowns], [*shows, *self.cards],
+                                               **QUIET))
+        self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, *self.dropdowns], self.saliencies,
+                                **QUIET)
+        self.clear.click(self.on_clear, None, [self.sketch, self.upload], **QUIET)
+
+
+def build_draw_tab(lab: Lab, x28: gr.State) -> DrawTab:
+    """Lay out the tab (inside the page's Blocks) and wire its events."""
+    with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=320):
+            sketch, upload = _inputs()
+            clear = gr.Button("Clear", variant="secondary", elem_id="clear")
+            with gr.Row():
+                preview = gr.Image(label="What the models see (28×28)", interactive=False, height=240, width=240,
+                                   elem_id="model-input", buttons=[], format="png")
+            saliency_on = gr.Checkbox(value=True, label="Saliency maps (occlusion)")
+        with gr.Column(scale=7):
+            status_md = gr.Markdown(READY, elem_id="status")
+            agreement_md = gr.Markdown(elem_id="agreement")
+            with gr.Row(equal_height=False):
+                slots = [_slot(lab, i, default) for i, default in enumerate(lab.slot_defaults())]
+    dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
+    tab = DrawTab(lab=lab, x28=x28, sketch=sketch, upload=upload, clear=clear, preview=preview,
+                  saliency_on=saliency_on, status=status_md, agreement=agreement_md, dropdowns=dropdowns,
+                  cards=cards, labels=labels, infos=infos, saliencies=saliencies)
+    tab.wire()
+    return tab
+
+
+def _inputs() -> tuple[gr.Sketchpad, gr.Image]:
+    """The canvas and the upload, each in its own sub-tab."""
+    with gr.Tab("Draw"):
+        sketch = gr.Sketchpad(
+            type="numpy", canvas_size=(CANVAS, CANVAS), fixed_canvas=True, image_mode="RGBA",
+            brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"),
+            eraser=gr.Eraser(default_size=BRUSH * 2), layers=False, transforms=(),
+            format="png", label="Draw one character", elem_id="sketch", buttons=[], height=CANVAS + 140,
+        )
+    with gr.Tab("Upload"):
+        upload = gr.Image(
+            type="filepath", image_mode=None, sources=["upload", "clipboard"], format="png",
+            label=f"A photo or scan of one handwritten character (up to {MAX_UPLOAD_MB} MB)",
+            elem_id="upload", height=CANVAS,
+        )
+    return sketch, upload
+
+
+def _slot(lab: Lab, i: int, default: str | None) -> tuple[gr.Dropdown, gr.Markdown, gr.Label, gr.Markdown, gr.Image]:
+    """One comparison slot: which model, its card, its answer line, its top 5 and where it looked."""
+    with gr.Column(min_width=200, elem_id=f"slot-{i}"):
+        dropdown = gr.Dropdown(choices=lab.model_choices(), value=default, interactive=True,
+                               label=f"Slot {i + 1} (default: {SLOTS[i]})")
+        card = gr.Markdown(model_card(lab, default), elem_classes=["card"])
+        info = gr.Markdown(elem_classes=["slot-info"], elem_id=f"info-{i}")
+        label = gr.Label(num_top_classes=TOP_K, label="Top 5", show_heading=True, elem_id=f"label-{i}")
+        saliency = gr.Image(label="Where it looked", interactive=False, height=200, elem_classes=["saliency"],
+                            buttons=[], format="png")
+    return dropdown, card, info, label, saliency

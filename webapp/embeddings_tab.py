@@ -1,0 +1,229 @@
+"""The "Embeddings" tab: each model's test sample on a 2-D map, the current drawing placed on it, and its mistakes.
+
+The maps are computed offline (``python -m training embed``) and read lazily per model through ``Lab.embedding``;
+the drawing is placed by its nearest neighbours in the model's feature space (``Embedding.place``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from recognizer.embeddings import MAP_TITLES, Embedding, EmbeddingError
+from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, display
+
+from .events import QUIET
+from .lab import Lab
+
+MAX_MISTAKES = 60  # thumbnails in the mistakes browser
+DRAWING = "★ your drawing"  # the series name of the placed drawing on an embedding map
+NEIGHBOURS = 10
+# The scatter plot has one point size: the drawing is a black "+" of 13 points so it stands out.
+PLUS = [(0, 0), *[(s * i, 0) for s in (-1, 1) for i in (1, 2, 3)], *[(0, s * i) for s in (-1, 1) for i in (1, 2, 3)]]
+
+# 20 distinguishable colours (matplotlib's tab20), cycled over the classes; the drawing is black.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+
+
+def class_colours() -> dict[str, str]:
+    """A fixed colour per class name as shown (byclass and merged names), and black for the drawing."""
+    names = list(dict.fromkeys([*BYCLASS_CHARS, *(display(c, True) for c in MERGED_CHARS)]))
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    colours[DRAWING] = "#000000"
+    return colours
+
+
+def thumbnail(thumb: np.ndarray, size: int = 84) -> np.ndarray:
+    """An EMNIST thumbnail (bright ink on black) as dark ink on white, enlarged, for the mistakes gallery."""
+    grey = 255 - np.asarray(thumb, np.uint8).reshape(28, 28)
+    return np.asarray(Image.fromarray(grey).resize((size, size), Image.Resampling.NEAREST))
+
+
+# ---------------------------------------------------------------------------------------------
+# Maps and mistakes, as plain values
+
+
+def embedding_methods(lab: Lab, name: str | None) -> list[tuple[str, str]]:
+    """(title, map name) of each map the model's embedding file holds; [] without one."""
+    if not name:
+        return []
+    try:
+        emb = lab.embedding(name)
+    except EmbeddingError:
+        return []
+    return [(MAP_TITLES.get(m, m), m) for m in emb.methods]
+
+
+def embedding_points(lab: Lab, name: str | None, method: str | None, classes: list[str] | None = None,
+                     x28: np.ndarray | None = None) -> tuple[dict[str, list], str]:
+    """Columns for the scatter plot (x, y, class, predicted, correct) and a markdown note.
+
+    The current drawing, when given, is placed by its nearest neighbours in feature space and added
+    as its own series.
+    """
+    empty: dict[str, list] = {"x": [], "y": [], "class": [], "predicted": [], "correct": []}
+    e = lab.entry(name)
+    if e is None:
+        return empty, "Pick a model." if not name else f"⚠ Model {name} is unavailable."
+    try:
+        emb = lab.embedding(name)
+    except EmbeddingError as err:
+        return empty, f"⚠ No map for {name}: {err}"
+    method = method if method in emb.maps else (emb.methods[0] if emb.methods else None)
+    if method is None:
+        return empty, f"⚠ The embedding file of {name} holds no 2-D map."
+    shown = e.displays
+    if max(emb.labels.max(initial=0), emb.preds.max(initial=0)) >= len(shown):
+        return empty, f"⚠ The embedding file of {name} does not match its model's {len(shown)} classes."
+    keep = np.isin(emb.labels, [shown.index(c) for c in classes if c in shown]) if classes else np.ones(len(emb), bool)
+    coords, labels, preds = emb.maps[method][keep], emb.labels[keep], emb.preds[keep]
+    points = {
+        "x": np.round(coords[:, 0], 4).tolist(),
+        "y": np.round(coords[:, 1], 4).tolist(),
+        "class": [shown[i] for i in labels],
+        "predicted": [shown[i] for i in preds],
+        "correct": ["yes" if a == b else "no" for a, b in zip(labels, preds, strict=True)],
+    }
+    accuracy = float((emb.preds == emb.labels).mean())
+    note = (f"**{name}** · {MAP_TITLES.get(method, method)} · {int(keep.sum()):,} of {len(emb):,} test images"
+            f" (the model reads {accuracy:.1%} of the sample right). Hover a point to see its class.")
+    if x28 is None:
+        return points, note + "  \nDraw something on the first tab to see where it lands."
+    return points, note + "  \n" + place_drawing(lab, name, emb, method, x28, points)
+
+
+def place_drawing(lab: Lab, name: str, emb: Embedding, method: str, x28: np.ndarray, points: dict[str, list]) -> str:
+    """Add the drawing to ``points`` where its nearest neighbours lie; a sentence saying where, or why not."""
+    shown = lab.entry(name).displays
+    try:
+        answer = lab.recognizer.predict(name, x28, k=1)
+        if answer.features is None:
+            raise ValueError("the model has no features output")
+        px, py = emb.place(answer.features, method, NEIGHBOURS)
+        idx, sims = emb.neighbours(answer.features, NEIGHBOURS)
+    except (ValueError, KeyError) as err:
+        return f"⚠ Cannot place the drawing: {err}"
+    guess = answer.top[0][1]
+    span = np.ptp(emb.maps[method], axis=0) * 0.01
+    for dx, dy in PLUS:
+        points["x"].append(round(px + dx * float(span[0]), 4))
+        points["y"].append(round(py + dy * float(span[1]), 4))
+        points["class"].append(DRAWING)
+        points["predicted"].append(guess)
+        points["correct"].append("–")
+    near = Counter(shown[i] for i in emb.labels[idx]).most_common(3)
+    return (f"**{DRAWING}** (black) lands at ({px:.2f}, {py:.2f}), read as **{guess}**; its {NEIGHBOURS} nearest "
+            "test images are " + ", ".join(f"{c} ×{n}" for c, n in near) + f" (closest similarity {sims[0]:.2f}).")
+
+
+def mistakes(lab: Lab, name: str | None, classes: list[str] | None = None,
+             limit: int = MAX_MISTAKES) -> tuple[list[tuple[np.ndarray, str]], str]:
+    """Thumbnails of the sample's test images the model gets wrong, captioned 'true → predicted'."""
+    e = lab.entry(name)
+    if e is None:
+        return [], ""
+    try:
+        emb = lab.embedding(name)
+    except EmbeddingError:
+        return [], ""
+    shown = e.displays
+    wrong = emb.mistakes()
+    if classes:
+        wrong = wrong[np.isin(emb.labels[wrong], [shown.index(c) for c in classes if c in shown])]
+    items = [(thumbnail(emb.thumbs[i]), f"{shown[emb.labels[i]]} → {shown[emb.preds[i]]}") for i in wrong[:limit]]
+    note = (f"{len(wrong):,} of the {len(emb):,} sampled test images are misread"
+            + (f"; the first {limit} are shown." if len(wrong) > limit else "."))
+    return items, note
+
+
+# ---------------------------------------------------------------------------------------------
+# The tab
+
+
+@dataclass(eq=False)
+class EmbeddingsTab:
+    """The tab's components and its event handlers."""
+
+    lab: Lab
+    x28: gr.State  # the drawing from the draw tab
+    tab: gr.Tab
+    model: gr.Dropdown
+    method: gr.Radio
+    classes: gr.Dropdown
+    scatter: gr.ScatterPlot
+    note: gr.Markdown
+    mistakes_note: gr.Markdown
+    gallery: gr.Gallery
+
+    def show(self, name: str | None, method: str | None, classes: list[str] | None,
+             x28: np.ndarray | None) -> dict[gr.components.Component, Any]:
+        """The map, its note and the mistakes for the chosen model, map and classes."""
+        points, note = embedding_points(self.lab, name, method, classes, x28)
+        items, mistakes_note = mistakes(self.lab, name, classes)
+        return {self.scatter: pd.DataFrame(points), self.note: note, self.gallery: items,
+                self.mistakes_note: mistakes_note}
+
+    def _maps(self, name: str | None, method: str | None) -> tuple[list[tuple[str, str]], str | None]:
+        """The model's maps and the one to show: the chosen one where the model has it, else its first."""
+        methods = embedding_methods(self.lab, name)
+        values = [m for _, m in methods]
+        return methods, method if method in values else (values[0] if values else None)
+
+    def on_model(self, name: str | None, method: str | None, x28: np.ndarray | None) -> dict:
+        """Another model: its maps and classes (the class filter cleared), and its map."""
+        methods, method = self._maps(name, method)
+        return {self.method: gr.Radio(choices=methods, value=method),
+                self.classes: gr.Dropdown(choices=self.lab.class_choices(name), value=[], multiselect=True),
+                **self.show(name, method, [], x28)}  # fmt: skip
+
+    def on_open(self, name: str | None, method: str | None, classes: list[str] | None,
+                x28: np.ndarray | None) -> dict:
+        """Opening the tab loads the model's map (lazily, once) and places the current drawing; filters are kept."""
+        methods, chosen = self._maps(name, method)
+        if not methods:  # no map file: leave the radio as it is and say why below
+            return self.show(name, method, classes, x28)
+        return {self.method: gr.Radio(choices=methods, value=chosen), **self.show(name, chosen, classes, x28)}
+
+    def wire(self) -> None:
+        shows = [self.scatter, self.note, self.gallery, self.mistakes_note]
+        choice = [self.model, self.method, self.classes, self.x28]
+        self.model.change(self.on_model, [self.model, self.method, self.x28], [self.method, self.classes, *shows],
+                          **QUIET)
+        self.method.input(self.show, choice, shows, **QUIET)
+        self.classes.input(self.show, choice, shows, **QUIET)
+        self.tab.select(self.on_open, choice, [self.method, *shows], **QUIET)
+
+
+def build_embeddings_tab(lab: Lab, x28: gr.State) -> EmbeddingsTab:
+    """Lay out the tab (inside the page's Blocks) and wire its events."""
+    first = next((n for n in lab.slot_defaults() if n), None)
+    with gr.Tab("Embeddings") as tab:
+        gr.Markdown("Each model's test sample mapped to 2-D from its penultimate features (computed offline). "
+                    "Hover a point to see its class; your drawing is placed by its nearest neighbours.")
+        with gr.Row():
+            model = gr.Dropdown(choices=lab.model_choices(), value=first, label="Model", interactive=True)
+            method = gr.Radio(choices=[(title, m) for m, title in MAP_TITLES.items()], value="umap", label="Map",
+                              interactive=True)
+            classes = gr.Dropdown(choices=lab.class_choices(first), value=[], multiselect=True,
+                                  label="Only these classes (empty: all)", interactive=True)
+        scatter = gr.ScatterPlot(x="x", y="y", color="class", color_map=class_colours(), colors_in_legend=[],
+                                 tooltip=["class", "predicted", "correct"], height=560, label="Embedding",
+                                 x_title=" ", y_title=" ", elem_id="scatter")
+        note = gr.Markdown(elem_id="embedding-note")
+        gr.Markdown("#### Test images this model gets wrong (true → predicted)")
+        mistakes_note = gr.Markdown()
+        gallery = gr.Gallery(columns=10, height=420, label="Mistakes", object_fit="contain", allow_preview=True,
+                             elem_id="mistakes")
+    embeddings = EmbeddingsTab(lab=lab, x28=x28, tab=tab, model=model, method=method, classes=classes,
+                               scatter=scatter, note=note, mistakes_note=mistakes_note, gallery=gallery)
+    embeddings.wire()
+    return embeddings

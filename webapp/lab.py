@@ -1,0 +1,116 @@
+"""The app's state: the exported models (one ONNX Runtime session each) and the assets beside them.
+
+``Lab`` is made once per app. It opens the models of a manifest, keeps the embedding maps it has read
+(lazily, per model) and the results views (read at first use). It answers questions about that state;
+what the tabs do with it lives in their own modules.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
+from recognizer.inference import Recognizer
+from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
+
+from .results import ResultsView, results_views
+
+
+class Lab:
+    """The models of an export folder and the assets beside them, loaded once for the app's lifetime."""
+
+    def __init__(self, models_dir: str | os.PathLike = "exported_models", assets_dir: str | os.PathLike = "assets",
+                 use_cuda: bool = False, threads: int = 1) -> None:
+        self.models_dir = Path(models_dir)
+        self.assets_dir = Path(assets_dir)
+        self.problem: str | None = None
+        self.recognizer: Recognizer | None = None
+        try:
+            self.recognizer = Recognizer(self.models_dir, use_cuda=use_cuda, intra_op_num_threads=threads)
+        except Exception as err:  # a missing or broken manifest: the app still starts and says so
+            self.problem = str(err) or type(err).__name__
+        if self.recognizer is not None and not self.recognizer.entries:
+            self.problem = f"the manifest {manifest_path(self.models_dir)} lists no models"
+        self.skipped = self._read_skipped()
+        self._embeddings: dict[str, Embedding | str] = {}
+        self._lock = threading.Lock()
+        self._results: list[ResultsView] | None = None
+
+    # ------------------------------------------------------------ models
+
+    @property
+    def models(self) -> list[ModelEntry]:
+        """The models that loaded, in manifest order."""
+        return self.recognizer.models if self.recognizer else []
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        return dict(self.recognizer.unavailable) if self.recognizer else {}
+
+    def _read_skipped(self) -> list[SkippedModel]:
+        """Models the export step left out on purpose (the manifest's ``skipped`` list)."""
+        try:
+            return Manifest.read(self.models_dir).skipped
+        except ManifestError:
+            return []
+
+    def serves(self, name: str | None) -> bool:
+        """Whether the model loaded and can answer."""
+        return bool(name) and self.recognizer is not None and name in self.recognizer.sessions
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(label, name) for the model dropdowns: every model that loaded."""
+        return [(e.name, e.name) for e in self.models]
+
+    def slot_defaults(self) -> list[str | None]:
+        """The model of each of the three slots: the manifest's choice per split, others filling any gap."""
+        if self.recognizer is None:
+            return [None] * len(SLOTS)
+        chosen = self.recognizer.default_slots()
+        names: list[str | None] = [chosen.get(slot) for slot in SLOTS]
+        spare = [e.name for e in self.models if e.name not in names]
+        return [n if n is not None else (spare.pop(0) if spare else None) for n in names]
+
+    def entry(self, name: str | None) -> ModelEntry | None:
+        if not name or self.recognizer is None:
+            return None
+        try:
+            return self.recognizer.entry(name)
+        except KeyError:
+            return None
+
+    def class_choices(self, name: str | None) -> list[str]:
+        """The model's classes as shown to a person ('C/c' for a merged class)."""
+        e = self.entry(name)
+        return e.displays if e else []
+
+    # ------------------------------------------------------------ assets
+
+    def embedding_file(self, name: str) -> Path:
+        return self.assets_dir / "embeddings" / f"{name}.npz"
+
+    def embedding(self, name: str) -> Embedding:
+        """The model's map file, loaded on first use and kept; raises EmbeddingError with a readable reason."""
+        with self._lock:
+            cached = self._embeddings.get(name)
+            if cached is None:
+                try:
+                    cached = load_embedding(self.embedding_file(name))
+                except EmbeddingError as err:
+                    cached = str(err)  # remembered too: a missing file is not looked for on every event
+                self._embeddings[name] = cached
+        if isinstance(cached, str):
+            raise EmbeddingError(cached)
+        return cached
+
+    def results_views(self) -> list[ResultsView]:
+        """The Results tab's views (read once): the paper profile's first."""
+        if self._results is None:
+            self._results = results_views(self.assets_dir / "results")
+        return self._results
+
+    def results(self) -> ResultsView:
+        """The first results view (the paper profile's when there is one)."""
+        return self.results_views()[0]
