@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+from recognizer.files import write_atomic
 from training.config import RunConfig
 from training.crosssplit import cross_evaluate
 from training.experiments import TABLES, Spec
@@ -168,10 +170,11 @@ def write_table(result: TableResult, out_dir: Path) -> None:
     result.write(out_dir)
     rows = [csv_row(r) for r in result.rows]
     columns = CSV_COLUMNS + [k for k in dict.fromkeys(k for r in rows for k in r) if k not in CSV_COLUMNS]
-    with (out_dir / f"{result.table}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(out_dir / f"{result.table}.csv", table.getvalue())
 
 
 def copy_records(result: TableResult, runs_dir: Path, out_dir: Path) -> None:

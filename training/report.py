@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from recognizer.files import write_atomic  # noqa: E402
 from recognizer.labels import MERGED_CHARS, display  # noqa: E402
 from training.experiments import Claim  # noqa: E402
 from training.experiments.profiles import PROFILES, QUICK_BUDGET_NOTE  # noqa: E402
@@ -505,10 +506,10 @@ def _table_section(name: str, result: TableResult, out_dir: Path) -> list[str]:
 def write_readme(results: dict[str, TableResult], out_dir: Path) -> Path:
     path = out_dir / "README.md"
     if not results:
-        path.write_text("# Reproduced tables\n\nNothing has been run yet: `python -m training reproduce all`.\n")
+        write_atomic(path, "# Reproduced tables\n\nNothing has been run yet: `python -m training reproduce all`.\n")
         return path
     lines = _page_head(results, out_dir)
     for name, result in results.items():
         lines += _table_section(name, result, out_dir)
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
     return path
