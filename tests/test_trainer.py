@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.config import RunConfig
 from training.records import Metrics
+from training.runfolder import RunFolder
 from training.trainer import TrainState, load_trained, train
 from training.utils import stratified_subset
 
@@ -39,6 +41,10 @@ def test_a_short_run_learns_and_writes_its_folder(
     assert 0 <= metrics.weighted_f1 <= 1 and metrics.train_seconds > 0
     assert metrics.environment["torch"]
     assert list(json.loads((run / "metrics.json").read_text())) == list(metrics.to_dict())
+    # Per-image test predictions, kept for paired comparisons: they give the recorded accuracy and matrix.
+    preds = RunFolder(run).predictions()["test"]
+    assert len(preds) == metrics.n_test
+    assert np.bincount(preds, minlength=62).tolist() == np.sum(metrics.confusion_matrix, axis=0).tolist()
     model, again = load_trained(run)
     assert again.run_id == config.run_id()
     # A finished run is not trained again, and says so (stderr and its log).
@@ -74,6 +80,12 @@ def test_study_b_runs_without_validation(emnist_env: Path, tmp_path: Path) -> No
     assert Metrics.read(Path(os.environ["RUNS_DIR"]) / config.run_id()) == metrics
     assert metrics.n_val == 0 and metrics.n_test == 100 and metrics.epochs_run == 2
     assert 0 <= metrics.mnist_test_accuracy <= 1
+    preds = RunFolder(Path(os.environ["RUNS_DIR"]) / config.run_id()).predictions()
+    assert len(preds["test"]) == 100 and len(preds["mnist_test"]) > 100  # the fixture's MNIST test slice
+
+
+def test_a_run_recorded_before_predictions_has_none(tmp_path: Path) -> None:
+    assert RunFolder(tmp_path).predictions() == {}
 
 
 def test_stratified_subset_keeps_proportions() -> None:

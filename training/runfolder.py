@@ -2,7 +2,8 @@
 
 config.json (the RunConfig), log.txt (one line per event), history.json/.csv (one row per epoch),
 checkpoint.pt (after every finished epoch, so a killed run resumes there), best.pt (the best weights so far)
-and, once the run is done, metrics.json (``training.records.Metrics``).
+and, once the run is done, predictions.npz (the class index the run's model gives each test image, per test
+part: what paired comparisons between runs need, training/stats.py) and metrics.json (``training.records.Metrics``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -22,7 +24,7 @@ from training.config import RunConfig
 from training.records import Metrics
 
 # What a run's record is, without its weights: enough to trace every published number back to its run.
-RUN_RECORD = ("config.json", "log.txt", "history.csv", "history.json", "metrics.json")
+RUN_RECORD = ("config.json", "log.txt", "history.csv", "history.json", "predictions.npz", "metrics.json")
 
 
 class RunFolder:
@@ -37,6 +39,7 @@ class RunFolder:
         self.history_csv = self.path / "history.csv"
         self.checkpoint_path = self.path / "checkpoint.pt"
         self.best_path = self.path / "best.pt"
+        self.predictions_path = self.path / "predictions.npz"
         self.metrics_path = self.path / Metrics.FILE
 
     @property
@@ -86,6 +89,19 @@ class RunFolder:
 
     def load_best(self, device: torch.device | str) -> dict[str, torch.Tensor]:
         return torch.load(self.best_path, map_location=device, weights_only=True)
+
+    def write_predictions(self, predictions: dict[str, np.ndarray]) -> None:
+        """Per test part (``test``, Study B's ``mnist_test``), the predicted class of every image, in order."""
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{part: np.asarray(p, dtype=np.uint16) for part, p in predictions.items()})
+        write_atomic(self.predictions_path, buffer.getvalue())
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        """The run's per-image test predictions, or {} for a run recorded before they were kept."""
+        if not self.predictions_path.exists():
+            return {}
+        with np.load(self.predictions_path) as saved:
+            return {part: saved[part].astype(np.int64) for part in saved.files}
 
     def copy_record(self, target: Path) -> None:
         """Copy the run's record (RUN_RECORD, no weights) into ``target``."""

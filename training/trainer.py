@@ -202,8 +202,9 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
 
 
 def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, config: RunConfig, state: TrainState,
-                 run_id: str, device: torch.device) -> Metrics:  # fmt: skip
-    """Score the test part (and any extra test part) with the model as it is: the run's metrics."""
+                 run_id: str, device: torch.device) -> tuple[Metrics, dict[str, np.ndarray]]:  # fmt: skip
+    """Score the test part (and any extra test part) with the model as it is: the run's metrics, and the
+    predicted class of every test image per part (kept for paired comparisons between runs)."""
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
@@ -214,7 +215,8 @@ def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, co
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.diag(cm) / cm.sum(1)
     use_val = len(sets["val"]) > 0
-    return Metrics(
+    extra_scores, extra_preds = extra_test_scores(learner, data, config, device)
+    metrics = Metrics(
         run_id=run_id, config=config, split=data.name, protocol=data.protocol, data_source=data.source,
         device=str(device), test_loss=test.loss, test_accuracy=test.accuracy,
         weighted_f1=float(f1_score(y_true, test.preds, average="weighted", zero_division=0)),
@@ -224,18 +226,22 @@ def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, co
         best_val_loss=state.best_val if use_val else None,
         best_val_accuracy=max((r.get("val_accuracy", 0) for r in state.history), default=None) if use_val else None,
         n_train=len(sets["train"]), n_val=len(sets["val"]), n_test=len(sets["test"]), chars=list(data.chars),
-        environment=environment(), **extra_test_scores(learner, data, config, device),
+        environment=environment(), **extra_scores,
     )  # fmt: skip
+    return metrics, {"test": test.preds, **extra_preds}
 
 
-def extra_test_scores(learner: Learner, data: SplitData, config: RunConfig, device: torch.device) -> dict:
-    """``<name>_accuracy`` and ``<name>_loss`` for each extra test part (Study B: the full MNIST test set)."""
-    scores = {}
+def extra_test_scores(learner: Learner, data: SplitData, config: RunConfig,
+                      device: torch.device) -> tuple[dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
+    """``<name>_accuracy`` and ``<name>_loss`` for each extra test part (Study B: the full MNIST test set),
+    and its predictions."""
+    scores, preds = {}, {}
     for name, (x, y) in data.extra_tests.items():
         batches = Batches(x, y, device, model_info(config.model).in_channels)
         extra = evaluate(learner.model, batches, config.batch_size, learner.loss_fn)
         scores[f"{name}_accuracy"], scores[f"{name}_loss"] = extra.accuracy, extra.loss
-    return scores
+        preds[name] = extra.preds
+    return scores, preds
 
 
 def resume(run: RunFolder, learner: Learner, device: torch.device) -> TrainState | None:
@@ -302,10 +308,11 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
         save_epoch(run, learner, state, improved)
     # Restore the best weights (early stopping's restore_best_weights) and score the test part.
     learner.model.load_state_dict(run.load_best(dev))
-    metrics = test_metrics(learner, sets, data, config, state, run.id, dev)
+    metrics, predictions = test_metrics(learner, sets, data, config, state, run.id, dev)
     run.log(f"test loss {metrics.test_loss:.4f} accuracy {metrics.test_accuracy:.4f} "
             f"weighted F1 {metrics.weighted_f1:.4f}; trained {state.train_seconds:.1f} s")  # fmt: skip
-    metrics.write(run.path)
+    run.write_predictions(predictions)
+    metrics.write(run.path)  # last: a run is done once its metrics exist
     return metrics
 
 
