@@ -14,9 +14,12 @@ import onnx
 import pytest
 from app_support import fixture_data, train_tiny
 
-from recognizer.inference import Recognizer, load_manifest
+from recognizer.inference import Recognizer
 from recognizer.labels import split_chars
+from recognizer.manifest import Manifest, load_manifest
 from training import export as E
+from training.config import RunConfig
+from training.records import Metrics
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILIES = ("residual_cnn", "lenet5")
@@ -207,22 +210,46 @@ def test_missing_tables_and_run_folders_are_named(tmp_path: Path, monkeypatch, c
     assert "nothing was exported" in err
 
 
-def test_resnet50_is_left_out_by_default_with_a_reason(tmp_path: Path, capsys) -> None:
+def _hand_written_run(runs: Path, model: str) -> Path:
+    """A finished run folder written by hand (training a ResNet-50 is far too slow here); export stops before data."""
     import torch
 
     from training.models import create_model
-    from training.trainer import RunConfig
 
-    # A ResNet-50 run folder written by hand (training one is far too slow here); export stops before data.
-    config = RunConfig(model="resnet50", split="byclass", protocol="pool")
-    run = tmp_path / "runs" / config.run_id()
+    config = RunConfig(model=model, split="byclass", protocol="pool")
+    run = runs / config.run_id()
     run.mkdir(parents=True)
-    torch.save(create_model("resnet50", 62).state_dict(), run / "best.pt")
-    metrics = {"run_id": run.name, "config": config.__dict__, "split": "byclass", "protocol": "pool",
-               "chars": list(split_chars("byclass")), "test_accuracy": 0.0, "test_loss": 0.0, "weighted_f1": 0.0,
-               "n_test": 0, "train_seconds": 0.0, "epochs_run": 0}
-    (run / "metrics.json").write_text(json.dumps(metrics))
+    torch.save(create_model(model, 62).state_dict(), run / "best.pt")
+    Metrics(run_id=run.name, config=config, split="byclass", protocol="pool", data_source="pool", device="cpu",
+            test_loss=0.0, test_accuracy=0.0, weighted_f1=0.0, per_class_accuracy=[], confusion_matrix=[],
+            train_seconds=0.0, inference_seconds=0.0, epochs_run=0, best_epoch=0, best_val_loss=None,
+            best_val_accuracy=None, n_train=0, n_val=0, n_test=0, chars=list(split_chars("byclass"))).write(run)
+    return run
+
+
+def test_resnet50_is_left_out_by_default_with_a_reason(tmp_path: Path, capsys) -> None:
+    run = _hand_written_run(tmp_path / "runs", "resnet50")
     out = tmp_path / "models"
     assert E.main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--run", run.name]) == 1
     err = capsys.readouterr().err
     assert "resnet50-byclass" in err and "float16" in err and "--max-mb" in err
+
+
+def test_a_bad_metrics_record_is_skipped_with_its_reason(tmp_path: Path, capsys) -> None:
+    run = _hand_written_run(tmp_path / "runs", "lenet5")
+    recorded = json.loads((run / "metrics.json").read_text())
+    del recorded["n_test"], recorded["device"]
+    (run / "metrics.json").write_text(json.dumps(recorded))
+    out = tmp_path / "models"
+    assert E.main(["--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--run", run.name]) == 1
+    err = capsys.readouterr().err
+    assert f"skipped {run.name}" in err and "is not a finished run's record" in err
+    assert "missing ['device', 'n_test']" in err and "Traceback" not in err
+    assert not (out / "manifest.json").exists()
+
+
+def test_shipped_manifest_reads_and_writes_back_unchanged(tmp_path: Path) -> None:
+    """The one schema holds every field of the shipped manifest: reading and writing it changes nothing."""
+    shipped = REPO / "exported_models" / "manifest.json"
+    written = Manifest.read(shipped).write(tmp_path / "manifest.json")
+    assert json.loads(written.read_text()) == json.loads(shipped.read_text())

@@ -5,129 +5,223 @@
     python -m training reproduce table3 --profile quick
     python -m training export
     python -m training embed
+
+Every command is built the same way: ``add_arguments(parser)`` declares its flags and ``run(args)`` does the work
+and returns the exit code. ``data`` and ``train`` are defined here; the others live in their own modules.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import sys
+import types
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-from training.data import DataError
+# The embed step's t-SNE wants OpenMP threads that sleep while they wait (see training/embed.py). OpenMP reads this
+# once, when torch or scikit-learn load it, so it is set before the imports below, and for that step only.
+if __name__ == "__main__" and sys.argv[1:2] == ["embed"]:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from training import embed, export, reproduce  # noqa: E402
+from training.config import RunConfig  # noqa: E402
+from training.data import DataError, default_root, describe, load_split, write_pool_pack  # noqa: E402
+from training.models import MODELS  # noqa: E402
+from training.trainer import train  # noqa: E402
+
+SPLITS = ("byclass", "bymerge", "balanced", "mnist50")
+PROTOCOLS = ("auto", "official", "pool")
+# One line of help per RunConfig field (a field missing here still gets its flag, with its default as help).
+FIELD_HELP = {
+    "model": " | ".join(MODELS),
+    "split": " | ".join(SPLITS),
+    "protocol": "auto (official when its files are there, else pool) | official | pool",
+    "model_args": 'builder arguments as a JSON object, e.g. \'{"blocks": 4}\' (merged over --config\'s)',
+    "optimizer": "sgd sgd_nesterov adagrad rmsprop adam adamax nadam radam",
+    "lr": "initial learning rate",
+    "loss": "cross_entropy | focal | weighted_cross_entropy",
+    "focal_gamma": "focal loss gamma",
+    "focal_alpha": "focal loss alpha",
+    "batch_size": "images per step",
+    "epochs": "most epochs to train",
+    "early_stop_patience": "epochs without validation improvement before stopping (0: never stop early)",
+    "min_delta": "smallest validation loss decrease that counts as an improvement",
+    "plateau_patience": "epochs without improvement before the learning rate is cut",
+    "plateau_factor": "factor the learning rate is multiplied by on a plateau",
+    "min_lr": "the learning rate is never cut below this",
+    "seed": "seed of the weights, the shuffling and the subsets",
+    "limit_train": "train on a seeded, class-stratified subset of this many images",
+    "limit_val": "validate on a seeded, class-stratified subset of this many images",
+    "profile": "a label recorded with the run (quick, paper, ...)",
+}
+SUMMARY = ("run_id", "split", "protocol", "test_loss", "test_accuracy", "weighted_f1", "train_seconds", "epochs_run")
 
 
-def _add_data_args(parser: argparse.ArgumentParser) -> None:
+class Command(NamedTuple):
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def add_data_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-root", type=Path, help="EMNIST files (default: $EMNIST_ROOT, else ../shared/data/emnist, else data/)"
     )
     parser.add_argument("--download", action="store_true", help="fetch the official files from NIST (torchvision)")
 
 
-def cmd_data(args: argparse.Namespace) -> None:
-    from training.data import default_root, describe, load_split, write_pool_pack
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protocol", default="auto", choices=PROTOCOLS)
+    parser.add_argument("--splits", nargs="*", help="byclass bymerge balanced mnist50 (default: all)")
+    parser.add_argument("--pack", type=Path, metavar="DIR",
+                        help="write the pool into DIR/pool-pack.npz (plus the MNIST files), a data root for a "
+                             "machine without the EMNIST files")
+    add_data_source(parser)
 
+
+def write_pack(root: Path, target: Path) -> None:
+    path = write_pool_pack(root, target)
+    # Study B reads MNIST's own files: they travel beside the pack, at the same relative paths
+    # (with SHA256SUMS, which verifies the slices).
+    for source in sorted([*root.rglob("emnist-mnist-*"), *root.glob("SHA256SUMS")]):
+        copy = target / source.relative_to(root)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and the MNIST files: use it as --data-root")
+
+
+def run_data(args: argparse.Namespace) -> int:
     if args.pack:
-        root = args.data_root or default_root()
-        path = write_pool_pack(root, args.pack)
-        # Study B reads MNIST's own files: they travel beside the pack, at the same relative paths
-        # (with SHA256SUMS, which verifies the slices).
-        for source in sorted([*root.rglob("emnist-mnist-*"), *root.glob("SHA256SUMS")]):
-            target = args.pack / source.relative_to(root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and the MNIST files: use it as --data-root")
-        return
-    splits = args.splits or ["byclass", "bymerge", "balanced", "mnist50"]
-    for split in splits:
+        write_pack(args.data_root or default_root(), args.pack)
+        return 0
+    for split in args.splits or SPLITS:
         data = load_split(split, args.protocol, root=args.data_root, download=args.download)
         print(describe(data), end="\n\n")
+    return 0
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from training.data import load_split
-    from training.trainer import RunConfig, train
+# ---------------------------------------------------------------------------------------------
+# train: one flag per RunConfig field, so a field added to the config is reachable at once
 
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("not a JSON object")
+    return value
+
+
+def flag_type(hint: object) -> type:
+    """The scalar type of a field's annotation (``int | None`` -> int)."""
+    if isinstance(hint, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if hint not in (int, float, str):
+        raise TypeError(f"RunConfig field of type {hint} has no command-line form: add one in training/__main__.py")
+    return hint
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """``--<field>`` for every RunConfig field; unset flags stay None, so --config's values and the defaults hold."""
+    hints = typing.get_type_hints(RunConfig)
+    for field in dataclasses.fields(RunConfig):
+        help_text = FIELD_HELP.get(field.name, "")
+        if field.name == "model_args":
+            parser.add_argument(flag(field.name), dest=field.name, type=json_object, metavar="JSON", help=help_text)
+            continue
+        choices = PROTOCOLS if field.name == "protocol" else None
+        parser.add_argument(flag(field.name), dest=field.name, type=flag_type(hints[field.name]), choices=choices,
+                            help=help_text or f"default {field.default}")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="a JSON file of RunConfig settings; flags override it")
+    add_config_flags(parser)
+    parser.add_argument("--activation", help="residual_cnn activation (relu, swish, gelu, ...): model_args shorthand")
+    parser.add_argument("--blocks", type=int, help="residual_cnn blocks: model_args shorthand")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="run folders (default: $RUNS_DIR or runs/)")
+    add_data_source(parser)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """--config's settings, overridden by every flag given; unknown settings raise ValueError."""
     values = json.loads(args.config.read_text()) if args.config else {}
-    model_args = dict(values.pop("model_args", {}))
+    model_args = {**values.pop("model_args", {}), **(args.model_args or {})}
     if args.blocks is not None:
         model_args["blocks"] = args.blocks
     if args.activation is not None:
         model_args["activation_name"] = args.activation
-    for key in ("model", "split", "protocol", "optimizer", "lr", "loss", "focal_gamma", "focal_alpha", "batch_size",
-                "epochs", "limit_train", "limit_val", "seed", "early_stop_patience"):
-        if getattr(args, key) is not None:
-            values[key] = getattr(args, key)
-    config = RunConfig.from_dict({**values, "model_args": model_args})
+    for field in dataclasses.fields(RunConfig):
+        if field.name != "model_args" and getattr(args, field.name) is not None:
+            values[field.name] = getattr(args, field.name)
+    return RunConfig.from_dict({**values, "model_args": model_args})
+
+
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except (ValueError, TypeError) as err:  # unknown or malformed settings in --config
+        print(f"train: {err}", file=sys.stderr)
+        return 2
     data = load_split(config.split, config.protocol, root=args.data_root, download=args.download)
     metrics = train(config, runs_dir=args.runs_dir, device=args.device, data=data)
-    keys = ("run_id", "split", "protocol", "test_loss", "test_accuracy", "weighted_f1", "train_seconds", "epochs_run")
-    print(json.dumps({k: metrics[k] for k in keys}, indent=1))
+    print(json.dumps({key: getattr(metrics, key) for key in SUMMARY}, indent=1))
+    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+# ---------------------------------------------------------------------------------------------
+# The command line
+
+
+COMMANDS = {
+    "data": Command("print every split's counts per part and per class", add_data_arguments, run_data),
+    "train": Command("train one model", add_train_arguments, run_train),
+    "reproduce": Command("rerun the reports' tables", reproduce.add_arguments, reproduce.run, reproduce.__doc__),
+    "export": Command("export the winners to ONNX", export.add_arguments, export.run, export.__doc__),
+    "embed": Command("compute embedding maps of the exported models", embed.add_arguments, embed.run, embed.__doc__),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.description or command.help,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser
 
-    p = sub.add_parser("data", help="print every split's counts per part and per class")
-    p.add_argument("--protocol", default="auto", choices=["auto", "official", "pool"])
-    p.add_argument("--splits", nargs="*", help="byclass bymerge balanced mnist50 (default: all)")
-    p.add_argument("--pack", type=Path, metavar="DIR",
-                   help="write the pool into DIR/pool-pack.npz (plus the MNIST files), a data root for a "
-                        "machine without the EMNIST files")
-    _add_data_args(p)
-    p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("train", help="train one model")
-    p.add_argument("--config", type=Path, help="a JSON file of RunConfig settings; flags override it")
-    p.add_argument("--model", help="lenet5 | resnet50 | plain_cnn | residual_cnn | mlp_basic | cnn_small")
-    p.add_argument("--split", help="byclass | bymerge | balanced | mnist50")
-    p.add_argument("--protocol", choices=["auto", "official", "pool"])
-    p.add_argument("--optimizer", help="sgd sgd_nesterov adagrad rmsprop adam adamax nadam radam")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--activation", help="residual_cnn activation (relu, swish, gelu, ...)")
-    p.add_argument("--blocks", type=int, help="residual_cnn blocks")
-    p.add_argument("--loss", help="cross_entropy | focal | weighted_cross_entropy")
-    p.add_argument("--focal-gamma", dest="focal_gamma", type=float)
-    p.add_argument("--focal-alpha", dest="focal_alpha", type=float)
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--early-stop-patience", dest="early_stop_patience", type=int)
-    p.add_argument("--limit-train", dest="limit_train", type=int)
-    p.add_argument("--limit-val", dest="limit_val", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1")
-    p.add_argument("--runs-dir", type=Path, default=None)
-    _add_data_args(p)
-    p.set_defaults(func=cmd_train)
-
-    for name, module, help_text in (
-        ("reproduce", "training.reproduce", "rerun the reports' tables"),
-        ("export", "training.export", "export the winners to ONNX"),
-        ("embed", "training.embed", "compute embedding maps of the exported models"),
-    ):
-        p = sub.add_parser(name, help=help_text, add_help=False)
-        p.set_defaults(func=None, module=module)
-
-    args, rest = parser.parse_known_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        if args.func is None:
-            import importlib
-
-            return importlib.import_module(args.module).main(rest) or 0
-        if rest:
-            parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        args.func(args)
+        return args.run(args) or 0
     except DataError as err:
         print(f"data error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: rerun the same command to resume from the last finished epoch", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

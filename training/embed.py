@@ -21,7 +21,7 @@ Writes ``<out>/<model name>.npz`` (features float16, labels, preds, thumbs uint8
 from __future__ import annotations
 
 import argparse
-import hashlib
+import io
 import json
 import os
 import sys
@@ -31,31 +31,45 @@ from pathlib import Path
 
 # t-SNE's OpenMP threads spin while they wait; on a busy 2-core machine that made a 300-point t-SNE
 # ten times slower (52 s against 5 s). Passive waiting costs nothing measurable when cores are free.
-# Set before scikit-learn (and torch) load their OpenMP runtimes, which read it once.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# It must be set before scikit-learn (and torch) load their OpenMP runtimes, which read it once: here when this
+# module is run itself, in training/__main__.py for `python -m training embed` (and only for the embed step).
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # files only, never a window; before pyplot is imported
+
+import matplotlib.patheffects as pe  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recognizer.inference import ManifestError, Recognizer  # noqa: E402
+from recognizer.embeddings import MAP_NAMES, MAP_TITLES  # noqa: E402
+from recognizer.files import sha256_bytes, write_atomic, write_json  # noqa: E402
+from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import MERGED_SPLITS  # noqa: E402
-from training.data import REPO_ROOT, DataError  # noqa: E402
-from training.export import DEFAULT_OUT as DEFAULT_MODELS  # noqa: E402
+from recognizer.manifest import ManifestError, ModelEntry  # noqa: E402
+from training.data import DataError  # noqa: E402
 from training.export import SplitCache  # noqa: E402
-from training.trainer import environment, stratified_subset  # noqa: E402
+from training.paths import embeddings_dir, models_dir  # noqa: E402
+from training.utils import environment, stratified_subset  # noqa: E402
 
-DEFAULT_OUT = REPO_ROOT / "assets" / "embeddings"
-METHODS = ("umap", "tsne", "pixel_umap")
+METHODS = MAP_NAMES  # umap, tsne, pixel_umap
 SEED = 42
 UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "random_state": SEED}
 TSNE_PCA = 50
-TITLES = {"umap": "UMAP of the features", "tsne": "t-SNE of the features", "pixel_umap": "UMAP of the raw pixels"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Maps and pictures
 
 
 def umap_map(points: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": seeded UMAP runs on one thread
-        import umap
+        import umap  # optional and slow to import (numba compiles): only when a UMAP is asked for
 
         neighbours = min(UMAP_SETTINGS["n_neighbors"], len(points) - 1)
         reducer = umap.UMAP(n_components=2, **{**UMAP_SETTINGS, "n_neighbors": neighbours})
@@ -63,8 +77,7 @@ def umap_map(points: np.ndarray) -> np.ndarray:
 
 
 def tsne_map(points: np.ndarray, max_iter: int = 1000) -> np.ndarray:
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # slow to import: only when a t-SNE is asked for
 
     points = points.astype(np.float32)
     components = min(TSNE_PCA, points.shape[1], len(points))
@@ -88,20 +101,12 @@ def compute_map(method: str, features: np.ndarray, pixels: np.ndarray, tsne_max_
 
 def class_colours(n: int) -> np.ndarray:
     """n distinguishable colours (tab20, tab20b, tab20c, then repeating)."""
-    import matplotlib
-
     base = np.concatenate([matplotlib.colormaps[name].colors for name in ("tab20", "tab20b", "tab20c")])
     return base[np.arange(n) % len(base)]
 
 
 def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str], title: str) -> None:
     """A scatter coloured by class, with each class's character at its centroid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.patheffects as pe
-    import matplotlib.pyplot as plt
-
     colours = class_colours(len(chars))
     fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
     ax.scatter(coords[:, 0], coords[:, 1], c=colours[labels], s=4, alpha=0.6, linewidths=0)
@@ -113,17 +118,20 @@ def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    write_atomic(path, picture.getvalue())
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    tmp.replace(path)
+    packed = io.BytesIO()
+    np.savez_compressed(packed, **arrays)
+    write_atomic(path, packed.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# One model
 
 
 def sample_test(labels: np.ndarray, samples: int, seed: int = SEED) -> np.ndarray:
@@ -131,29 +139,18 @@ def sample_test(labels: np.ndarray, samples: int, seed: int = SEED) -> np.ndarra
     return stratified_subset(labels, samples, seed)
 
 
-def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path, methods: list[str],
-                samples: int, pixel_maps: dict, tsne_max_iter: int = 1000, progress: bool = True) -> dict:
-    """Features, predictions and maps of one exported model; returns its index.json record."""
-    entry = recognizer.entry(name)
-    data = splits.get(entry.split, entry.protocol or "auto")
-    x, y = data.parts["test"]
-    idx = sample_test(y, samples)
-    thumbs, labels = x[idx], y[idx]
-    started = time.perf_counter()
-    probs, features = recognizer.predict_batch(name, thumbs.astype(np.float32) / 255.0)
-    timings = {"features": round(time.perf_counter() - started, 2)}
-    if features.shape[1] == 0:
-        raise ValueError(f"{name} has no features output")
-    preds = probs.argmax(1)
-
+def model_maps(entry: ModelEntry, features: np.ndarray, thumbs: np.ndarray, idx: np.ndarray, methods: list[str],
+               pixel_maps: dict, tsne_max_iter: int, progress: bool) -> tuple[dict[str, np.ndarray], dict]:
+    """Each asked-for map of one model's sample, and the seconds each took."""
     maps: dict[str, np.ndarray] = {}
-    bar = tqdm(methods, desc=name, leave=False, disable=not progress)
+    timings: dict = {}
+    bar = tqdm(methods, desc=entry.name, leave=False, disable=not progress)
     for method in bar:
         bar.set_postfix_str(f"{method} of {len(idx):,} points")
         started = time.perf_counter()
         if method == "pixel_umap":
             # Depends only on the sample, which is the same for every model of a split: compute once.
-            key = (entry.split, entry.protocol, hashlib.sha256(idx.tobytes()).hexdigest())
+            key = (entry.split, entry.protocol, sha256_bytes(idx.tobytes()))
             if key not in pixel_maps:
                 pixel_maps[key] = compute_map(method, features, thumbs)
             else:
@@ -162,9 +159,42 @@ def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path
         else:
             maps[method] = compute_map(method, features, thumbs, tsne_max_iter)
         timings[method] = round(time.perf_counter() - started, 2)
+    return maps, timings
 
-    npz = out / f"{name}.npz"
+
+def plot_maps(out: Path, entry: ModelEntry, maps: dict[str, np.ndarray], labels: np.ndarray,
+              accuracy: float) -> dict[str, str]:
+    """A PNG per map; returns the file name of each."""
+    pngs = {}
+    for method, coords in maps.items():
+        png = out / f"{entry.name}-{method}.png"
+        sample = f"{len(labels):,} test images of {entry.split} ({entry.protocol}), coloured by true class"
+        if method == "pixel_umap":  # no model involved: the same picture for every model of the split
+            title = f"{entry.split}: {MAP_TITLES[method]} (the reports' Figure 1 view)\n{sample}"
+        else:
+            title = f"{entry.name}: {MAP_TITLES.get(method, method)}\n{sample}; model accuracy on them {accuracy:.1%}"
+        plot_map(png, coords, labels, entry.labels, title)
+        pngs[method] = png.name
+    return pngs
+
+
+def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path, methods: list[str],
+                samples: int, pixel_maps: dict, tsne_max_iter: int = 1000, progress: bool = True) -> dict:
+    """Features, predictions and maps of one exported model; returns its index.json record."""
+    entry = recognizer.entry(name)
+    x, y = splits.get(entry.split, entry.protocol or "auto").parts["test"]
+    idx = sample_test(y, samples)
+    thumbs, labels = x[idx], y[idx]
+    started = time.perf_counter()
+    probs, features = recognizer.predict_batch(name, thumbs.astype(np.float32) / 255.0)
+    timings = {"features": round(time.perf_counter() - started, 2)}
+    if features.shape[1] == 0:
+        raise ValueError(f"{name} has no features output")
+    preds = probs.argmax(1)
+    maps, map_timings = model_maps(entry, features, thumbs, idx, methods, pixel_maps, tsne_max_iter, progress)
+
     small_labels = np.uint8 if len(entry.labels) <= 255 else np.int64
+    npz = out / f"{name}.npz"
     save_npz(npz, {
         "features": features.astype(np.float16),
         "labels": labels.astype(small_labels),
@@ -174,16 +204,6 @@ def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path
         **{m: a.astype(np.float32) for m, a in maps.items()},
     })
     accuracy = float((preds == labels).mean())
-    pngs = {}
-    for method, coords in maps.items():
-        png = out / f"{name}-{method}.png"
-        sample = f"{len(idx):,} test images of {entry.split} ({entry.protocol}), coloured by true class"
-        if method == "pixel_umap":  # no model involved: the same picture for every model of the split
-            title = f"{entry.split}: {TITLES[method]} (the reports' Figure 1 view)\n{sample}"
-        else:
-            title = f"{name}: {TITLES.get(method, method)}\n{sample}; model accuracy on them {accuracy:.1%}"
-        plot_map(png, coords, labels, entry.labels, title)
-        pngs[method] = png.name
     return {
         "name": name,
         "file": npz.name,
@@ -197,55 +217,53 @@ def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path
         "feature_dim": int(features.shape[1]),
         "sample_accuracy": accuracy,
         "methods": list(maps),
-        "png": pngs,
-        "seconds": timings,
+        "png": plot_maps(out, entry, maps, labels, accuracy),
+        "seconds": {**timings, **map_timings},
         "model_sha256": entry.sha256,
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training embed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="exported models (manifest.json)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--samples", type=int, default=5000, help="test images per model (all when fewer)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--names", nargs="+", help="only these models (default: all in the manifest)")
-    parser.add_argument("--tsne-max-iter", type=int, default=1000, help="t-SNE iterations (at least 250)")
-    parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(argv)
+# ---------------------------------------------------------------------------------------------
+# Every model, and index.json
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        recognizer = Recognizer(args.models, intra_op_num_threads=os.cpu_count() or 1)
-    except ManifestError as err:
-        print(f"embed: {err}", file=sys.stderr)
-        return 1
+def chosen_names(recognizer: Recognizer, wanted: list[str] | None, models: Path) -> list[str]:
+    """The loadable models of the manifest (only ``wanted`` ones when given); unknown names are reported."""
     for name, reason in recognizer.unavailable.items():
         print(f"skipping {name}: {reason}", file=sys.stderr)
     names = [e.name for e in recognizer.models]
-    if args.names:
-        unknown = sorted(set(args.names) - set(names))
+    if wanted:
+        unknown = sorted(set(wanted) - set(names))
         if unknown:
-            print(f"no loadable model named {unknown} in {args.models}; available: {names}", file=sys.stderr)
-        names = [n for n in names if n in args.names]
-    if not names:
-        print(f"embed: no models to map in {args.models}", file=sys.stderr)
-        return 1
+            print(f"no loadable model named {unknown} in {models}; available: {names}", file=sys.stderr)
+        names = [n for n in names if n in wanted]
+    return names
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    index_path = out / "index.json"
-    records: dict[str, dict] = {}
-    if index_path.exists():
-        try:
-            records = {r["name"]: r for r in json.loads(index_path.read_text()).get("models", [])}
-        except (OSError, json.JSONDecodeError, KeyError, AttributeError):
-            records = {}
-    records = {n: r for n, r in records.items() if (out / r.get("file", "")).is_file()}
 
+def earlier_records(out: Path) -> dict[str, dict]:
+    """index.json's records of earlier maps whose files are still there (kept beside the new ones)."""
+    try:
+        records = {r["name"]: r for r in json.loads((out / "index.json").read_text()).get("models", [])}
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError):
+        return {}
+    return {n: r for n, r in records.items() if (out / r.get("file", "")).is_file()}
+
+
+def write_index(out: Path, records: dict[str, dict], samples: int, tsne_max_iter: int) -> Path:
+    index = {
+        "models": sorted(records.values(), key=lambda r: r["name"]),
+        "methods": {m: MAP_TITLES[m] for m in METHODS},
+        "settings": {"samples": samples, "seed": SEED, "umap": UMAP_SETTINGS,
+                     "tsne": {"pca_components": TSNE_PCA, "init": "pca", "random_state": SEED,
+                              "perplexity": 30, "max_iter": tsne_max_iter}},
+        "environment": environment(),
+    }
+    return write_json(out / "index.json", index, indent=1, newline=True)
+
+
+def embed_all(recognizer: Recognizer, names: list[str], out: Path, args: argparse.Namespace) -> list[str]:
+    """Every named model mapped into ``out`` and recorded in index.json; returns the names that failed."""
+    records = earlier_records(out)
     splits, pixel_maps, failed = SplitCache(), {}, []
     for name in tqdm(names, desc="embed", disable=args.quiet):
         started = time.perf_counter()
@@ -260,20 +278,48 @@ def main(argv: list[str] | None = None) -> int:
         records[name] = record
         tqdm.write(f"{name}: {record['n']:,} points, {record['feature_dim']}-d features, maps "
                    + ", ".join(f"{m} {record['seconds'][m]:.1f} s" for m in record["methods"]))
+    write_index(out, records, args.samples, args.tsne_max_iter)
+    return failed
 
-    index = {
-        "models": sorted(records.values(), key=lambda r: r["name"]),
-        "methods": {m: TITLES[m] for m in METHODS},
-        "settings": {"samples": args.samples, "seed": SEED, "umap": UMAP_SETTINGS,
-                     "tsne": {"pca_components": TSNE_PCA, "init": "pca", "random_state": SEED,
-                              "perplexity": 30, "max_iter": args.tsne_max_iter}},
-        "environment": environment(),
-    }
-    tmp = index_path.with_name(index_path.name + ".tmp")
-    tmp.write_text(json.dumps(index, indent=1) + "\n")
-    tmp.replace(index_path)
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", type=Path, help="exported models (manifest.json; default: $MODELS_DIR or "
+                                                    "exported_models/)")
+    parser.add_argument("--out", type=Path, help="where the maps go (default: $EMBEDDINGS_DIR or assets/embeddings)")
+    parser.add_argument("--samples", type=int, default=5000, help="test images per model (all when fewer)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--names", nargs="+", help="only these models (default: all in the manifest)")
+    parser.add_argument("--tsne-max-iter", type=int, default=1000, help="t-SNE iterations (at least 250)")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    models = args.models or models_dir()
+    try:
+        recognizer = Recognizer(models, intra_op_num_threads=os.cpu_count() or 1)
+    except ManifestError as err:
+        print(f"embed: {err}", file=sys.stderr)
+        return 1
+    names = chosen_names(recognizer, args.names, models)
+    if not names:
+        print(f"embed: no models to map in {models}", file=sys.stderr)
+        return 1
+    out: Path = args.out or embeddings_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    failed = embed_all(recognizer, names, out, args)
     print(f"wrote {len(names) - len(failed)} embedding(s) to {out}")
     return 1 if failed and len(failed) == len(names) else (3 if failed else 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training embed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

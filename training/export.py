@@ -32,7 +32,7 @@ accuracy within 0.5 points.
 from __future__ import annotations
 
 import argparse
-import hashlib
+import dataclasses
 import json
 import math
 import os
@@ -45,17 +45,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import torch
+from onnx import TensorProto, numpy_helper
 from torch import nn
 from tqdm import tqdm
 
-from recognizer.inference import MANIFEST, MANIFEST_FORMAT, SLOTS, Recognizer
-from training.data import REPO_ROOT, DataError, SplitData, load_split
-from training.models import count_parameters
-from training.reproduce import winners
+from recognizer.files import sha256_bytes, write_atomic
+from recognizer.inference import Recognizer
+from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
+from training.collect import pick_winners
+from training.data import DataError, SplitData, load_split
+from training.models import count_parameters, model_info
+from training.paths import REPO_ROOT, models_dir, results_dir, runs_dir
+from training.records import Metrics, RecordError, TableResult, Winners
+from training.runfolder import RunFolder
+from training.trainer import load_trained
 
-DEFAULT_RESULTS = REPO_ROOT / "assets" / "results"
-DEFAULT_OUT = REPO_ROOT / "exported_models"
 FINAL_TABLE = "table8"  # the final residual CNN per split
 FINAL_FAMILY = "residual_cnn"
 BASELINE_FAMILIES = ("lenet5", "plain_cnn", "resnet50")
@@ -66,10 +73,9 @@ FP16_MIN_AGREEMENT = 0.99
 FP16_MAX_ACCURACY_GAP = 0.005
 MAX_MB = 10.0
 METADATA_KEY = "emnist_lab.model"  # metadata_props key holding the manifest entry (minus sha256)
-REQUIRED_METRICS = ("config", "chars", "split", "protocol", "test_accuracy", "test_loss", "weighted_f1", "n_test",
-                    "train_seconds", "epochs_run")
 INPUT = {"name": "image", "shape": [1, 28, 28], "range": [0, 1], "orientation": "upright", "preprocessing": "emnist"}
 OUTPUTS = {"logits": "logits", "features": "features"}
+PROBE_IMAGES = 64  # the final file (with metadata) must compute exactly what the checked one did on these
 
 
 class ExportError(RuntimeError):
@@ -91,59 +97,85 @@ class Candidate:
     notes: list[str] = field(default_factory=list)
 
 
-def runs_dir() -> Path:
-    """$RUNS_DIR at call time (tests set it), else the trainer's default."""
-    from training import trainer
+@dataclass
+class ExportOptions:
+    """How every model of one export command is made and checked."""
 
-    return Path(os.environ["RUNS_DIR"]) if os.environ.get("RUNS_DIR") else trainer.RUNS_DIR
+    exporter: str = "dynamo"
+    max_mb: float = MAX_MB
+    eval_limit: int | None = None  # score at most this many test images through the runtime
+    progress: bool = True
+
+
+def shown(path: Path) -> Path:
+    """A path as a message shows it: relative to the repo when inside it (no machine paths in the manifest)."""
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
 
 
 # ---------------------------------------------------------------------------------------------
 # Choosing the runs from the results tables
 
 
+def read_tables(folder: Path, profile: str | None, messages: list[str]) -> dict[str, TableResult]:
+    """The results tables of ``folder`` (of ``profile`` when given), by name; what is left out goes to messages."""
+    tables: dict[str, TableResult] = {}
+    for path in sorted(folder.glob("*.json")):
+        if path.name == Winners.FILE:
+            continue  # the runner's summary of these very tables, not a table
+        try:
+            table = TableResult.read(path)
+        except RecordError as err:
+            reason = str(err).removeprefix(f"{path}: ")
+            messages.append(f"skipping {shown(path)}: not a results table ({reason})")
+            continue
+        if profile and table.profile not in ("", profile):
+            messages.append(f"skipping {path.name}: profile {table.profile!r}, not {profile!r}")
+            continue
+        tables[path.stem] = table
+    return tables
+
+
+def final_candidates(chosen: Winners, messages: list[str]) -> list[Candidate]:
+    """Table 8's residual CNN of each split, in its slot."""
+    picked = []
+    for split in SLOTS:
+        winner = chosen.table8.get(split)
+        if winner is None:
+            messages.append(f"{FINAL_TABLE}.json has no finished {split} row")
+            continue
+        picked.append(Candidate(winner.run_id, f"{FINAL_FAMILY}-{split}", split, f"{FINAL_TABLE} row {split}"))
+    return picked
+
+
+def baseline_candidates(chosen: Winners, messages: list[str]) -> list[Candidate]:
+    """Each baseline family's run with the best validation accuracy, per split."""
+    picked = []
+    for family in BASELINE_FAMILIES:
+        by_split = chosen.best_by_family.get(family, {})
+        if not by_split:
+            messages.append(f"no finished results row for {family} with a validation score (expected in table2.json)")
+        for split, winner in sorted(by_split.items()):
+            picked.append(Candidate(winner.run_id, f"{family}-{split}", None,
+                                    f"{winner.table} row {winner.key} (best validation accuracy of the "
+                                    f"{family} runs on {split})"))
+    return picked
+
+
 def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Candidate], list[str]]:
     """The runs the results tables name as winners, and messages about what is missing."""
-    messages: list[str] = []
     if not results_dir.is_dir():
         return [], [f"no results folder {results_dir}: run `python -m training reproduce` first, or pass --run"]
     folder = results_dir / profile if profile and (results_dir / profile).is_dir() else results_dir
-    tables: dict[str, dict] = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            table = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            messages.append(f"skipping {path}: unreadable ({err})")
-            continue
-        if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
-            continue  # not a results table (an index or plot data)
-        if profile and table.get("profile") not in (None, profile):
-            messages.append(f"skipping {path.name}: profile {table.get('profile')!r}, not {profile!r}")
-            continue
-        tables[path.stem] = table
-
-    # One rule for "the winner", shared with winners.json: training.reproduce.winners (validation, never test).
-    chosen = winners(tables)
+    messages: list[str] = []
+    tables = read_tables(folder, profile, messages)
+    # One rule for "the winner", shared with winners.json: training.collect.pick_winners (validation, never test).
+    chosen = pick_winners(tables)
     picked: list[Candidate] = []
-    if FINAL_TABLE not in tables:
-        missing = folder / f"{FINAL_TABLE}.json"
-        messages.append(f"no {missing}: the final residual CNNs (one per split) are not exported")
+    if FINAL_TABLE in tables:
+        picked += final_candidates(chosen, messages)
     else:
-        for split in SLOTS:
-            entry = chosen["table8"].get(split)
-            if entry is None:
-                messages.append(f"{FINAL_TABLE}.json has no finished {split} row")
-                continue
-            picked.append(Candidate(entry["run_id"], f"{FINAL_FAMILY}-{split}", split, f"{FINAL_TABLE} row {split}"))
-    for family in BASELINE_FAMILIES:
-        by_split = chosen["best_by_family"].get(family, {})
-        if not by_split:
-            messages.append(f"no finished results row for {family} with a validation score (expected in table2.json)")
-        for split, entry in sorted(by_split.items()):
-            picked.append(Candidate(entry["run_id"], f"{family}-{split}", None,
-                                    f"{entry['table']} row {entry['key']} (best validation accuracy of the "
-                                    f"{family} runs on {split})"))
-    return picked, messages
+        messages.append(f"no {folder / FINAL_TABLE}.json: the final residual CNNs (one per split) are not exported")
+    return picked + baseline_candidates(chosen, messages), messages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,10 +197,8 @@ class LogitsAndFeatures(nn.Module):
         return self.model.head(features), features
 
 
-def to_onnx(model: nn.Module, in_channels: int = 1, exporter: str = "dynamo"):
+def to_onnx(model: nn.Module, in_channels: int = 1, exporter: str = "dynamo") -> onnx.ModelProto:
     """The model as an onnx.ModelProto with input ``image`` (dynamic batch) and outputs logits, features."""
-    import onnx
-
     wrapper = LogitsAndFeatures(model, in_channels).eval()
     example = (torch.rand(2, 1, 28, 28),)
     names = {"input_names": ["image"], "output_names": ["logits", "features"]}
@@ -187,38 +217,32 @@ def to_onnx(model: nn.Module, in_channels: int = 1, exporter: str = "dynamo"):
     raise ValueError(f"unknown exporter {exporter!r}: dynamo or legacy")
 
 
-def weights_to_fp16(proto) -> None:
+def weights_to_fp16(proto: onnx.ModelProto) -> None:
     """Store float32 weights as float16, each cast back to float32 by a Cast node (compute stays float32).
 
     ONNX Runtime folds these casts when the session loads, so inference speed is unchanged.
     """
-    from onnx import TensorProto, helper, numpy_helper
-
     casts = []
     for init in proto.graph.initializer:
         if init.data_type == TensorProto.FLOAT and math.prod(init.dims) >= 16:
             name = init.name
             half = numpy_helper.to_array(init).astype(np.float16)
             init.CopyFrom(numpy_helper.from_array(half, f"{name}__fp16"))
-            casts.append(helper.make_node("Cast", [f"{name}__fp16"], [name], to=TensorProto.FLOAT))
+            casts.append(onnx.helper.make_node("Cast", [f"{name}__fp16"], [name], to=TensorProto.FLOAT))
     nodes = list(proto.graph.node)
     del proto.graph.node[:]
     proto.graph.node.extend(casts + nodes)  # casts first keeps the graph topologically sorted
 
 
-def set_metadata(proto, entry: dict) -> None:
+def set_metadata(proto: onnx.ModelProto, entry: ModelEntry) -> None:
     """The manifest entry without its sha256 (which depends on these very bytes) into metadata_props."""
-    import onnx
-
-    described = {k: v for k, v in entry.items() if k != "sha256"}
+    described = {k: v for k, v in entry.to_dict().items() if k != "sha256"}
     onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(described, sort_keys=True)})
-    proto.doc_string = f"{entry['name']}: {entry['family']} trained on EMNIST {entry['split']} ({entry['protocol']})"
+    proto.doc_string = f"{entry.name}: {entry.family} trained on EMNIST {entry.split} ({entry.protocol})"
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
     """The description a lone .onnx file carries (the manifest entry minus sha256)."""
-    import onnx
-
     proto = onnx.load(str(path), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
     if METADATA_KEY not in props:
@@ -226,16 +250,14 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return json.loads(props[METADATA_KEY])
 
 
-def ort_session(model: bytes | str | os.PathLike):
-    import onnxruntime as ort
-
+def ort_session(model: bytes | str | os.PathLike) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def run_session(session, images: np.ndarray, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
+def run_session(session: ort.InferenceSession, images: np.ndarray, chunk: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Logits and features of upright float32 images [N, 28, 28] from an ONNX Runtime session."""
     logits, features = [], []
     for start in range(0, len(images), chunk):
@@ -246,7 +268,8 @@ def run_session(session, images: np.ndarray, chunk: int = 500) -> tuple[np.ndarr
 
 
 @torch.no_grad()
-def run_torch(model: nn.Module, images: np.ndarray, in_channels: int = 1, chunk: int = 250):
+def run_torch(model: nn.Module, images: np.ndarray, in_channels: int = 1,
+              chunk: int = 250) -> tuple[np.ndarray, np.ndarray]:
     wrapper = LogitsAndFeatures(model, in_channels).eval()
     logits, features = [], []
     for start in range(0, len(images), chunk):
@@ -254,6 +277,10 @@ def run_torch(model: nn.Module, images: np.ndarray, in_channels: int = 1, chunk:
         logits.append(lg.numpy())
         features.append(ft.numpy())
     return np.concatenate(logits), np.concatenate(features)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: parity with torch, and the whole test part through the app's runtime
 
 
 def parity_sample(data: SplitData, n: int = PARITY_IMAGES, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
@@ -271,6 +298,21 @@ def sample_indices(total: int, n: int | None, seed: int = 42) -> np.ndarray:
     if n is None or n >= total:
         return np.arange(total)
     return np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
+
+
+def parity_verdict(result: dict, torch_logits: np.ndarray, fp16: bool) -> tuple[bool, float]:
+    """Whether a parity result passes, and the logit tolerance it was held to (recorded in ``result``)."""
+    if fp16:
+        tolerance = FP16_RELATIVE_TOLERANCE * max(1.0, float(np.abs(torch_logits).max()))
+        ok = (result["max_abs_logit_diff"] <= tolerance and result["prediction_agreement"] >= FP16_MIN_AGREEMENT
+              and abs(result["onnx_accuracy"] - result["torch_accuracy"]) <= FP16_MAX_ACCURACY_GAP)
+        result["tolerance"] = {"max_abs_logit_diff": tolerance, "min_agreement": FP16_MIN_AGREEMENT,
+                               "max_accuracy_gap": FP16_MAX_ACCURACY_GAP}
+    else:
+        tolerance = PARITY_TOLERANCE
+        ok = result["max_abs_logit_diff"] <= tolerance and result["onnx_accuracy"] == result["torch_accuracy"]
+        result["tolerance"] = {"max_abs_logit_diff": tolerance, "accuracy": "identical"}
+    return ok and result["batch_of_one_diff"] <= tolerance, tolerance
 
 
 def check_parity(model: nn.Module, onnx_bytes: bytes, images: np.ndarray, labels: np.ndarray,
@@ -293,17 +335,7 @@ def check_parity(model: nn.Module, onnx_bytes: bytes, images: np.ndarray, labels
         "weights": "float16" if fp16 else "float32",
         "provider": "CPUExecutionProvider",
     }
-    if fp16:
-        tolerance = FP16_RELATIVE_TOLERANCE * max(1.0, float(np.abs(torch_logits).max()))
-        ok = (result["max_abs_logit_diff"] <= tolerance and result["prediction_agreement"] >= FP16_MIN_AGREEMENT
-              and abs(onnx_acc - torch_acc) <= FP16_MAX_ACCURACY_GAP)
-        result["tolerance"] = {"max_abs_logit_diff": tolerance, "min_agreement": FP16_MIN_AGREEMENT,
-                               "max_accuracy_gap": FP16_MAX_ACCURACY_GAP}
-    else:
-        tolerance = PARITY_TOLERANCE
-        ok = result["max_abs_logit_diff"] <= tolerance and onnx_acc == torch_acc
-        result["tolerance"] = {"max_abs_logit_diff": tolerance, "accuracy": "identical"}
-    ok = ok and result["batch_of_one_diff"] <= tolerance
+    ok, tolerance = parity_verdict(result, torch_logits, fp16)
     result["passed"] = bool(ok)
     if not ok:
         raise ExportError(
@@ -312,10 +344,6 @@ def check_parity(model: nn.Module, onnx_bytes: bytes, images: np.ndarray, labels
             f"{result['batch_of_one_diff']:.3g}, accuracy torch {torch_acc:.4f} vs onnx {onnx_acc:.4f}"
         )
     return result
-
-
-# ---------------------------------------------------------------------------------------------
-# Scoring an exported model through the app's runtime
 
 
 def evaluate_exported(model_dir: str | os.PathLike, name: str, data: SplitData | None = None,
@@ -341,17 +369,7 @@ def evaluate_exported(model_dir: str | os.PathLike, name: str, data: SplitData |
 
 
 # ---------------------------------------------------------------------------------------------
-# One run
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+# One run: read its record, convert, check, describe, write
 
 
 class SplitCache:
@@ -367,28 +385,24 @@ class SplitCache:
         return self._data[key]
 
 
-def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Path, exporter: str = "dynamo",
-               max_mb: float = MAX_MB, eval_limit: int | None = None, progress: bool = True) -> dict:
-    """Export, check and write one run; returns its manifest entry."""
-    from training.trainer import copy_run_record, load_trained, model_in_channels
-
-    run_dir = runs / candidate.run_id
-    if not (run_dir / "metrics.json").exists() or not (run_dir / "best.pt").exists():
+def read_run(run_dir: Path) -> Metrics:
+    """A finished run's metrics; SkipRun says what is missing when the folder holds no exportable run."""
+    run = RunFolder(run_dir)
+    if not run.done or not run.best_path.exists():
         what = ("does not exist" if not run_dir.exists()
-                else "has no metrics.json (unfinished)" if not (run_dir / "metrics.json").exists()
-                else "has no best.pt (finished elsewhere; its weights were not copied here)")
-        shown = run_dir.relative_to(REPO_ROOT) if run_dir.is_relative_to(REPO_ROOT) else run_dir  # no machine paths
-        raise SkipRun(f"run folder {shown} {what}")
-    recorded = json.loads((run_dir / "metrics.json").read_text())
-    lacking = [k for k in REQUIRED_METRICS if k not in recorded]
-    if lacking:
-        raise SkipRun(f"{run_dir / 'metrics.json'} lacks {lacking}: not written by training.trainer.train")
-    model, metrics = load_trained(run_dir)
-    config = metrics["config"]
-    family, split = config["model"], metrics["split"]
-    name = candidate.name = candidate.name or f"{family}-{split}"
-    in_channels = model_in_channels(family)
-    params = count_parameters(model)
+                else f"has no {Metrics.FILE} (unfinished)" if not run.done
+                else f"has no {run.best_path.name} (finished elsewhere; its weights were not copied here)")
+        raise SkipRun(f"run folder {shown(run_dir)} {what}")
+    try:
+        return run.metrics()
+    except (ValueError, TypeError) as err:  # RecordError, or a config RunConfig does not know
+        reason = str(err).removeprefix(f"{run.metrics_path}: ")  # the path is named below, relative to the repo
+        raise SkipRun(f"{shown(run.metrics_path)} is not a finished run's record ({reason}): "
+                      "not written by training.trainer.train") from err
+
+
+def float16_needed(name: str, family: str, params: int, max_mb: float) -> bool:
+    """Whether the weights must be stored as float16 to fit; SkipRun when even that is over the limit."""
     fp16 = params * 4 / 1e6 > max_mb
     if params * (2 if fp16 else 4) / 1e6 > max_mb:
         raise SkipRun(
@@ -396,24 +410,23 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
             f"{params * 2 / 1e6:.0f} MB with float16 weights, over the {max_mb:g} MB limit; "
             f"pass --max-mb {math.ceil(params * 2 / 1e6 * 1.1)} to export it with float16 weights"
         )
+    return fp16
 
-    started = time.perf_counter()
-    used = exporter
+
+def build_onnx(model: nn.Module, in_channels: int, exporter: str, name: str) -> tuple[onnx.ModelProto, str]:
+    """The graph and the exporter that made it: dynamo falls back to the legacy exporter, saying so."""
     try:
-        proto = to_onnx(model, in_channels, exporter)
+        return to_onnx(model, in_channels, exporter), exporter
     except Exception as err:  # noqa: BLE001 - fall back to the other exporter, say so, and let parity judge
         if exporter != "dynamo":
             raise
         print(f"warning: dynamo export of {name} failed ({type(err).__name__}: {err}); using the legacy exporter",
               file=sys.stderr)
-        used = "legacy"
-        proto = to_onnx(model, in_channels, "legacy")
-    if fp16:
-        weights_to_fp16(proto)
-    export_seconds = time.perf_counter() - started
+        return to_onnx(model, in_channels, "legacy"), "legacy"
 
-    import onnx
 
+def checked_bytes(proto: onnx.ModelProto, name: str, max_mb: float) -> bytes:
+    """The serialised graph once onnx.checker accepts it and it fits the size limit."""
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as err:
@@ -421,101 +434,172 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     staged = proto.SerializeToString()
     if len(staged) / 1e6 > max_mb:
         raise SkipRun(f"{name} is {len(staged) / 1e6:.1f} MB as ONNX, over the {max_mb:g} MB limit")
+    return staged
 
-    data = splits.get(split, metrics["protocol"])
-    images, labels = parity_sample(data)
-    parity = check_parity(model, staged, images, labels, in_channels, fp16)
 
-    entry = {
-        "name": name,
-        "file": f"{name}.onnx",
-        "sha256": "",
-        "family": family,
-        "split": split,
-        "protocol": metrics["protocol"],
-        "profile": config.get("profile", ""),
-        "labels": [str(c) for c in metrics["chars"]],
-        "input": dict(INPUT),
-        "outputs": dict(OUTPUTS),
-        "metrics": {
-            "test_accuracy": metrics["test_accuracy"],
-            "test_loss": metrics["test_loss"],
-            "weighted_f1": metrics["weighted_f1"],
-            "n_test": metrics["n_test"],
-            "train_seconds": metrics["train_seconds"],
-            "epochs_run": metrics["epochs_run"],
-            "best_val_accuracy": metrics.get("best_val_accuracy"),
-        },
-        "training": {**config, "run_id": metrics.get("run_id", candidate.run_id),
-                     "device": metrics.get("device"), "environment": metrics.get("environment", {})},
-        "slot": candidate.slot,
-        "parity": parity,
-        "export": {"exporter": used, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                   "torch": torch.__version__, "onnx": onnx.__version__, "parameters": params,
-                   "weights": "float16" if fp16 else "float32", "seconds": round(export_seconds, 2),
-                   "source": candidate.source},
-    }
-    if entry["slot"] is None:
-        entry.pop("slot")
+def opset(proto: onnx.ModelProto) -> int:
+    return max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
-    # Score the whole test part through the app's runtime on the staged file (same graph as the final one).
+
+def make_entry(candidate: Candidate, metrics: Metrics, parity: dict, export: dict) -> ModelEntry:
+    """The manifest entry of a checked model, before its runtime score, run record and sha256 are known."""
+    config = metrics.config
+    return ModelEntry(
+        name=candidate.name,
+        file=f"{candidate.name}.onnx",
+        sha256="",
+        family=config.model,
+        split=metrics.split,
+        protocol=metrics.protocol,
+        profile=config.profile,
+        labels=[str(c) for c in metrics.chars],
+        input=dict(INPUT),
+        outputs=dict(OUTPUTS),
+        metrics={"test_accuracy": metrics.test_accuracy, "test_loss": metrics.test_loss,
+                 "weighted_f1": metrics.weighted_f1, "n_test": metrics.n_test, "train_seconds": metrics.train_seconds,
+                 "epochs_run": metrics.epochs_run, "best_val_accuracy": metrics.best_val_accuracy},
+        training={**config.to_dict(), "run_id": metrics.run_id, "device": metrics.device,
+                  "environment": metrics.environment},
+        slot=candidate.slot,
+        parity=parity,
+        export=export,
+    )
+
+
+def score_through_runtime(entry: ModelEntry, staged: bytes, out_dir: Path, data: SplitData, metrics: Metrics,
+                          options: ExportOptions) -> None:
+    """The whole test part scored through the app's runtime on the staged file (same graph as the final one)."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp:
-        (Path(tmp) / entry["file"]).write_bytes(staged)
-        staged_entry = {**entry, "sha256": _sha256(staged)}
-        (Path(tmp) / MANIFEST).write_text(json.dumps({"format": MANIFEST_FORMAT, "models": [staged_entry]}))
-        runtime = evaluate_exported(tmp, name, data, limit=eval_limit, progress=progress)
-    entry["metrics"]["runtime_test_accuracy"] = runtime["accuracy"]
-    entry["metrics"]["runtime_n_test"] = runtime["n"]
-    gap = abs(runtime["accuracy"] - metrics["test_accuracy"])
-    if eval_limit is None and gap > 0.002:
+        write_atomic(Path(tmp) / entry.file, staged)
+        Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(Path(tmp))
+        runtime = evaluate_exported(tmp, entry.name, data, limit=options.eval_limit, progress=options.progress)
+    entry.metrics["runtime_test_accuracy"] = runtime["accuracy"]
+    entry.metrics["runtime_n_test"] = runtime["n"]
+    if options.eval_limit is None and abs(runtime["accuracy"] - metrics.test_accuracy) > 0.002:
         # Expected only when torch scored in bf16 on a GPU; fp32 CPU scoring agrees to the image.
-        print(f"note: {name} scores {runtime['accuracy']:.4f} through the runtime vs {metrics['test_accuracy']:.4f} "
-              f"in training ({metrics.get('device')})", file=sys.stderr)
+        print(f"note: {entry.name} scores {runtime['accuracy']:.4f} through the runtime vs "
+              f"{metrics.test_accuracy:.4f} in training ({metrics.device})", file=sys.stderr)
 
-    entry["run_record"] = f"runs/{name}"  # config, log, history and metrics of the run, copied beside the model
+
+def write_model(proto: onnx.ModelProto, entry: ModelEntry, staged: bytes, probe: np.ndarray, out_dir: Path) -> None:
+    """The final file: the checked graph with the entry in its metadata; sets the entry's sha256."""
+    entry.run_record = f"runs/{entry.name}"  # config, log, history and metrics of the run, copied beside the model
     set_metadata(proto, entry)
     final = proto.SerializeToString()
     # The metadata changes no computation: the final bytes must give exactly the staged logits.
-    probe = images[:64]
     if not np.array_equal(run_session(ort_session(final), probe)[0], run_session(ort_session(staged), probe)[0]):
-        raise ExportError(f"{name}: the file with metadata computes differently from the checked one")
-    _write_atomic(out_dir / entry["file"], final)
-    entry["sha256"] = _sha256(final)
+        raise ExportError(f"{entry.name}: the file with metadata computes differently from the checked one")
+    write_atomic(out_dir / entry.file, final)
+    entry.sha256 = sha256_bytes(final)
+
+
+def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Path,
+               options: ExportOptions) -> ModelEntry:
+    """Export, check and write one run; returns its manifest entry."""
+    run_dir = runs / candidate.run_id
+    metrics = read_run(run_dir)
+    model, _ = load_trained(run_dir)
+    family = metrics.config.model
+    name = candidate.name = candidate.name or f"{family}-{metrics.split}"
+    in_channels = model_info(family).in_channels
+    params = count_parameters(model)
+    fp16 = float16_needed(name, family, params, options.max_mb)
+
+    started = time.perf_counter()
+    proto, used = build_onnx(model, in_channels, options.exporter, name)
+    if fp16:
+        weights_to_fp16(proto)
+    export = {"exporter": used, "opset": opset(proto), "torch": torch.__version__, "onnx": onnx.__version__,
+              "parameters": params, "weights": "float16" if fp16 else "float32",
+              "seconds": round(time.perf_counter() - started, 2), "source": candidate.source}
+    staged = checked_bytes(proto, name, options.max_mb)
+
+    data = splits.get(metrics.split, metrics.protocol)
+    images, labels = parity_sample(data)
+    entry = make_entry(candidate, metrics, check_parity(model, staged, images, labels, in_channels, fp16), export)
+    score_through_runtime(entry, staged, out_dir, data, metrics, options)
+    write_model(proto, entry, staged, images[:PROBE_IMAGES], out_dir)
     # The run's own record travels with the model: where every shipped number came from.
-    copy_run_record(run_dir, out_dir / entry["run_record"])
+    RunFolder(run_dir).copy_record(out_dir / entry.run_record)
     return entry
 
 
 # ---------------------------------------------------------------------------------------------
-# Manifest
+# Every run, then the manifest
 
 
-def read_manifest_entries(out_dir: Path) -> list[dict]:
-    """The raw entries of an existing manifest (all fields kept), or [] when there is none."""
-    path = out_dir / MANIFEST
+@dataclass
+class Outcome:
+    """What one export command did: the models written, the runs left out (with why) and the failures."""
+
+    exported: list[ModelEntry] = field(default_factory=list)
+    skipped: list[SkippedModel] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def report_exported(entry: ModelEntry, out_dir: Path) -> None:
+    p, m, e = entry.parity, entry.metrics, entry.export
+    size = (out_dir / entry.file).stat().st_size
+    tqdm.write(f"exported {entry.name} ({size / 1e6:.1f} MB, {e['weights']}, {e['exporter']} {e['seconds']:.1f} s): "
+               f"parity max |dlogit| {p['max_abs_logit_diff']:.2g} on {p['n']} images, accuracy torch "
+               f"{p['torch_accuracy']:.4f} = onnx {p['onnx_accuracy']:.4f}; test accuracy "
+               f"{m['test_accuracy']:.4f}, via runtime {m['runtime_test_accuracy']:.4f} ({m['runtime_n_test']} images)")
+
+
+def export_all(candidates: list[Candidate], out_dir: Path, runs: Path, options: ExportOptions) -> Outcome:
+    """Each candidate exported in turn; a skipped or failed one is reported and does not stop the others."""
+    outcome, splits = Outcome(), SplitCache()
+    for candidate in tqdm(candidates, desc="export", disable=not options.progress or len(candidates) < 2):
+        label = candidate.name or candidate.run_id
+        try:
+            entry = export_run(candidate, out_dir, splits, runs, options)
+        except SkipRun as err:
+            print(f"skipped {label}: {err}", file=sys.stderr)
+            outcome.skipped.append(SkippedModel(candidate.name, candidate.run_id, str(err)))
+            continue
+        except (ExportError, DataError) as err:
+            print(f"FAILED {label}: {err}", file=sys.stderr)
+            outcome.failed.append(label)
+            continue
+        except Exception:  # noqa: BLE001 - an unforeseen error fails this model loudly, not the others
+            traceback.print_exc()
+            print(f"FAILED {label}: unexpected error (traceback above)", file=sys.stderr)
+            outcome.failed.append(label)
+            continue
+        outcome.exported.append(entry)
+        report_exported(entry, out_dir)
+    return outcome
+
+
+def earlier_entries(out_dir: Path) -> list[ModelEntry]:
+    """The entries of the manifest already in ``out_dir``, or [] when there is none (or it is unreadable)."""
+    path = manifest_path(out_dir)
     if not path.exists():
         return []
     try:
-        return list(json.loads(path.read_text()).get("models", []))
-    except (OSError, json.JSONDecodeError, AttributeError) as err:
+        return Manifest.read(path).models
+    except ManifestError as err:
         print(f"warning: the existing {path} is unreadable ({err}); writing a fresh one", file=sys.stderr)
         return []
 
 
-def _order(entry: dict) -> tuple:
-    slot = entry.get("slot")
-    return (SLOTS.index(slot) if slot in SLOTS else len(SLOTS), entry.get("family", ""), entry["name"])
-
-
-def write_manifest(out_dir: Path, entries: list[dict], skipped: list[dict]) -> Path:
-    payload = {"format": MANIFEST_FORMAT, "models": sorted(entries, key=_order)}
-    if skipped:
-        payload["skipped"] = skipped
-    path = out_dir / MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+def kept_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list[ModelEntry]:
+    """The earlier entries that stay beside the new ones (none with --clean, whose files are removed)."""
+    names = {e.name for e in exported}
+    new_slots = {e.slot for e in exported} - {None}
+    kept = []
+    for old in earlier_entries(out_dir):
+        if old.name in names:
+            continue
+        if clean:
+            stale = out_dir / old.file
+            if old.file and stale.is_file() and stale.suffix == ".onnx":
+                stale.unlink()
+            continue
+        if old.slot in new_slots:  # a slot belongs to one model: the new export takes it
+            old = dataclasses.replace(old, slot=None)
+        kept.append(old)
+    return kept
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,13 +620,12 @@ class _RunOption(argparse.Action):
         namespace.runs = runs
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="use the results of this profile (quick, paper, ...)")
-    parser.add_argument("--results", type=Path, help=f"results folder (default {DEFAULT_RESULTS}); read when no "
-                                                     "--run is given, or when given explicitly")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where .onnx files and manifest.json go")
+    parser.add_argument("--results", type=Path, help="results folder (default: $RESULTS_DIR or assets/results); "
+                                                     "read when no --run is given, or when given explicitly")
+    parser.add_argument("--out", type=Path, help="where .onnx files and manifest.json go "
+                                                 "(default: $MODELS_DIR or exported_models/)")
     parser.add_argument("--runs-dir", type=Path, help="run folders (default: $RUNS_DIR or runs/)")
     parser.add_argument("--run", dest="run_id", action=_RunOption, metavar="RUN_ID",
                         help="export this run (the tables are then read only with --results)")
@@ -554,81 +637,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clean", action="store_true", help="drop manifest entries (and files) not exported now")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(runs=[])
-    return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def candidates_from_args(args: argparse.Namespace) -> list[Candidate]:
+    """The winners of the results tables (unless only --run is given), then every --run."""
     candidates: list[Candidate] = []
-    messages: list[str] = []
     if not args.runs or args.results is not None:
-        candidates, messages = select_candidates(args.results or DEFAULT_RESULTS, args.profile)
-    candidates += args.runs
-    for message in messages:
-        print(message, file=sys.stderr)
+        candidates, messages = select_candidates(args.results or results_dir(), args.profile)
+        for message in messages:
+            print(message, file=sys.stderr)
+    return candidates + args.runs
+
+
+def run(args: argparse.Namespace) -> int:
+    candidates = candidates_from_args(args)
     if not candidates:
         print("nothing to export: no results table names a run and no --run was given", file=sys.stderr)
         return 1
-
-    out_dir: Path = args.out
+    out_dir: Path = args.out or models_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = args.runs_dir or runs_dir()
-    splits = SplitCache()
-    exported: list[dict] = []
-    skipped: list[dict] = []
-    failed: list[str] = []
-    for candidate in tqdm(candidates, desc="export", disable=args.quiet or len(candidates) < 2):
-        label = candidate.name or candidate.run_id
-        try:
-            entry = export_run(candidate, out_dir, splits, runs, args.exporter, args.max_mb, args.eval_limit,
-                               progress=not args.quiet)
-        except SkipRun as err:
-            print(f"skipped {label}: {err}", file=sys.stderr)
-            skipped.append({"name": candidate.name, "run_id": candidate.run_id, "reason": str(err)})
-            continue
-        except (ExportError, DataError) as err:
-            print(f"FAILED {label}: {err}", file=sys.stderr)
-            failed.append(label)
-            continue
-        except Exception:  # noqa: BLE001 - an unforeseen error fails this model loudly, not the others
-            traceback.print_exc()
-            print(f"FAILED {label}: unexpected error (traceback above)", file=sys.stderr)
-            failed.append(label)
-            continue
-        exported.append(entry)
-        p, m = entry["parity"], entry["metrics"]
-        size = (out_dir / entry["file"]).stat().st_size
-        tqdm.write(f"exported {entry['name']} ({size / 1e6:.1f} MB, "
-                   f"{entry['export']['weights']}, {entry['export']['exporter']} {entry['export']['seconds']:.1f} s): "
-                   f"parity max |dlogit| {p['max_abs_logit_diff']:.2g} on {p['n']} images, accuracy torch "
-                   f"{p['torch_accuracy']:.4f} = onnx {p['onnx_accuracy']:.4f}; test accuracy "
-                   f"{m['test_accuracy']:.4f}, via runtime {m['runtime_test_accuracy']:.4f} "
-                   f"({m['runtime_n_test']} images)")
-
-    if not exported:
-        print("nothing was exported" + (f" ({len(failed)} failed)" if failed else ""), file=sys.stderr)
+    options = ExportOptions(args.exporter, args.max_mb, args.eval_limit, progress=not args.quiet)
+    outcome = export_all(candidates, out_dir, args.runs_dir or runs_dir(), options)
+    if not outcome.exported:
+        failed = f" ({len(outcome.failed)} failed)" if outcome.failed else ""
+        print(f"nothing was exported{failed}", file=sys.stderr)
         return 1
-    names = {e["name"] for e in exported}
-    new_slots = {e.get("slot") for e in exported} - {None}
-    kept = []
-    for old in read_manifest_entries(out_dir):
-        if old.get("name") in names:
-            continue
-        if args.clean:
-            stale = out_dir / str(old.get("file", ""))
-            if old.get("file") and stale.is_file() and stale.suffix == ".onnx":
-                stale.unlink()
-            continue
-        if old.get("slot") in new_slots:  # a slot belongs to one model: the new export takes it
-            old = {k: v for k, v in old.items() if k != "slot"}
-        kept.append(old)
-    path = write_manifest(out_dir, exported + kept, skipped)
-    print(f"wrote {len(exported)} model(s) to {out_dir}" + (f", kept {len(kept)} earlier" if kept else "")
+    kept = kept_entries(out_dir, outcome.exported, args.clean)
+    path = Manifest(outcome.exported + kept, outcome.skipped).write(out_dir)
+    print(f"wrote {len(outcome.exported)} model(s) to {out_dir}" + (f", kept {len(kept)} earlier" if kept else "")
           + f"; manifest {path}")
-    if failed:
-        print(f"FAILED: {', '.join(failed)} (not written; see above)", file=sys.stderr)
+    if outcome.failed:
+        print(f"FAILED: {', '.join(outcome.failed)} (not written; see above)", file=sys.stderr)
         return 3
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
