@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", type=Path, help="run folders (default: $RUNS_DIR or runs/)")
     parser.add_argument("--out", type=Path, help="results folder (default: $RESULTS_DIR or assets/results)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--compile", action="store_true",
+                        help="run training steps through torch.compile (fused kernels: faster on a GPU; not part of "
+                             "a run's settings or id)")
     parser.add_argument("--no-plots", action="store_true", help="write the tables and the page, skip the figures")
     parser.add_argument("--plan", action="store_true", help="list the runs, do nothing")
     parser.add_argument("--collect-only", action="store_true",
@@ -97,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(names)} tables, {len(configs)} rows x seeds, {len({c.run_id() for c in configs})} distinct runs; "
           f"profile {args.profile}, runs in {runs_dir}", file=sys.stderr)  # fmt: skip
     failures = {} if args.collect_only else run_configs(
-        configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads, args.in_order
+        configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads, args.in_order,
+        args.compile,
     )
     collect(names, plans, args, runs_dir, root)
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)

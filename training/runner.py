@@ -73,7 +73,7 @@ def warm_start(previous: RunConfig, config: RunConfig, runs_dir: Path) -> None:
 
 
 def run_chain(config_dicts: list[dict], runs_dir: str, device: str, root: str, progress: bool,
-              keep_checkpoints: bool = False) -> list[tuple[str, str | None]]:  # fmt: skip
+              keep_checkpoints: bool = False, compile_model: bool = False) -> list[tuple[str, str | None]]:  # fmt: skip
     """Train a chain of configs in order; returns (run_id, error or None) per config.
 
     A finished run's checkpoint.pt (weights plus optimizer state, 260 MB for Study B's CNN) is only
@@ -89,7 +89,8 @@ def run_chain(config_dicts: list[dict], runs_dir: str, device: str, root: str, p
             if previous is not None:
                 warm_start(previous, config, Path(runs_dir))
             data = load_data(config.split, config.protocol, root)
-            trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress)
+            trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress,
+                          compile_model=compile_model)
             results.append((config.run_id(), None))
         except Exception:  # one failed run must not stop the others; the error is reported
             results.append((config.run_id(), traceback.format_exc()))
@@ -121,7 +122,7 @@ def pending_chains(configs: list[RunConfig], runs_dir: Path) -> list[list[RunCon
 
 def run_configs(configs: list[RunConfig], runs_dir: Path, workers: int, device: str, root: Path,
                 keep_checkpoints: bool = False, threads: int | None = None,
-                in_order: bool = False) -> dict[str, str]:  # fmt: skip
+                in_order: bool = False, compile_model: bool = False) -> dict[str, str]:  # fmt: skip
     """Train every config not finished yet; returns {run_id: error} for the ones that failed.
 
     Runs start longest first (the best packing), or in the order given with ``in_order``.
@@ -147,23 +148,22 @@ def run_configs(configs: list[RunConfig], runs_dir: Path, workers: int, device: 
 
     payloads = [([c.to_dict() for c in chain], str(runs_dir), device, str(root)) for chain in jobs]
     run = _run_in_workers if workers > 1 else _run_here
-    run(payloads, workers, threads_per_run(workers, threads), keep_checkpoints, record)
+    options = {"keep_checkpoints": keep_checkpoints, "compile_model": compile_model}
+    run(payloads, workers, threads_per_run(workers, threads), options, record)
     bar.close()
     return failures
 
 
-def _run_here(payloads: list[tuple], workers: int, threads: int, keep_checkpoints: bool, record: Callable) -> None:
+def _run_here(payloads: list[tuple], workers: int, threads: int, options: dict, record: Callable) -> None:
     with torch_threads(threads):
         for payload in payloads:
-            record(run_chain(*payload, progress=True, keep_checkpoints=keep_checkpoints))
+            record(run_chain(*payload, progress=True, **options))
 
 
-def _run_in_workers(payloads: list[tuple], workers: int, threads: int, keep_checkpoints: bool,
-                    record: Callable) -> None:  # fmt: skip
+def _run_in_workers(payloads: list[tuple], workers: int, threads: int, options: dict, record: Callable) -> None:
     context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start can hang
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_chain, *payload, progress=False, keep_checkpoints=keep_checkpoints)
-                   for payload in payloads]  # fmt: skip
+        futures = [pool.submit(run_chain, *payload, progress=False, **options) for payload in payloads]
         for future in as_completed(futures):
             record(future.result())
 

@@ -69,19 +69,21 @@ class Evaluation:
 def evaluate(model: nn.Module, batches: Batches, batch_size: int, loss_fn: nn.Module | None = None) -> Evaluation:
     """Loss, accuracy and predictions over a whole part, in order."""
     model.eval()
-    total_loss, logits_all = 0.0, []
+    # Sums stay on the device: reading a value back every batch would stall a GPU once per batch.
+    total_loss, logits_all = torch.zeros((), device=batches.y.device, dtype=torch.float64), []
     for start in range(0, len(batches), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(batches)), device=batches.y.device)
         x, y = batches.batch(idx)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.is_cuda):
             logits = model(x).float()
         if loss_fn is not None:
-            total_loss += float(loss_fn(logits, y)) * len(idx)
+            total_loss += loss_fn(logits, y).double() * len(idx)
         logits_all.append(logits)
     if not logits_all:
         return Evaluation(float("nan"), float("nan"), np.zeros(0, dtype=np.int64))
     preds = torch.cat(logits_all).argmax(1)
-    return Evaluation(total_loss / len(batches), float((preds == batches.y).float().mean()), preds.cpu().numpy())
+    return Evaluation(float(total_loss) / len(batches), float((preds == batches.y).float().mean()),
+                      preds.cpu().numpy())  # fmt: skip
 
 
 @dataclass
@@ -117,12 +119,17 @@ class TrainState:
 
 @dataclass
 class Learner:
-    """What a run trains with: the model, its optimizer, the learning-rate schedule and the loss."""
+    """What a run trains with: the model, its optimizer, the learning-rate schedule and the loss.
+
+    ``step_model`` is what a training step calls: the model itself, or its ``torch.compile`` form (same
+    parameters; fewer, fused kernels on a GPU). Weights are saved from ``model``, so files never depend on it.
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
     loss_fn: nn.Module
+    step_model: nn.Module | None = None
 
     @property
     def lr(self) -> float:
@@ -151,7 +158,7 @@ def prepare_data(config: RunConfig, data: SplitData | None = None) -> SplitData:
     return dataclasses.replace(data, parts=parts)
 
 
-def create_learner(config: RunConfig, data: SplitData, device: torch.device) -> Learner:
+def create_learner(config: RunConfig, data: SplitData, device: torch.device, compile_model: bool = False) -> Learner:
     model = create_model(config.model, data.num_classes, **config.model_args).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -161,7 +168,7 @@ def create_learner(config: RunConfig, data: SplitData, device: torch.device) -> 
     )
     loss_fn = create_loss(config.loss, data.parts["train"][1], data.num_classes, config.focal_gamma,
                           config.focal_alpha).to(device)  # fmt: skip
-    return Learner(model, optimizer, scheduler, loss_fn)
+    return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model)
 
 
 @dataclass
@@ -174,17 +181,21 @@ class EpochResult:
 def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epoch: int, desc: str = "",
                     progress: bool = True) -> EpochResult:  # fmt: skip
     """One pass over the training part in a seeded order, with bf16 autocast on CUDA."""
-    model, device = learner.model, train_set.y.device
+    model = learner.model if learner.step_model is None else learner.step_model
+    device = train_set.y.device
     # Seeding per epoch (not once) makes a resumed run draw exactly what an unbroken one would.
     torch.manual_seed(config.seed * 1000 + epoch)
     order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(config.seed + epoch)).to(device)
     model.train()
     started = time.perf_counter()
-    seen, loss_sum, correct = 0, 0.0, 0
+    seen = 0
+    # Sums stay on the device (read back only for the progress bar): a read per step would stall the GPU.
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
     # A trailing batch of one image would break BatchNorm's batch statistics: skip it (it changes every epoch).
     last = len(train_set) - 1 if len(train_set) % config.batch_size == 1 else len(train_set)
     bar = tqdm(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
-    for start in bar:
+    for step, start in enumerate(bar):
         x, y = train_set.batch(order[start : start + config.batch_size])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(x)
@@ -193,12 +204,12 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
         loss.backward()
         learner.optimizer.step()
         seen += len(y)
-        loss_sum += float(loss.detach()) * len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return EpochResult(loss_sum / seen, correct / seen, time.perf_counter() - started)
+        loss_sum += loss.detach().double() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        if progress and step % 20 == 0:
+            bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct) / seen:.4f}")
+    loss_mean, accuracy = float(loss_sum) / seen, int(correct) / seen  # waits for the GPU to finish the epoch
+    return EpochResult(loss_mean, accuracy, time.perf_counter() - started)
 
 
 def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, config: RunConfig, state: TrainState,
@@ -274,8 +285,11 @@ def save_epoch(run: RunFolder, learner: Learner, state: TrainState, improved: bo
 
 
 def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto", data: SplitData | None = None,
-          progress: bool = True) -> Metrics:  # fmt: skip
-    """Train one run (resuming it after a kill) and write its metrics; a finished run is not trained again."""
+          progress: bool = True, compile_model: bool = False) -> Metrics:  # fmt: skip
+    """Train one run (resuming it after a kill) and write its metrics; a finished run is not trained again.
+
+    ``compile_model`` runs training steps through ``torch.compile`` (a GPU speed option, not a setting of the run:
+    the run id and the recorded protocol stay the same; the log says it was used)."""
     run = RunFolder(Path(runs_dir or paths.runs_dir()) / config.run_id(), echo=progress)
     if run.done:
         return already_finished(run)
@@ -285,12 +299,13 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = prepare_data(config, data)
     sets = {part: Batches(*data.parts[part], dev, model_info(config.model).in_channels) for part in PARTS}
-    learner = create_learner(config, data, dev)
+    learner = create_learner(config, data, dev, compile_model)
     state = resume(run, learner, dev)
     if state is None:
         state = TrainState()
         run.log(f"run {run.id} on {dev}: {data.name}/{data.protocol}, train {len(sets['train']):,}, "
-                f"val {len(sets['val']):,}, test {len(sets['test']):,}; {json.dumps(config.to_dict())}")
+                f"val {len(sets['val']):,}, test {len(sets['test']):,}{'; torch.compile' if compile_model else ''}; "
+                f"{json.dumps(config.to_dict())}")
     use_val = len(sets["val"]) > 0
     while state.epoch < config.epochs and not state.should_stop(config, use_val):
         epoch = state.epoch + 1
