@@ -118,10 +118,5 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
-def winners(results: dict[str, dict]) -> dict:
-    """winners.json's content for tables given as dicts; the export's old entry point (use collect.pick_winners)."""
-    return pick_winners({name: TableResult.from_dict(table) for name, table in results.items()}).to_dict()
-
-
 if __name__ == "__main__":
     sys.exit(main())
