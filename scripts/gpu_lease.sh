@@ -1,7 +1,8 @@
 #!/bin/bash
 # One call on a lent GPU machine: (optionally) the concurrency benchmark, then the paper profile of the named tables
 # within a time budget; run records (no weights), logs and a GPU utilisation trace go to $OUT.
-# usage (from the repo root there): bash scripts/gpu_lease.sh COMMIT BUDGET_S WORKERS COMPILE(0|1) BENCH(0|1) TABLE...
+# usage (from the repo root there): bash scripts/gpu_lease.sh COMMIT BUDGET_S WORKERS COMPILE(0|1|auto) BENCH(0|1) TABLE...
+# COMPILE=auto takes whichever variant the benchmark (BENCH=1) measured faster.
 # Data: the pool pack carried as .device/data (python -m training data --pack .device/data). A warm machine keeps
 # runs/ between calls, so a second call resumes the runs the first one left unfinished.
 set -u
@@ -13,8 +14,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name(0))"
 start=$(date +%s)
 if [ "$BENCH" = 1 ]; then
-  python3 benchmarks/gpu_throughput.py --workers "$WORKERS" --variants eager compile --seconds 20 --warmup 60 \
+  python3 benchmarks/gpu_throughput.py --workers "$WORKERS" --variants eager compile --seconds 15 --warmup 45 \
       2>&1 | grep -v Warning | tee $OUT/gpu_throughput.txt
+fi
+if [ "$COMPILE" = auto ]; then
+  COMPILE=$(awk '$1=="eager"{e=$3} $1=="compile"{c=$3} END{gsub(",","",e); gsub(",","",c); print (c+0 > e+0) ? 1 : 0}' \
+            $OUT/gpu_throughput.txt 2>/dev/null || echo 0)
+  echo "compile: $COMPILE"
 fi
 (while sleep 10; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done) > $OUT/gpu.log 2>&1 &
 left=$(( BUDGET - ($(date +%s) - start) ))
