@@ -42,8 +42,9 @@ def test_a_short_run_learns_and_writes_its_folder(
     assert metrics.environment["torch"]
     assert list(json.loads((run / "metrics.json").read_text())) == list(metrics.to_dict())
     # Per-image test predictions, kept for paired comparisons: they give the recorded accuracy and matrix.
-    preds = RunFolder(run).predictions()["test"]
-    assert len(preds) == metrics.n_test
+    preds, labels = RunFolder(run).predictions()["test"]
+    assert len(preds) == len(labels) == metrics.n_test
+    assert np.mean(preds == labels) == pytest.approx(metrics.test_accuracy)
     assert np.bincount(preds, minlength=62).tolist() == np.sum(metrics.confusion_matrix, axis=0).tolist()
     model, again = load_trained(run)
     assert again.run_id == config.run_id()
@@ -81,7 +82,8 @@ def test_study_b_runs_without_validation(emnist_env: Path, tmp_path: Path) -> No
     assert metrics.n_val == 0 and metrics.n_test == 100 and metrics.epochs_run == 2
     assert 0 <= metrics.mnist_test_accuracy <= 1
     preds = RunFolder(Path(os.environ["RUNS_DIR"]) / config.run_id()).predictions()
-    assert len(preds["test"]) == 100 and len(preds["mnist_test"]) > 100  # the fixture's MNIST test slice
+    assert len(preds["test"][0]) == 100 and len(preds["mnist_test"][1]) > 100  # the fixture's MNIST test slice
+    assert np.mean(preds["mnist_test"][0] == preds["mnist_test"][1]) == pytest.approx(metrics.mnist_test_accuracy)
 
 
 def test_a_run_recorded_before_predictions_has_none(tmp_path: Path) -> None:

@@ -90,18 +90,24 @@ class RunFolder:
     def load_best(self, device: torch.device | str) -> dict[str, torch.Tensor]:
         return torch.load(self.best_path, map_location=device, weights_only=True)
 
-    def write_predictions(self, predictions: dict[str, np.ndarray]) -> None:
-        """Per test part (``test``, Study B's ``mnist_test``), the predicted class of every image, in order."""
+    def write_predictions(self, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Per test part (``test``, Study B's ``mnist_test``): the predicted class of every image, in order, and
+        its true class (``<part>_labels``), so a record alone can be compared image by image with another."""
+        arrays = {}
+        for part, (preds, labels) in predictions.items():
+            arrays[part] = np.asarray(preds, dtype=np.uint16)
+            arrays[f"{part}_labels"] = np.asarray(labels, dtype=np.uint16)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{part: np.asarray(p, dtype=np.uint16) for part, p in predictions.items()})
+        np.savez_compressed(buffer, **arrays)
         write_atomic(self.predictions_path, buffer.getvalue())
 
-    def predictions(self) -> dict[str, np.ndarray]:
-        """The run's per-image test predictions, or {} for a run recorded before they were kept."""
+    def predictions(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{part: (predicted classes, true classes)}, or {} for a run recorded before predictions were kept."""
         if not self.predictions_path.exists():
             return {}
         with np.load(self.predictions_path) as saved:
-            return {part: saved[part].astype(np.int64) for part in saved.files}
+            return {part: (saved[part].astype(np.int64), saved[f"{part}_labels"].astype(np.int64))
+                    for part in saved.files if not part.endswith("_labels")}  # fmt: skip
 
     def copy_record(self, target: Path) -> None:
         """Copy the run's record (RUN_RECORD, no weights) into ``target``."""

@@ -213,7 +213,7 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
 
 
 def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, config: RunConfig, state: TrainState,
-                 run_id: str, device: torch.device) -> tuple[Metrics, dict[str, np.ndarray]]:  # fmt: skip
+                 run_id: str, device: torch.device) -> tuple[Metrics, dict[str, tuple]]:  # fmt: skip
     """Score the test part (and any extra test part) with the model as it is: the run's metrics, and the
     predicted class of every test image per part (kept for paired comparisons between runs)."""
     if device.type == "cuda":
@@ -239,11 +239,11 @@ def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, co
         n_train=len(sets["train"]), n_val=len(sets["val"]), n_test=len(sets["test"]), chars=list(data.chars),
         environment=environment(), **extra_scores,
     )  # fmt: skip
-    return metrics, {"test": test.preds, **extra_preds}
+    return metrics, {"test": (test.preds, y_true), **extra_preds}
 
 
 def extra_test_scores(learner: Learner, data: SplitData, config: RunConfig,
-                      device: torch.device) -> tuple[dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
+                      device: torch.device) -> tuple[dict[str, float], dict[str, tuple]]:  # fmt: skip
     """``<name>_accuracy`` and ``<name>_loss`` for each extra test part (Study B: the full MNIST test set),
     and its predictions."""
     scores, preds = {}, {}
@@ -251,7 +251,7 @@ def extra_test_scores(learner: Learner, data: SplitData, config: RunConfig,
         batches = Batches(x, y, device, model_info(config.model).in_channels)
         extra = evaluate(learner.model, batches, config.batch_size, learner.loss_fn)
         scores[f"{name}_accuracy"], scores[f"{name}_loss"] = extra.accuracy, extra.loss
-        preds[name] = extra.preds
+        preds[name] = (extra.preds, y)
     return scores, preds
 
 
