@@ -183,10 +183,15 @@ def test_claims_are_judged_on_validation_not_test() -> None:
         ResultRow(key="b", label="B", status="done", val_accuracy=0.85, val_loss=0.6, test_accuracy=0.70, n_val=1000),
     ]  # fmt: skip
     (claim,) = evaluate_claims(rows, [Claim("A is best", expect="a")])
-    assert claim["winner"] == "b" and claim["holds"] is False and claim["basis"] == "validation"
+    assert claim.winner == "b" and claim.basis == "validation"
+    assert claim.verdict == "not judged"  # no size of the test part: no interval
     rows[1].val_accuracy = 0.80  # a tie on accuracy falls to the lower validation loss
     (claim,) = evaluate_claims(rows, [Claim("A is best", expect="a")])
-    assert claim["winner"] == "a" and claim["holds"] is True
+    assert claim.winner == "a"
+    for row in rows:
+        row.n_test = 1000
+    (claim,) = evaluate_claims(rows, [Claim("A is best", expect="a")])
+    assert claim.verdict == "holds" and claim.against == "b"  # the verdict itself is on the test images
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,9 +286,9 @@ def test_claims_wait_for_every_row() -> None:
                                                                "label": "relu"}),
             ResultRow(key="gelu", status="missing", label="gelu")]  # fmt: skip
     claim = evaluate_claims(rows, [Claim("swish is best", expect="swish")])[0]
-    assert claim["holds"] is None and "not finished" in claim["detail"]
+    assert claim.verdict == "not judged" and "not finished" in claim.detail
     rows[2] = ResultRow(**{**done, "key": "gelu", "val_accuracy": 0.95, "label": "gelu"})
-    assert evaluate_claims(rows, [Claim("swish is best", expect="swish")])[0]["holds"] is False
+    assert evaluate_claims(rows, [Claim("swish is best", expect="swish")])[0].winner == "gelu"
 
 
 def test_runs_start_longest_first_or_in_the_order_named(emnist_env: Path, tmp_path: Path, monkeypatch) -> None:

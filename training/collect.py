@@ -23,7 +23,7 @@ from training.experiments.profiles import PROFILES
 from training.models import model_info
 from training.plan import PlannedRow, resolve_protocol
 from training.records import FIRST_SEED, SEED_METRICS, CrossCell, Metrics, ResultRow, TableResult, Winner, Winners
-from training.report import evaluate_claims
+from training.report import Evidence, evaluate_claims
 from training.runfolder import RunFolder
 from training.runner import load_data
 from training.utils import environment
@@ -99,7 +99,9 @@ def add_cross_split(rows: list[ResultRow], splits: tuple[str, ...], runs_dir: Pa
 
 
 def collect_table(spec: Spec, planned: list[PlannedRow], profile: str, runs_dir: Path, root: Path,
-                  device: str) -> TableResult:  # fmt: skip
+                  device: str, records: Path | None = None) -> TableResult:  # fmt: skip
+    """The table's rows from the finished runs, and its claims judged on them: paired where the runs (in
+    ``runs_dir``, else their records under ``records``) kept per-image predictions."""
     rows = [result_row(p, runs_dir) for p in planned]
     if spec.cross_split:
         add_cross_split(rows, spec.cross_split, runs_dir, root, device)
@@ -116,7 +118,7 @@ def collect_table(spec: Spec, planned: list[PlannedRow], profile: str, runs_dir:
         rows=rows,
         environment=environment(),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        claims=evaluate_claims(rows, spec.claims),
+        claims=evaluate_claims(rows, spec.claims, Evidence(runs_dir, records)),
     )
 
 

@@ -5,6 +5,7 @@
 - ``ResultRow`` / ``TableResult`` (with ``CrossCell``): one row of a results table and the table, ``<table>.json``
   under ``assets/results/``. Built by the collect step (training/collect.py), written by ``TableResult.write``,
   read by ``TableResult.read`` (the results page, the figures, winners.json, the export).
+- ``ClaimResult``: a report's conclusion judged on a table's rows, kept in ``TableResult.claims``.
 - ``Winners``: ``winners.json``, written by the runner from the tables, read by the export.
 
 A record's JSON keeps the field names and order of the files already committed under ``assets/`` and
@@ -272,6 +273,49 @@ class ResultRow:
         return cls(**_checked(cls, values, "a result row"))
 
 
+NOT_JUDGED = "not judged"
+# The verdicts written before intervals: a claim's ``holds`` was True / False / None.
+LEGACY_VERDICT = {True: "holds", False: "does not hold", None: NOT_JUDGED}
+
+
+@dataclass
+class ClaimResult:
+    """A report's conclusion judged on a table's rows (``TableResult.claims``), written by
+    ``training.report.evaluate_claims``.
+
+    ``winner`` is the row chosen (on validation where there is a validation part; Table 8: per test split);
+    ``verdict`` (holds / tie / reversed / not judged) comes from the 95% intervals of expected-minus-row on the
+    test images of ``part``: ``comparisons`` holds every rival's interval (``training.stats.Difference.to_dict``,
+    in fractions), ``against`` names the rival that decides the verdict and ``interval`` is its interval.
+    ``holds_on`` says, for each figure shown beside the deciding one, whether the expected row is best on it.
+    """
+
+    text: str
+    kind: str
+    expect: str
+    metrics: list[str]
+    basis: str
+    verdict: str = NOT_JUDGED
+    winner: str | dict[str, str] | None = None
+    detail: str = ""
+    part: str = "test"
+    against: str | None = None
+    interval: dict[str, Any] | None = None
+    comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    holds_on: dict[str, bool] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClaimResult:
+        values = {k: v for k, v in data.items() if k != "holds" and not k.startswith("holds_on_")}
+        if "verdict" not in data:  # a record written before verdicts had intervals
+            values["verdict"] = LEGACY_VERDICT[data.get("holds")]
+            values["holds_on"] = {k.removeprefix("holds_on_"): v for k, v in data.items() if k.startswith("holds_on_")}
+        return cls(**_checked(cls, values, "a judged claim"))
+
+
 @dataclass
 class TableResult:
     """``<table>.json``: a table's rows, the report's claims judged on them, and where it was collected."""
@@ -287,7 +331,7 @@ class TableResult:
     rows: list[ResultRow] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     generated: str = ""
-    claims: list[dict[str, Any]] = field(default_factory=list)  # the verdicts of training.report.evaluate_claims
+    claims: list[ClaimResult] = field(default_factory=list)  # the verdicts of training.report.evaluate_claims
 
     @property
     def done(self) -> list[ResultRow]:
@@ -301,12 +345,14 @@ class TableResult:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["rows"] = [row.to_dict() for row in self.rows]
+        out["claims"] = [claim.to_dict() for claim in self.claims]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableResult:
         values = _checked(cls, dict(data), "a results table")
-        return cls(**{**values, "rows": [ResultRow.from_dict(row) for row in values.get("rows", [])]})
+        return cls(**{**values, "rows": [ResultRow.from_dict(row) for row in values.get("rows", [])],
+                      "claims": [ClaimResult.from_dict(claim) for claim in values.get("claims", [])]})  # fmt: skip
 
     @classmethod
     def read(cls, path: Path) -> TableResult:

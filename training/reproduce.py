@@ -52,7 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", action="store_true", help="list the runs, do nothing")
     parser.add_argument("--collect-only", action="store_true",
                         help="train nothing: write the tables, figures and page from the runs already finished "
-                             "(the others show as missing)")  # fmt: skip
+                             "(the others show as missing)")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="train and collect nothing: judge the claims of the tables already in --out again "
+                             "(from their rows and the runs' per-image predictions, in the runs folder or the "
+                             "records beside the results), rewrite their JSON, CSV and the page")  # fmt: skip
 
 
 def print_plan(plans: dict[str, list[PlannedRow]], runs_dir: Path) -> None:
@@ -74,7 +78,7 @@ def collect(names: list[str], plans: dict[str, list[PlannedRow]], args: Any, run
     with torch_threads(threads_per_run(args.workers, args.threads)):  # Table 8's cross-split scoring
         for name in names:
             result: TableResult = collect_table(load_spec(name), plans[name], args.profile, runs_dir, root,
-                                                args.device)  # fmt: skip
+                                                args.device, args.out / "runs")  # fmt: skip
             write_table(result, args.out)
             copy_records(result, runs_dir, args.out)
             if not args.no_plots:
@@ -82,6 +86,21 @@ def collect(names: list[str], plans: dict[str, list[PlannedRow]], args: Any, run
     results = load_results(args.out)
     pick_winners(results).write(args.out)
     report.write_readme(results, args.out)
+
+
+def rejudge(names: list[str], out: Path, runs_dir: Path) -> None:
+    """Judge the claims of the tables written in ``out`` again; nothing else in them changes. The records
+    beside the results come first: they are the runs the rows' numbers were collected from."""
+    evidence = report.Evidence(out / "runs", runs_dir)
+    for name in names:
+        path = out / f"{name}.json"
+        if not path.exists():
+            print(f"{path}: not there, skipped", file=sys.stderr)
+            continue
+        result = TableResult.read(path)
+        result.claims = report.evaluate_claims(result.rows, load_spec(name).claims, evidence)
+        write_table(result, out)
+    report.write_readme(load_results(out), out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir) if args.runs_dir else paths.runs_dir()
     args.out = Path(args.out) if args.out else paths.results_dir()
     started = time.perf_counter()
+    if args.rejudge:
+        rejudge(names, args.out, runs_dir)
+        return 0
     plans = {name: plan_table(name, args.profile, root) for name in names}
     if args.plan:
         print_plan(plans, runs_dir)
