@@ -124,6 +124,84 @@ def test_from_idx_transposes_and_scales() -> None:
         from_idx(np.zeros((32, 32), np.uint8))
 
 
+# ---------------------------------------------------------------- same output as before the speed-up
+
+# Outputs of to_model_input as it was before it was optimised (commit 343f770), for the inputs of
+# ``reference_inputs``; written once by ``write_reference`` with that code. The optimised code rounds
+# grey to 8 bits where the old one kept floats and sums the blur in another order, so small
+# differences are expected; 0.02 (half of one 8-bit grey step is 0.002) keeps every output within
+# what a person could see while still catching any change to the framing, blur or scaling.
+REFERENCE_FILE = TESTS / "fixtures" / "preprocess_reference.npz"
+REFERENCE_TOLERANCE = 0.02
+FIXTURE_IMAGES = IMAGE_SOURCES[-1]  # the shipped fixture, so the inputs are the same on every machine
+
+
+def sketchpad(rgb: np.ndarray) -> dict:
+    """A Gradio Sketchpad value for a picture of dark strokes on white: opaque composite, ink in the layer alpha."""
+    alpha = (255 - rgb.min(axis=-1)).astype(np.uint8)
+    layer = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    layer[..., 3] = alpha
+    composite = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    return {"background": np.full_like(composite, 255), "layers": [layer], "composite": composite}
+
+
+def reference_inputs() -> dict[str, object]:
+    """Canvas drawings of real EMNIST images (as the app gets them) and every other kind of input the tests use."""
+    with gzip.open(FIXTURE_IMAGES) as handle:
+        handle.read(16)
+        stored = np.frombuffer(handle.read(40 * 784), np.uint8).reshape(40, 28, 28)
+    rng = np.random.default_rng(14)
+    inputs: dict[str, object] = {}
+    for i, image in enumerate(stored[:24]):
+        inputs[f"sketchpad_{i}"] = sketchpad(paste_on_canvas(from_idx(image), rng))
+    for i, image in enumerate(stored[24:36]):
+        inputs[f"rgb_{i}"] = paste_on_canvas(from_idx(image), rng)
+    for i, image in enumerate(stored[36:40]):  # 2-pixel outlines of the characters: the thickening path
+        big = np.pad(np.kron(from_idx(image) > 0.5, np.ones((12, 12), bool)), 2)
+        inner = big[2:-2, 2:-2].copy()
+        for dy, dx in [(-2, 0), (2, 0), (0, -2), (0, 2), (-1, -1), (1, 1), (-1, 1), (1, -1)]:
+            inner &= big[2 + dy : big.shape[0] - 2 + dy, 2 + dx : big.shape[1] - 2 + dx]
+        inputs[f"thin_{i}"] = np.where(big[2:-2, 2:-2] & ~inner, 0, 255).astype(np.uint8)
+    ink = 1.0 - np.asarray(draw(), np.float32) / 255
+    yy, xx = np.mgrid[0:400, 0:400] / 400.0
+    photo = np.clip(((0.55 + 0.35 * xx + 0.05 * yy) * (1 - 0.7 * ink) + rng.normal(0, 0.03, ink.shape)) * 255, 0, 255)
+    specks = np.asarray(draw()).copy()
+    specks[380:382, 5:7] = 0
+    layer = np.asarray(draw(mode="RGBA", ink=(0, 0, 0, 255), paper=(0, 0, 0, 0)))
+    inputs.update({
+        "four_grey": np.asarray(draw()),
+        "four_thin_pen": np.asarray(draw(box=(20, 20, 380, 380), width=2)),
+        "four_white_on_black": np.asarray(draw(ink=255, paper=0)),
+        "four_coloured": np.asarray(draw(mode="RGB", ink=(20, 40, 160), paper=(250, 240, 200))),
+        "four_transparent": layer,
+        "four_layers_only": {"background": None, "layers": [layer], "composite": None},
+        "four_photo": np.stack([photo, photo, photo * 0.9], axis=-1).astype(np.uint8),
+        "four_specks": specks,
+        "four_small": np.asarray(draw(box=(250, 250, 310, 330), width=4)),
+        "four_edge": np.asarray(draw(box=(-5, -5, 405, 405), width=30)),
+        "four_1024": np.asarray(draw(box=(100, 50, 700, 850), width=40, size=1024)),
+        "four_huge_pil": draw(size=3000, box=(450, 300, 2250, 2700), width=110),
+        "four_float": np.asarray(draw(), np.float32) / 255,
+        "four_uint16": (np.asarray(draw(), np.float32) / 255 * 65535).astype(np.uint16),
+        "four_bool": np.asarray(draw()) > 127,
+    })
+    return inputs
+
+
+def write_reference() -> None:
+    """Freeze the current outputs (run only with the code the reference is meant to record)."""
+    np.savez_compressed(REFERENCE_FILE, **{k: to_model_input(v) for k, v in reference_inputs().items()})
+
+
+def test_same_output_as_before_the_speed_up() -> None:
+    with np.load(REFERENCE_FILE) as saved:
+        reference = {k: saved[k] for k in saved.files}
+    inputs = reference_inputs()
+    assert sorted(inputs) == sorted(reference)
+    worst = {name: float(np.abs(to_model_input(value) - reference[name]).max()) for name, value in inputs.items()}
+    assert max(worst.values()) <= REFERENCE_TOLERANCE, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
+
+
 # ---------------------------------------------------------------- Gradio Sketchpad values
 
 
