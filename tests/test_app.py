@@ -6,7 +6,9 @@ step (see app_support.py); the API tests also run against the shipped exported_m
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -33,10 +35,18 @@ from recognizer.manifest import SLOTS
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
 from webapp.api import models_summary, predict_json
 from webapp.draw import shown
-from webapp.embeddings_tab import DRAWING, embedding_methods, embedding_points, mistakes
+from webapp.embeddings_tab import (
+    DRAWING,
+    DRAWING_GID,
+    class_centres,
+    embedding_figure,
+    embedding_methods,
+    embedding_points,
+    mistakes,
+)
 from webapp.lab import Lab
-from webapp.models_tab import model_card, status_markdown
-from webapp.results import read_results
+from webapp.models_tab import accuracy_line, model_card, models_table, percent, status_markdown
+from webapp.results import build_results_tab, read_results, results_views
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -278,6 +288,49 @@ def test_model_cards_and_summary(lab: Lab) -> None:
     json.dumps(summary)  # the API answer must be plain JSON
 
 
+def test_model_card_headline_is_the_apps_own_accuracy(lab: Lab) -> None:
+    """The card leads with the accuracy through ONNX Runtime (what the app gets), the training device's beside it."""
+    for name in lab.slot_defaults():
+        e = lab.entry(name)
+        runtime, n = e.metrics["runtime_test_accuracy"], e.metrics["runtime_n_test"]
+        headline = model_card(lab, name).splitlines()[2]
+        assert headline.startswith(f"test accuracy in this app **{percent(runtime)}** (ONNX Runtime on {n:,} test")
+        trained = f"{percent(e.metrics['test_accuracy'])} on the training device ({e.training['device']})"
+        assert trained in headline and headline.index(trained) > headline.index("ONNX Runtime")
+        assert f"**{percent(runtime)}** | {percent(e.metrics['test_accuracy'])} (" in models_table(lab)
+    older = dataclasses.replace(lab.entry(name), metrics={"test_accuracy": 0.5})  # exported before runtime scores
+    assert accuracy_line(older) == ("test accuracy **50.00% on the training device (cpu)** "
+                                    "(not scored through this app's runtime)")
+    gpu = dataclasses.replace(older, training={"device": "cuda", "environment": {"cuda_device": "NVIDIA H100"}})
+    assert "on the training device (NVIDIA H100)" in accuracy_line(gpu)
+
+
+def test_embedding_figure_labels_each_class_and_shows_the_drawing(lab: Lab, canvases) -> None:
+    name = lab.slot_defaults()[0]
+    x28 = analyse(lab, sketchpad_value(canvases[0][0]), [name]).x28
+    points, _ = embedding_points(lab, name, "umap", None, x28)
+    fig = embedding_figure(points, name)
+    ax = fig.axes[0]
+    classes = set(points["class"]) - {DRAWING}
+    labels = {t.get_text(): t.get_position() for t in ax.texts}
+    assert set(labels) == classes and len(classes) > 10  # every class written on the map, once
+    for c, (cx, cy) in class_centres(points).items():  # at the median of its points
+        mine = [i for i, k in enumerate(points["class"]) if k == c]
+        assert labels[c] == pytest.approx((np.median(np.array(points["x"])[mine]),
+                                           np.median(np.array(points["y"])[mine])))
+        assert labels[c] == (cx, cy)
+    star = [c for c in ax.collections if c.get_gid() == DRAWING_GID]
+    assert len(star) == 1 and star[0].get_offsets().tolist() == [[points["x"][-1], points["y"][-1]]]
+    others = [c for c in ax.collections if c is not star[0]]
+    assert star[0].get_sizes()[0] >= 400 > max(c.get_sizes().max() for c in others)  # big
+    assert star[0].get_zorder() > max([c.get_zorder() for c in others] + [t.get_zorder() for t in ax.texts])  # on top
+    assert star[0].get_edgecolor()[0][:3].tolist() == [0, 0, 0]  # edged in black on a bright fill
+    only, _ = embedding_points(lab, name, "umap", [points["class"][0]], None)
+    ax = embedding_figure(only).axes[0]
+    assert [t.get_text() for t in ax.texts] == [points["class"][0]]
+    assert not [c for c in ax.collections if c.get_gid() == DRAWING_GID]
+
+
 def test_embedding_map_places_the_drawing(lab: Lab, canvases) -> None:
     name = lab.slot_defaults()[0]
     assert [m for _, m in embedding_methods(lab, name)] == ["umap", "tsne"]
@@ -288,7 +341,8 @@ def test_embedding_map_places_the_drawing(lab: Lab, canvases) -> None:
     x28 = analyse(lab, sketchpad_value(canvases[0][0]), [name]).x28
     points, note = embedding_points(lab, name, "tsne", None, x28)
     mine = [i for i, c in enumerate(points["class"]) if c == DRAWING]
-    assert len(mine) == 13 and mine[0] == n and DRAWING in note and "nearest" in note
+    # One point since the map is a matplotlib figure (it drew a 13-point "+" when the scatter had one point size).
+    assert len(mine) == 1 and mine[0] == n and DRAWING in note and "nearest" in note
     chosen = points["class"][0]
     only, _ = embedding_points(lab, name, "umap", [chosen], None)
     assert set(only["class"]) == {chosen} and 0 < len(only["x"]) < n
@@ -344,6 +398,83 @@ def test_each_profile_gets_its_own_results_view(tiny_assets: Path, tmp_path: Pat
     assert [v.label for v in views] == ["paper profile", "results"]
     assert "Paper profile" in views[0].readme and [t for t, _, _ in views[0].tables] == ["table8"]
     assert "Reproduced results" in views[1].readme and len(views[1].images) == 3
+
+
+def _expected_verdict(claim: dict) -> str:
+    return claim["verdict"] if "verdict" in claim else {True: "holds", False: "does not hold"}.get(claim["holds"],
+                                                                                                  "not judged")
+
+
+@pytest.mark.parametrize("folder", ["results", "results/paper"])
+def test_committed_results_get_one_section_per_table(folder: str) -> None:
+    """Each table of the committed results is a section: its verdicts first, its rows, its figures beside it."""
+    path = REAL_ASSETS / folder
+    tables = {p.stem: json.loads(p.read_text()) for p in path.glob("*.json") if p.stem != "winners"}
+    if not tables:
+        pytest.skip(f"no committed results in {path}")
+    view = read_results(path)
+    readme = (path / "README.md").read_text()
+    order = [m.group(1) for m in re.finditer(r'^<a id="([^"]+)"></a>$', readme, re.MULTILINE)]
+    assert [s.name.lower() for s in view.sections] == order and {s.name for s in view.sections} == set(tables)
+    for section in view.sections:
+        table = tables[section.name]
+        assert section.title == table["title"] and section.problem is None
+        assert len(section.verdicts) == len(table["claims"]) > 0
+        for line, claim in zip(section.verdicts, table["claims"], strict=True):
+            assert re.match(rf"- \S+ \*\*{re.escape(_expected_verdict(claim))}\*\*", line), line
+            assert claim["text"] in line
+        assert "|---" in section.body and "## " not in section.body and "![" not in section.body
+        assert not any(c["text"] in section.body for c in table["claims"])  # the verdicts are not repeated
+        assert f"[{section.name}.csv](/gradio_api/file=" in section.body
+        figures = sorted(p.name for p in (path / "figures").glob(f"{section.name}-*.png")
+                         if "-confusion-" not in p.name)
+        assert sorted(Path(p).name for p, _ in section.figures) == figures and figures
+    assert "| table | conclusion |" in view.overview and "(#table2)" not in view.overview
+    assert view.loose_images == []
+    assert len(view.overview.splitlines()) < len(readme.splitlines()) / 3  # the long page is cut into tabs
+
+
+def test_results_sections_from_claims_with_intervals(tmp_path: Path) -> None:
+    """Verdicts with intervals (``verdict``, ``interval``) and the older ``holds``; a README cut at its headings
+    when it has no anchors; a table the README lacks shown from its CSV."""
+    claim = {"text": "A beats B", "kind": "best", "expect": "a", "basis": "validation", "verdict": "tie",
+             "against": "b", "detail": "A is best on validation accuracy (90.00%)",
+             "interval": {"diff": 0.0012, "low": -0.001, "high": 0.0034, "n": 12675,
+                          "method": "paired bootstrap", "mcnemar_p": 0.31}}
+    old = {"text": "C beats D", "kind": "best", "expect": "c", "basis": "test", "holds": False, "detail": "D wins"}
+    (tmp_path / "t1.json").write_text(json.dumps({"table": "t1", "title": "Table 1: first (x)", "profile": "paper",
+                                                  "rows": [], "claims": [claim, old]}))
+    (tmp_path / "t9.json").write_text(json.dumps({"table": "t9", "title": "Nine", "rows": [], "claims": []}))
+    (tmp_path / "t9.csv").write_text("key,acc\nx,0.5\n")
+    (tmp_path / "README.md").write_text("# Head\n\nintro\n\n## Table 1: first (x)\n\n| run | acc |\n|---|---|\n"
+                                        "| a | 90 |\n\n- Report: A beats B. Here: **tie**.\n- a note\n")
+    view = read_results(tmp_path)
+    assert view.label == "paper profile" and view.overview == "# Head\n\nintro"
+    first, nine = view.sections
+    assert (first.name, first.tab, nine.tab) == ("t1", "Table 1", "Nine")
+    assert first.verdicts[0].startswith("- ≈ **tie** (a − b = +0.12 pts [-0.10, +0.34], paired bootstrap over "
+                                        "12,675 test images; McNemar p = 0.31) — the report: A beats B.")
+    assert first.verdicts[1].startswith("- ✗ **does not hold** — the report: C beats D.")
+    assert first.body == "| run | acc |\n|---|---|\n| a | 90 |\n\n- a note"
+    assert nine.body == "| key | acc |\n|---|---|\n| x | 0.5 |" and nine.verdicts == []
+    (tmp_path / "t9.json").write_text("{broken")
+    assert read_results(tmp_path).sections[1].problem.startswith("⚠ Cannot read t9.json")
+
+
+def test_results_tab_has_a_sub_tab_per_table(tiny_assets: Path) -> None:
+    import gradio as gr
+
+    views = results_views(REAL_ASSETS / "results") if (REAL_ASSETS / "results" / "README.md").exists() else []
+    views = views or results_views(tiny_assets / "results")
+    with gr.Blocks() as demo:
+        build_results_tab(views)
+    tabs = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    for view in views:
+        assert view.label in tabs
+    expected = ["Results"] + [t for v in views for t in [v.label, "Overview", *(s.tab for s in v.sections)]]
+    assert tabs == expected
+    figures = [b.value["path"] for b in demo.blocks.values() if isinstance(b, gr.Image)]
+    assert len(figures) == sum(len(s.figures) for v in views for s in v.sections) > 0
 
 
 def test_no_manifest_still_builds(tmp_path: Path) -> None:

@@ -97,22 +97,28 @@ def test_draw_a_character_and_see_three_predictions(app_url) -> None:
             assert page.locator("#model-input img").count() == 1  # the 28x28 input, enlarged
             page.screenshot(path=str(OUTPUT / "app-draw.png"), full_page=True)
 
-            page.get_by_role("tab", name="Embeddings").click()
+            page.get_by_role("tab", name="Embeddings", exact=True).click()
             if lab.embedding_file(lab.slot_defaults()[0]).exists():
                 note = wait_for_text(page, "#embedding-note", "lands at", limit=30)
                 assert "your drawing" in note
+                page.locator("#scatter img").first.wait_for(timeout=30_000)  # the map, drawn by matplotlib
             else:  # shipped models whose maps are not made yet: the tab says so
                 wait_for_text(page, "#embedding-note", "No map", limit=30)
             page.screenshot(path=str(OUTPUT / "app-embeddings.png"), full_page=True)
 
-            # The results README shows its figures inline, served from the assets folder.
-            page.get_by_role("tab", name="Results").click()
-            readme = lab.results().readme or ""
-            if "![" in readme:
-                page.locator(".results-readme img").first.wait_for(timeout=15_000)
-                page.wait_for_function("() => [...document.querySelectorAll('.results-readme img')]"
-                                       ".filter(img => img.offsetParent !== null)"
-                                       ".every(img => img.complete && img.naturalWidth > 0)", timeout=15_000)
+            # Results: one sub-tab per table, its verdicts first and its figures beside it, served from assets/.
+            page.get_by_role("tab", name="Results", exact=True).click()
+            view = lab.results()
+            if view.sections:
+                section = view.sections[0]
+                page.get_by_role("tab", name=section.tab, exact=True).first.click()
+                verdicts = page.locator(".results-verdicts").filter(has_text=section.title).first
+                verdicts.wait_for(timeout=15_000)
+                if section.figures:
+                    page.locator(".results-figures img").first.wait_for(timeout=15_000)
+                    page.wait_for_function("() => [...document.querySelectorAll('.results-figures img')]"
+                                           ".filter(img => img.offsetParent !== null)"
+                                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=15_000)
             page.screenshot(path=str(OUTPUT / "app-results.png"), full_page=True)
             assert not errors, errors
         finally:

@@ -2,6 +2,8 @@
 
 The maps are computed offline (``python -m training embed``) and read lazily per model through ``Lab.embedding``;
 the drawing is placed by its nearest neighbours in the model's feature space (``Embedding.place``).
+The map is a matplotlib figure (``gr.Plot``): with up to 62 classes colours alone cannot be told apart, so each
+class's character is written at the middle of its points, and Gradio's native scatter plot draws no text.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import matplotlib as mpl
 import numpy as np
-import pandas as pd
+from matplotlib import patheffects
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.figure import Figure
 from PIL import Image
 
 from recognizer.embeddings import MAP_TITLES, Embedding, EmbeddingError
@@ -24,22 +29,22 @@ from .lab import Lab
 MAX_MISTAKES = 60  # thumbnails in the mistakes browser
 DRAWING = "★ your drawing"  # the series name of the placed drawing on an embedding map
 NEIGHBOURS = 10
-# The scatter plot has one point size: the drawing is a black "+" of 13 points so it stands out.
-PLUS = [(0, 0), *[(s * i, 0) for s in (-1, 1) for i in (1, 2, 3)], *[(0, s * i) for s in (-1, 1) for i in (1, 2, 3)]]
+DRAWING_GID = "drawing"  # the drawing's marker on the figure, found by this id (tests)
+DRAWING_COLOUR = "#ffd400"  # a yellow star edged in black: visible on any class colour and on white
 
-# 20 distinguishable colours (matplotlib's tab20), cycled over the classes; the drawing is black.
-PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
-)
+# 60 distinguishable colours (tab20, tab20b, tab20c, as training.embed's offline maps), cycled over the classes.
+PALETTE = tuple(to_hex(c) for name in ("tab20", "tab20b", "tab20c") for c in mpl.colormaps[name].colors)
 
 
 def class_colours() -> dict[str, str]:
-    """A fixed colour per class name as shown (byclass and merged names), and black for the drawing."""
+    """A fixed colour per class name as shown (byclass and merged names), and the drawing's colour."""
     names = list(dict.fromkeys([*BYCLASS_CHARS, *(display(c, True) for c in MERGED_CHARS)]))
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    colours[DRAWING] = "#000000"
+    colours[DRAWING] = DRAWING_COLOUR
     return colours
+
+
+COLOURS = class_colours()
 
 
 def thumbnail(thumb: np.ndarray, size: int = 84) -> np.ndarray:
@@ -65,7 +70,7 @@ def embedding_methods(lab: Lab, name: str | None) -> list[tuple[str, str]]:
 
 def embedding_points(lab: Lab, name: str | None, method: str | None, classes: list[str] | None = None,
                      x28: np.ndarray | None = None) -> tuple[dict[str, list], str]:
-    """Columns for the scatter plot (x, y, class, predicted, correct) and a markdown note.
+    """Columns for the map (x, y, class, predicted, correct) and a markdown note.
 
     The current drawing, when given, is placed by its nearest neighbours in feature space and added
     as its own series.
@@ -95,7 +100,8 @@ def embedding_points(lab: Lab, name: str | None, method: str | None, classes: li
     }
     accuracy = float((emb.preds == emb.labels).mean())
     note = (f"**{name}** · {MAP_TITLES.get(method, method)} · {int(keep.sum()):,} of {len(emb):,} test images"
-            f" (the model reads {accuracy:.1%} of the sample right). Hover a point to see its class.")
+            f" (the model reads {accuracy:.1%} of the sample right). Each class's character is written at the "
+            "middle of its points.")
     if x28 is None:
         return points, note + "  \nDraw something on the first tab to see where it lands."
     return points, note + "  \n" + place_drawing(lab, name, emb, method, x28, points)
@@ -113,16 +119,65 @@ def place_drawing(lab: Lab, name: str, emb: Embedding, method: str, x28: np.ndar
     except (ValueError, KeyError) as err:
         return f"⚠ Cannot place the drawing: {err}"
     guess = answer.top[0][1]
-    span = np.ptp(emb.maps[method], axis=0) * 0.01
-    for dx, dy in PLUS:
-        points["x"].append(round(px + dx * float(span[0]), 4))
-        points["y"].append(round(py + dy * float(span[1]), 4))
-        points["class"].append(DRAWING)
-        points["predicted"].append(guess)
-        points["correct"].append("–")
+    points["x"].append(round(px, 4))  # one point: the figure draws it as a big star on top of the rest
+    points["y"].append(round(py, 4))
+    points["class"].append(DRAWING)
+    points["predicted"].append(guess)
+    points["correct"].append("–")
     near = Counter(shown[i] for i in emb.labels[idx]).most_common(3)
-    return (f"**{DRAWING}** (black) lands at ({px:.2f}, {py:.2f}), read as **{guess}**; its {NEIGHBOURS} nearest "
-            "test images are " + ", ".join(f"{c} ×{n}" for c, n in near) + f" (closest similarity {sims[0]:.2f}).")
+    nearest = ", ".join(f"{c} ×{n}" for c, n in near)
+    return (f"**{DRAWING}** (the yellow star) lands at ({px:.2f}, {py:.2f}), read as **{guess}**; its {NEIGHBOURS} "
+            f"nearest test images are {nearest} (closest similarity {sims[0]:.2f}).")
+
+
+def class_centres(points: dict[str, list]) -> dict[str, tuple[float, float]]:
+    """Where each class's label goes: the median of its points (robust to a few strays far from the cluster)."""
+    x, y = np.asarray(points["x"], float), np.asarray(points["y"], float)
+    classes = np.asarray(points["class"], dtype=object)
+    centres = {}
+    for name in dict.fromkeys(points["class"]):
+        if name != DRAWING:
+            mine = classes == name
+            centres[name] = (float(np.median(x[mine])), float(np.median(y[mine])))
+    return centres
+
+
+def _label_colour(name: str) -> tuple[float, float, float]:
+    """The class colour darkened, so a label reads on its white halo yet still matches its points."""
+    return tuple(0.55 * v for v in to_rgb(COLOURS.get(name, "#7f7f7f")))
+
+
+def embedding_figure(points: dict[str, list], title: str = "") -> Figure:
+    """The map: points coloured by class, each class's character at its median, the drawing as a big star on top.
+
+    Built on a bare ``Figure`` (no pyplot): events run in worker threads, and pyplot's global state is not
+    thread-safe. Gradio's ``gr.Plot`` saves it as an image.
+    """
+    fig = Figure(figsize=(9, 6.5), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+    classes = np.asarray(points["class"], dtype=object)
+    x, y = np.asarray(points["x"], float), np.asarray(points["y"], float)
+    mine = classes == DRAWING
+    colours = [COLOURS.get(c, "#7f7f7f") for c in classes[~mine]]
+    ax.scatter(x[~mine], y[~mine], c=colours, s=10, alpha=0.7, linewidths=0, rasterized=True, zorder=1)
+    centres = class_centres(points)
+    size = 11 if len(centres) > 30 else 14  # fewer classes shown (the filter): room for bigger labels
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    for name, (cx, cy) in centres.items():
+        ax.text(cx, cy, name, fontsize=size, fontweight="bold", ha="center", va="center", color=_label_colour(name),
+                path_effects=halo, zorder=3)
+    if mine.any():
+        star = ax.scatter(x[mine], y[mine], marker="*", s=700, c=DRAWING_COLOUR, edgecolors="black", linewidths=2,
+                          zorder=10, label="your drawing")
+        star.set_gid(DRAWING_GID)
+        ax.legend(loc="upper right", fontsize=10, markerscale=0.5, framealpha=0.9)
+    elif not len(x):
+        ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes, color="grey")
+    return fig
 
 
 def mistakes(lab: Lab, name: str | None, classes: list[str] | None = None,
@@ -159,7 +214,7 @@ class EmbeddingsTab:
     model: gr.Dropdown
     method: gr.Radio
     classes: gr.Dropdown
-    scatter: gr.ScatterPlot
+    plot: gr.Plot
     note: gr.Markdown
     mistakes_note: gr.Markdown
     gallery: gr.Gallery
@@ -169,7 +224,8 @@ class EmbeddingsTab:
         """The map, its note and the mistakes for the chosen model, map and classes."""
         points, note = embedding_points(self.lab, name, method, classes, x28)
         items, mistakes_note = mistakes(self.lab, name, classes)
-        return {self.scatter: pd.DataFrame(points), self.note: note, self.gallery: items,
+        title = f"{name} · {MAP_TITLES.get(method, method)}" if name and method and points["x"] else ""
+        return {self.plot: embedding_figure(points, title), self.note: note, self.gallery: items,
                 self.mistakes_note: mistakes_note}
 
     def _maps(self, name: str | None, method: str | None) -> tuple[list[tuple[str, str]], str | None]:
@@ -194,7 +250,7 @@ class EmbeddingsTab:
         return {self.method: gr.Radio(choices=methods, value=chosen), **self.show(name, chosen, classes, x28)}
 
     def wire(self) -> None:
-        shows = [self.scatter, self.note, self.gallery, self.mistakes_note]
+        shows = [self.plot, self.note, self.gallery, self.mistakes_note]
         choice = [self.model, self.method, self.classes, self.x28]
         self.model.change(self.on_model, [self.model, self.method, self.x28], [self.method, self.classes, *shows],
                           **QUIET)
@@ -207,23 +263,22 @@ def build_embeddings_tab(lab: Lab, x28: gr.State) -> EmbeddingsTab:
     """Lay out the tab (inside the page's Blocks) and wire its events."""
     first = next((n for n in lab.slot_defaults() if n), None)
     with gr.Tab("Embeddings") as tab:
-        gr.Markdown("Each model's test sample mapped to 2-D from its penultimate features (computed offline). "
-                    "Hover a point to see its class; your drawing is placed by its nearest neighbours.")
+        gr.Markdown("Each model's test sample mapped to 2-D from its penultimate features (computed offline), "
+                    "each class's character written at the middle of its points. Your drawing (the yellow star) "
+                    "is placed by its nearest neighbours in the model's feature space.")
         with gr.Row():
             model = gr.Dropdown(choices=lab.model_choices(), value=first, label="Model", interactive=True)
             method = gr.Radio(choices=[(title, m) for m, title in MAP_TITLES.items()], value="umap", label="Map",
                               interactive=True)
             classes = gr.Dropdown(choices=lab.class_choices(first), value=[], multiselect=True,
                                   label="Only these classes (empty: all)", interactive=True)
-        scatter = gr.ScatterPlot(x="x", y="y", color="class", color_map=class_colours(), colors_in_legend=[],
-                                 tooltip=["class", "predicted", "correct"], height=560, label="Embedding",
-                                 x_title=" ", y_title=" ", elem_id="scatter")
+        plot = gr.Plot(format="png", label="Embedding", elem_id="scatter")
         note = gr.Markdown(elem_id="embedding-note")
         gr.Markdown("#### Test images this model gets wrong (true → predicted)")
         mistakes_note = gr.Markdown()
         gallery = gr.Gallery(columns=10, height=420, label="Mistakes", object_fit="contain", allow_preview=True,
                              elem_id="mistakes")
     embeddings = EmbeddingsTab(lab=lab, x28=x28, tab=tab, model=model, method=method, classes=classes,
-                               scatter=scatter, note=note, mistakes_note=mistakes_note, gallery=gallery)
+                               plot=plot, note=note, mistakes_note=mistakes_note, gallery=gallery)
     embeddings.wire()
     return embeddings

@@ -9,6 +9,8 @@ from typing import Any
 
 import gradio as gr
 
+from recognizer.manifest import ModelEntry
+
 from .lab import Lab
 
 API_HELP = """
@@ -57,8 +59,34 @@ def status_markdown(lab: Lab) -> str:
     return "  \n".join(lines)
 
 
+def training_device(entry: ModelEntry) -> str:
+    """What trained the model, in words: the GPU's name where the run recorded one, else 'cuda' / 'cpu'."""
+    t = entry.training
+    gpu = (t.get("environment") or {}).get("cuda_device")
+    device = t.get("device")
+    return str(gpu) if gpu and device == "cuda" else str(device or "the training device")
+
+
+def app_accuracy(entry: ModelEntry) -> tuple[float | None, int | None]:
+    """The test accuracy the app itself gets: the whole test part scored through ONNX Runtime at export
+    (``metrics.runtime_test_accuracy`` over ``runtime_n_test`` images); (None, None) for an older export."""
+    m = entry.metrics
+    accuracy, n = m.get("runtime_test_accuracy"), m.get("runtime_n_test")
+    return (accuracy if isinstance(accuracy, (int, float)) else None), (n if isinstance(n, int) else None)
+
+
+def accuracy_line(entry: ModelEntry) -> str:
+    """The headline: the app's own accuracy (ONNX Runtime), the training device's figure beside it, labelled."""
+    accuracy, n = app_accuracy(entry)
+    trained = f"{percent(entry.metrics.get('test_accuracy'))} on the training device ({training_device(entry)})"
+    if accuracy is None:  # exported before the runtime score was recorded: say whose figure this is
+        return f"test accuracy **{trained}** (not scored through this app's runtime)"
+    images = f" on {n:,} test images" if n else ""
+    return f"test accuracy in this app **{percent(accuracy)}** (ONNX Runtime{images}) · {trained}"
+
+
 def model_card(lab: Lab, name: str | None) -> str:
-    """A short markdown card: what the model is and how well it did on its test set."""
+    """A short markdown card: what the model is and how well it reads its test set in this app."""
     if not name:
         return "*No model in this slot.*"
     if name in lab.unavailable:
@@ -73,7 +101,8 @@ def model_card(lab: Lab, name: str | None) -> str:
     return (
         f"**{e.name}** · {e.family or 'model'}  \n"
         f"{e.split or '?'} ({classes}) · protocol {e.protocol or '?'} · profile {e.profile or '?'}  \n"
-        f"test accuracy **{percent(m.get('test_accuracy'))}** · weighted F1 {percent(m.get('weighted_f1'))}  \n"
+        f"{accuracy_line(e)}  \n"
+        f"weighted F1 {percent(m.get('weighted_f1'))} (training device) · "
         f"{epochs} epoch{'' if epochs == 1 else 's'} · trained in {duration(seconds)}"
         + (f" on {t['device']}" if t.get("device") else "")
     )
@@ -83,12 +112,14 @@ def models_table(lab: Lab) -> str:
     """Every served model with its test figures, then the unavailable and the not exported ones, with why."""
     if lab.problem:
         return status_markdown(lab)
-    rows = ["| model | family | split | protocol | profile | slot | test accuracy | weighted F1 | epochs | training |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | family | split | protocol | profile | slot | test accuracy in this app (ONNX Runtime) "
+            "| on the training device | weighted F1 | epochs | training |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in lab.models:
         m = e.metrics
         rows.append(f"| {e.name} | {e.family} | {e.split} | {e.protocol} | {e.profile} | {e.slot or ''} | "
-                    f"{percent(m.get('test_accuracy'))} | {percent(m.get('weighted_f1'))} | "
+                    f"**{percent(app_accuracy(e)[0])}** | {percent(m.get('test_accuracy'))} ({training_device(e)}) | "
+                    f"{percent(m.get('weighted_f1'))} | "
                     f"{m.get('epochs_run', e.training.get('epochs', '–'))} | {duration(m.get('train_seconds'))} |")
     text = "\n".join(rows)
     if lab.unavailable:

@@ -1,8 +1,17 @@
 """The Results tab: the reproduced tables and figures that ``python -m training reproduce`` wrote under assets/.
 
 ``results_views`` reads each results folder (assets/results and every profile's subfolder with a README.md)
-into a ``ResultsView``; ``build_results_tab`` lays them out, one tab per profile, the paper profile first.
-The README's relative links are pointed at Gradio's file route so its figures show inline.
+into a ``ResultsView``; ``build_results_tab`` lays them out, one tab per profile (the paper profile first) and
+inside it one sub-tab per table: its verdicts first, then the table beside its figures.
+
+Where things come from, so that each part has one source:
+- the list of tables, their titles and verdicts: the tables' JSONs (``<table>.json``, ``TableResult`` with its
+  ``claims``), read as plain JSON (the app never imports ``training``);
+- each table's body (the rows beside the report's, notes, links): the generated README.md, cut at the anchor
+  ``<a id="<table>"></a>`` that training/report.py writes before each table (else at its ``## <title>``
+  heading), falling back to the table's CSV;
+- each table's figures: ``figures/<table>-*.png``, as training/report.py names them.
+The README's relative links are pointed at Gradio's file route so its files can be opened.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -20,6 +30,31 @@ log = logging.getLogger(__name__)
 
 FILE_ROUTE = "/gradio_api/file="  # Gradio serves files under launch(allowed_paths=...) here
 PAPER = "paper profile"
+ANCHOR = re.compile(r'^<a id="([^"]+)"></a>[ \t]*$', re.MULTILINE)  # before each table in the generated README
+HEADING = re.compile(r"^## (.+?)[ \t]*$", re.MULTILINE)
+# Verdicts as training writes them: ``verdict`` (holds / tie / reversed / not judged) since claims carry
+# intervals, ``holds`` (True / False / None) before.
+LEGACY_VERDICT = {True: "holds", False: "does not hold", None: "not judged"}
+# Plain symbols rather than emoji: they render in any font (a headless browser has no emoji font).
+ICONS = {"holds": "✓", "tie": "≈", "reversed": "✗", "does not hold": "✗", "not judged": "–"}
+
+
+@dataclass
+class TableSection:
+    """One table of a results folder as its sub-tab shows it."""
+
+    name: str  # the table's file stem: table2, class_weight, studyB
+    title: str
+    verdicts: list[str] = field(default_factory=list)  # markdown, one item per claim of the report
+    body: str = ""  # markdown: the rows beside the report's, notes and links
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (path, caption)
+    problem: str | None = None
+
+    @property
+    def tab(self) -> str:
+        """A short tab label: 'Table 2', 'Class weights', 'Study B' (the title up to ':' or '(')."""
+        short = re.split(r":| \(", self.title, maxsplit=1)[0].strip()
+        return short if 0 < len(short) <= 24 else self.name
 
 
 @dataclass
@@ -27,10 +62,18 @@ class ResultsView:
     """What one results tab shows, read from a results folder at start."""
 
     label: str = "results"
-    readme: str | None = None
-    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)
-    images: list[tuple[str, str]] = field(default_factory=list)  # (path, caption)
+    readme: str | None = None  # the whole README, links pointed at the file route
+    overview: str | None = None  # the README's head: how the runs were made and every verdict
+    sections: list[TableSection] = field(default_factory=list)
+    tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)  # the CSVs
+    images: list[tuple[str, str]] = field(default_factory=list)  # every figure: (path, caption)
     message: str | None = None
+
+    @property
+    def loose_images(self) -> list[tuple[str, str]]:
+        """Figures no table claims (shown with the overview)."""
+        claimed = {path for s in self.sections for path, _ in s.figures}
+        return [(p, c) for p, c in self.images if p not in claimed and "-confusion-" not in Path(p).name]
 
 
 def results_views(top: Path) -> list[ResultsView]:
@@ -42,7 +85,7 @@ def results_views(top: Path) -> list[ResultsView]:
 
 
 def read_results(folder: Path) -> ResultsView:
-    """The reproduced tables (README.md, the tables' CSVs) and plots (figures/*.png) of a results folder.
+    """The reproduced tables (README.md, the tables' JSONs and CSVs) and plots (figures/*.png) of a results folder.
 
     Run records (runs/*/history.csv) and other profiles' subfolders are not this view's tables.
     """
@@ -51,18 +94,29 @@ def read_results(folder: Path) -> ResultsView:
         view.message = (f"No results in `{folder}` yet: run `python -m training reproduce` to train the tables' "
                         "models and write them there.")
         return view
-    readme = folder / "README.md"
-    if readme.is_file():
-        try:
-            view.readme = link_files(readme.read_text(encoding="utf-8"), folder)
-        except (OSError, UnicodeDecodeError) as err:
-            view.message = f"⚠ Cannot read {readme}: {err}"
+    text = _read_readme(folder, view)
+    if text is not None:
+        view.readme = link_files(text, folder)
     view.tables = [table for path in sorted(folder.glob("*.csv")) if (table := _read_table(path, folder))]
     images = sorted([*folder.glob("*.png"), *folder.glob("figures/*.png")], key=lambda p: (_plot_rank(p), str(p)))
     view.images = [(str(p), str(p.relative_to(folder).with_suffix(""))) for p in images]
+    head, parts = split_readme(text or "")
+    view.overview = link_files(unlink_anchors(head), folder).strip() or None
+    view.sections = table_sections(folder, parts, view.tables)
     if view.readme is None and not view.tables and not view.images and view.message is None:
         view.message = f"`{folder}` holds no README.md, tables or plots yet."
     return view
+
+
+def _read_readme(folder: Path, view: ResultsView) -> str | None:
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return None
+    try:
+        return readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        view.message = f"⚠ Cannot read {readme}: {err}"
+        return None
 
 
 def _read_table(path: Path, folder: Path) -> tuple[str, list[str], list[list[str]]] | None:
@@ -115,25 +169,178 @@ def link_files(markdown: str, folder: Path) -> str:
     return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", replace, markdown)
 
 
+def unlink_anchors(markdown: str) -> str:
+    """'[table2](#table2)' becomes '**table2**': the page's anchors are sub-tabs here, not places to jump to."""
+    return re.sub(r"(?<!!)\[([^\]]+)\]\(#[^)\s]*\)", r"**\1**", markdown)
+
+
+# ---------------------------------------------------------------------------------------------
+# One section per table
+
+
+def split_readme(text: str) -> tuple[str, dict[str, str]]:
+    """The README's head and its per-table parts, keyed by the anchor's id (lower case).
+
+    A README without anchors is cut at its '## ' headings instead, keyed by the heading's text.
+    """
+    marks = [(m.start(), m.end(), m.group(1).lower()) for m in ANCHOR.finditer(text)]
+    if not marks:
+        marks = [(m.start(), m.start(), m.group(1)) for m in HEADING.finditer(text)]
+    if not marks:
+        return text, {}
+    parts = {key: text[end:(marks[i + 1][0] if i + 1 < len(marks) else len(text))]
+             for i, (_, end, key) in enumerate(marks)}  # fmt: skip
+    return text[:marks[0][0]], parts
+
+
+def _table_json(path: Path) -> dict[str, Any] | str | None:
+    """A results table's JSON as a dict; a readable reason when it cannot be read; None when not a table."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return f"⚠ Cannot read {path.name}: {err}"
+    return data if isinstance(data, dict) and "table" in data and "rows" in data else None
+
+
+def table_sections(folder: Path, parts: dict[str, str],
+                   tables: list[tuple[str, list[str], list[list[str]]]]) -> list[TableSection]:
+    """One section per table (a JSON or a CSV), in the README's order, then the tables the README lacks."""
+    found = {path.stem: data for path in sorted(folder.glob("*.json")) if (data := _table_json(path)) is not None}
+    csvs = {name: (headers, rows) for name, headers, rows in tables}
+    names = list(dict.fromkeys([*found, *csvs]))
+    titles = {name: _json_title(found.get(name)) or name for name in names}
+    key_of = {**{titles[n]: n for n in names}, **{n.lower(): n for n in names}}  # an anchor's id, or a heading
+    ordered = list(dict.fromkeys([*(key_of[key] for key in parts if key in key_of), *names]))
+    return [_section(folder, name, found.get(name), parts.get(name.lower(), parts.get(titles[name])), csvs.get(name))
+            for name in ordered]
+
+
+def _section(folder: Path, name: str, data: dict[str, Any] | str | None, part: str | None,
+             csv_table: tuple[list[str], list[list[str]]] | None) -> TableSection:
+    section = TableSection(name=name, title=_json_title(data) or name)
+    if isinstance(data, str):
+        section.problem = data
+    claims = [c for c in data.get("claims", []) if isinstance(c, dict)] if isinstance(data, dict) else []
+    section.verdicts = [verdict_markdown(c) for c in claims]
+    section.figures = table_figures(folder, name)
+    section.body = _body(folder, part, claims, section, csv_table)
+    return section
+
+
+def _json_title(data: dict[str, Any] | str | None) -> str:
+    return str(data.get("title") or "") if isinstance(data, dict) else ""
+
+
+def table_figures(folder: Path, name: str) -> list[tuple[str, str]]:
+    """The table's figures as training/report.py names them (figures/<table>-*.png), the single confusion
+    matrices (<table>-confusion-<trained>-<tested>.png, linked from the body) left out."""
+    paths = sorted((folder / "figures").glob(f"{name}-*.png"), key=lambda p: (_plot_rank(p), p.name))
+    return [(str(p), p.stem.removeprefix(f"{name}-")) for p in paths if "-confusion-" not in p.name]
+
+
+def _body(folder: Path, part: str | None, claims: list, section: TableSection,
+          csv_table: tuple[list[str], list[list[str]]] | None) -> str:
+    """The table's README part without its heading, verdicts and inline figures (shown around it); else its CSV."""
+    if part is None:
+        return markdown_table(*csv_table) if csv_table else "*This table is not in the README and has no CSV.*"
+    texts = [c["text"] for c in claims if isinstance(c, dict) and isinstance(c.get("text"), str)]
+    shown = {Path(p).name for p, _ in section.figures}
+    kept = []
+    for line in part.splitlines():
+        if HEADING.fullmatch(line) or (line.startswith("- ") and any(t in line for t in texts)):
+            continue  # the title and each verdict are shown above the table
+        image = re.fullmatch(r"!\[[^\]]*\]\(figures/([^)\s]+)\)\s*", line)
+        if image and image.group(1) in shown:
+            continue  # shown in the gallery beside the table
+        kept.append(line)
+    return link_files(re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip(), folder)
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A CSV table as markdown (ragged rows padded or cut to the header's width)."""
+    width = len(headers)
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in (cells + [""] * width)[:width]) + " |"
+
+    return "\n".join([line(headers), "|" + "---|" * width, *(line(r) for r in rows)])
+
+
+def interval_markdown(claim: dict[str, Any]) -> str:
+    """The deciding 95% interval in words ("residual_cnn − lenet5 = +2.74 pts [+2.31, +3.17], paired bootstrap
+    over 12,675 test images; McNemar p = 1.2e-30"); empty without one. Figures are fractions in the JSON."""
+    d = claim.get("interval")
+    if isinstance(d, str):
+        return d
+    if not isinstance(d, dict) or not all(isinstance(d.get(k), (int, float)) for k in ("diff", "low", "high")):
+        return ""
+    text = f"{claim.get('expect', '?')} − {claim.get('against', '?')} = " if claim.get("against") else ""
+    text += f"{100 * d['diff']:+.2f} pts [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+    if d.get("method"):
+        text += f", {d['method']}"
+    if isinstance(d.get("n"), int) and "images" not in str(d.get("method")):  # some methods name their images
+        text += f" over {d['n']:,} {'MNIST test' if claim.get('part') == 'mnist_test' else 'test'} images"
+    p = d.get("mcnemar_p")
+    if isinstance(p, (int, float)):
+        text += f"; McNemar p = {p:.2f}" if p >= 0.01 else f"; McNemar p = {p:.1e}"
+    return text
+
+
+def verdict_markdown(claim: dict[str, Any]) -> str:
+    """One claim as a list item: the verdict first (with its interval where the JSON has one), then the report's
+    conclusion, then how it was judged."""
+    verdict = claim.get("verdict")
+    if not isinstance(verdict, str):
+        verdict = LEGACY_VERDICT.get(claim.get("holds"), "not judged")
+    interval = interval_markdown(claim)
+    basis = "winner chosen on validation metrics" if claim.get("basis") == "validation" else "compared on test figures"
+    detail = str(claim.get("detail") or "").rstrip(".")
+    return (f"- {ICONS.get(verdict, '•')} **{verdict}**" + (f" ({interval})" if interval else "")
+            + f" — the report: {claim.get('text', '?')}.  \n  *{basis}" + (f": {detail}" if detail else "") + ".*")
+
+
 # ---------------------------------------------------------------------------------------------
 # The tab
 
 
 def build_results_tab(views: list[ResultsView]) -> None:
-    """One sub-tab per results view: its message, README, tables (folded) and every figure."""
+    """One sub-tab per results view and, inside it, an overview and one sub-tab per table."""
     with gr.Tab("Results"), gr.Tabs():
         for view in views:
-            with gr.Tab(view.label):
-                if view.message:
-                    gr.Markdown(view.message if view.message.startswith("⚠") else f"⚠ {view.message}")
-                if view.readme:
-                    gr.Markdown(view.readme, elem_classes="results-readme")
-                for title, headers, rows in view.tables:
-                    width = len(headers)
-                    rows = [(row + [""] * width)[:width] for row in rows]  # ragged CSV rows, padded or cut
-                    with gr.Accordion(f"Table: {title}", open=False):
-                        gr.Dataframe(value=rows, headers=headers, interactive=False, wrap=True, max_height=420)
-                if view.images:
-                    gr.Markdown("### All figures")
-                    gr.Gallery(value=view.images, columns=2, height="auto", object_fit="contain", label="Plots",
-                               allow_preview=True)
+            with gr.Tab(view.label), gr.Tabs():
+                _overview_tab(view)
+                for section in view.sections:
+                    _section_tab(section)
+
+
+def _overview_tab(view: ResultsView) -> None:
+    """How the runs were made and every verdict at a glance (the README's head), or why there is nothing."""
+    with gr.Tab("Overview"):
+        if view.message:
+            gr.Markdown(view.message if view.message.startswith("⚠") else f"⚠ {view.message}")
+        if view.overview:
+            gr.Markdown(view.overview, elem_classes="results-overview")
+        elif view.sections:
+            gr.Markdown("Each table has its own tab: its verdicts first, then the rows beside the report's, "
+                        "then its figures.")
+        if view.loose_images:
+            gr.Gallery(value=view.loose_images, columns=2, height="auto", object_fit="contain", label="Figures",
+                       allow_preview=True, elem_classes="results-figures")
+
+
+def _section_tab(section: TableSection) -> None:
+    """A table's verdicts, then its rows (left) beside its figures (right; below them on a narrow screen)."""
+    with gr.Tab(section.tab):
+        verdicts = "\n".join(section.verdicts) or "*No verdict recorded for this table.*"
+        problem = f"{section.problem}\n\n" if section.problem else ""
+        gr.Markdown(f"### {section.title}\n\n{problem}{verdicts}", elem_classes="results-verdicts")
+        with gr.Row(equal_height=False):
+            # The tables have up to 11 columns: three quarters of the width keeps most numbers on one line.
+            with gr.Column(scale=3, min_width=560):
+                gr.Markdown(section.body, elem_classes="results-readme")
+            if section.figures:
+                with gr.Column(scale=1, min_width=280):
+                    for path, caption in section.figures:  # one image each: full width, fullscreen on a click
+                        gr.Image(value=path, type="filepath", label=f"{section.name} {caption}", interactive=False,
+                                 buttons=["fullscreen", "download"], elem_classes="results-figures",
+                                 alt_text=f"{section.title}: {caption}")
