@@ -82,23 +82,31 @@ def from_idx(images: np.ndarray) -> np.ndarray:
 def ink_map(image: Any) -> np.ndarray:
     """Float32 HxW map in [0, 1] of how much ink each pixel holds, paper at 0, noise removed."""
     grey = _to_grey(image)
-    paper, dark_ink = _paper_level(grey)
-    if dark_ink:
-        grey = 1.0 - grey
-        paper = 1.0 - paper
-    grey = _flatten_lighting(grey, paper)
-    ink = np.clip(grey - paper, 0.0, None)
-    peak = _robust_peak(ink)
-    if peak < MIN_CONTRAST:
+    unit = 255.0 if grey.dtype == np.uint8 else 1.0  # paper, lo, hi and peak are in grey's own units
+    paper, (lo, hi), uneven = _paper_level(grey)
+    dark_ink = (paper - lo) >= (hi - paper)
+    if uneven:  # a photo: flatten its lighting, then measure the ink's peak on the result
+        grey, paper, unit = np.divide(grey, unit, dtype=np.float32), paper / unit, 1.0
+        if dark_ink:
+            grey, paper = 1.0 - grey, 1.0 - paper
+        ink = np.clip(_flatten_lighting(grey, paper) - paper, 0.0, None)
+        peak = _robust_peak(ink)
+    else:
+        # Clipping and subtracting commute with the 2x2 min/max, so the peak comes from lo/hi directly.
+        ink = np.subtract(paper, grey, dtype=np.float32) if dark_ink else np.subtract(grey, paper, dtype=np.float32)
+        np.maximum(ink, 0.0, out=ink)
+        peak = (paper - lo) if dark_ink else (hi - paper)
+    if peak < MIN_CONTRAST * unit:
         raise NothingDrawn("the image is blank")
-    ink = np.minimum(ink / peak, 1.0)
+    ink *= np.float32(1.0 / peak)
+    np.minimum(ink, 1.0, out=ink)
     return _remove_noise(ink)
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) of the half-ink pixels after despeckling, bottom/right exclusive."""
     mask = ink >= 0.5
-    if mask.mean() > FILLED:
+    if np.count_nonzero(mask) > FILLED * mask.size:
         raise NothingDrawn("the canvas is filled: clear it and draw one character")
     factor = max(1, int(np.ceil(max(mask.shape) / 256)))
     blocks = _despeckle(_block_any(mask, factor))
@@ -127,24 +135,36 @@ def frame(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur with zero padding (Pillow's blur does not take float images)."""
+    """Separable Gaussian blur with zero padding (Pillow's blur does not take float images).
+
+    Shifted slices summed in place: no index arrays and no temporaries the size of the image.
+    """
     radius = max(1, int(np.ceil(3 * sigma)))
     x = np.arange(-radius, radius + 1, dtype=np.float32)
     kernel = np.exp(-0.5 * (x / sigma) ** 2)
     kernel /= kernel.sum()
-    out = a.astype(np.float32)
-    for axis in (0, 1):
-        padded = np.pad(out, [(radius, radius) if ax == axis else (0, 0) for ax in (0, 1)])
-        n = out.shape[axis]
-        out = sum(w * np.take(padded, np.arange(i, i + n), axis=axis) for i, w in enumerate(kernel))
-    return out.astype(np.float32)
+    h, w = a.shape
+    padded = np.zeros((h + 2 * radius, w), np.float32)
+    padded[radius : radius + h] = a
+    rows = np.zeros((h, w + 2 * radius), np.float32)  # the vertical pass, padded for the horizontal one
+    middle = rows[:, radius : radius + w]
+    for i, weight in enumerate(kernel):
+        middle += weight * padded[i : i + h]
+    out = np.zeros((h, w), np.float32)
+    for i, weight in enumerate(kernel):
+        out += weight * rows[:, i : i + w]
+    return out
 
 
 # ---------------------------------------------------------------- reading inputs
 
 
 def _to_grey(image: Any) -> np.ndarray:
-    """Any accepted input -> float32 HxW grey in [0, 1] (transparent parts made into paper)."""
+    """Any accepted input -> HxW grey (transparent parts made into paper).
+
+    Float32 in [0, 1], except an opaque 8-bit array (every canvas drawing) which stays uint8 in 0..255:
+    a quarter of the bytes to scan for the paper and the ink's extremes, and no float copy of 4 channels.
+    """
     if image is None:
         raise NothingDrawn()
     if isinstance(image, Mapping):
@@ -154,7 +174,7 @@ def _to_grey(image: Any) -> np.ndarray:
     if isinstance(image, Image.Image):
         return _channels_to_grey(_pil_to_channels(image))
     if isinstance(image, np.ndarray):
-        return _channels_to_grey(_array_to_channels(image))
+        return _grey8(image) if _opaque8(image) else _channels_to_grey(_array_to_channels(image))
     raise BadImage(
         f"expected an image (numpy array, PIL image, path or Sketchpad value), got {type(image).__name__}"
     )
@@ -257,6 +277,25 @@ def _array_to_channels(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _opaque8(a: np.ndarray) -> bool:
+    """An 8-bit L, LA, RGB or RGBA array of at most MAX_SIDE a side whose alpha ``_channels_to_grey`` would ignore."""
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or not 0 < min(a.shape[:2]) <= max(a.shape[:2]) <= MAX_SIDE:
+        return False
+    if a.ndim == 2 or a.shape[-1] in (1, 3):
+        return True
+    return a.shape[-1] in (2, 4) and int(a[..., -1].min()) > 0.98 * 255
+
+
+def _grey8(a: np.ndarray) -> np.ndarray:
+    """Uint8 grey of an opaque 8-bit image: Pillow's integer luma, the same 0.299/0.587/0.114 weights as
+    ``_channels_to_grey`` rounded to whole steps (at most 0.002 off), at a tenth of the float version's cost."""
+    if a.ndim == 2:
+        return a
+    if a.shape[-1] <= 2:
+        return a[..., 0]
+    return np.asarray(Image.fromarray(np.ascontiguousarray(a)).convert("L"))  # RGB(A) -> L ignores alpha
+
+
 def _scale_values(a: np.ndarray) -> np.ndarray:
     """Pixel values of any sensible dtype -> float32 in [0, 1]."""
     if a.dtype == np.bool_:
@@ -317,27 +356,31 @@ def _border(a: np.ndarray) -> np.ndarray:
     )
 
 
-def _paper_level(grey: np.ndarray) -> tuple[float, bool]:
-    """The paper's grey level and whether the ink is darker than it.
+def _paper_level(grey: np.ndarray) -> tuple[float, tuple[float, float], bool]:
+    """The paper's grey level, the image's robust extremes (both in grey's units) and whether the paper is unevenly lit.
 
     The paper is the border's median, or the whole image's where the border is mixed (a drawing
-    that touches the edge); ink lies on whichever side of it the image reaches further.
+    that touches the edge); ink lies on whichever side of it the image reaches further. The lighting
+    is uneven when the border's 10th and 90th percentiles differ by 0.1 or more (``_flatten_lighting``).
     """
+    unit = 255.0 if grey.dtype == np.uint8 else 1.0
     ring = _border(grey)
-    lo_ring, hi_ring = np.percentile(ring, [10, 90])
-    paper = float(np.median(ring) if hi_ring - lo_ring < 0.5 else np.median(grey))
-    lo, hi = _robust_extremes(grey)
-    return paper, (paper - lo) >= (hi - paper)
+    lo_ring, mid_ring, hi_ring = np.percentile(ring, [10, 50, 90])
+    paper = float(mid_ring if hi_ring - lo_ring < 0.5 * unit else np.median(grey))
+    uneven = hi_ring - lo_ring >= 0.1 * unit and min(grey.shape) >= 16
+    return paper, _robust_extremes(grey), bool(uneven)
 
 
 def _robust_extremes(grey: np.ndarray) -> tuple[float, float]:
-    """Min and max over 2x2 neighbourhoods, so single noisy pixels do not count as ink."""
+    """Min and max over 2x2 neighbourhoods, so single noisy pixels do not count as ink.
+
+    Separable: the 2x1 extremes of neighbouring rows, then of neighbouring columns of those.
+    """
     if min(grey.shape) < 2:
         return float(grey.min()), float(grey.max())
-    a, b, c, d = grey[:-1, :-1], grey[1:, :-1], grey[:-1, 1:], grey[1:, 1:]
-    high = np.maximum(np.maximum(a, b), np.maximum(c, d))
-    low = np.minimum(np.minimum(a, b), np.minimum(c, d))
-    return float(high.min()), float(low.max())
+    high = np.maximum(grey[:-1], grey[1:])
+    low = np.minimum(grey[:-1], grey[1:])
+    return float(np.maximum(high[:, :-1], high[:, 1:]).min()), float(np.minimum(low[:, :-1], low[:, 1:]).max())
 
 
 def _robust_peak(ink: np.ndarray) -> float:
@@ -347,11 +390,8 @@ def _robust_peak(ink: np.ndarray) -> float:
 def _flatten_lighting(grey: np.ndarray, paper: float) -> np.ndarray:
     """Even out uneven paper (a photo): subtract a smooth estimate of the paper's brightness.
 
-    Only done when the border itself is uneven, so clean canvases are left untouched.
+    Only called when the border itself is uneven (``_paper_level``), so clean canvases are left untouched.
     """
-    ring = _border(grey)
-    if np.percentile(ring, 90) - np.percentile(ring, 10) < 0.1 or min(grey.shape) < 16:
-        return grey
     # grey has bright ink here, so the paper is the local minimum over a window wider than a stroke.
     small = Image.fromarray(np.ascontiguousarray(grey), "F")
     small = small.resize((64, max(1, round(64 * grey.shape[0] / grey.shape[1]))), Image.Resampling.BOX)
@@ -363,6 +403,8 @@ def _flatten_lighting(grey: np.ndarray, paper: float) -> np.ndarray:
 def _remove_noise(ink: np.ndarray) -> np.ndarray:
     """Drop the paper's texture: everything up to the background's median + 4 robust sigmas."""
     sample = ink[:: max(1, ink.shape[0] // 256), :: max(1, ink.shape[1] // 256)]
+    if 2 * np.count_nonzero(sample) < sample.size:  # mostly clean paper: median and spread are 0
+        return ink
     median = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - median)))
     floor = min(median + 4 * spread, 0.45)
@@ -372,9 +414,16 @@ def _remove_noise(ink: np.ndarray) -> np.ndarray:
 
 
 def _block_any(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Whether any pixel of each factor x factor block is set: ORs of strided views (a 4-D .any is slow)."""
+    if factor == 1:
+        return mask
     h, w = mask.shape
     padded = np.pad(mask, ((0, -h % factor), (0, -w % factor)))
-    return padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).any((1, 3))
+    out = padded[::factor, ::factor].copy()
+    for dy in range(factor):
+        for dx in range(factor):
+            out |= padded[dy::factor, dx::factor]
+    return out
 
 
 def _despeckle(blocks: np.ndarray) -> np.ndarray:
@@ -384,13 +433,13 @@ def _despeckle(blocks: np.ndarray) -> np.ndarray:
 
 
 def _dilate3(mask: np.ndarray) -> np.ndarray:
-    """3x3 binary dilation with numpy (Pillow's rank filters are slow)."""
-    p = np.pad(mask, 1)
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    for dy in range(3):
-        for dx in range(3):
-            out |= p[dy : dy + h, dx : dx + w]
+    """3x3 binary dilation with numpy (Pillow's rank filters are slow): a 3x1 then a 1x3 pass."""
+    rows = mask.copy()
+    rows[1:] |= mask[:-1]
+    rows[:-1] |= mask[1:]
+    out = rows.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
     return out
 
 
