@@ -6,7 +6,9 @@
   under ``assets/results/``. Built by the collect step (training/collect.py), written by ``TableResult.write``,
   read by ``TableResult.read`` (the results page, the figures, winners.json, the export).
 - ``ClaimResult``: a report's conclusion judged on a table's rows, kept in ``TableResult.claims``.
-- ``Winners``: ``winners.json``, written by the runner from the tables, read by the export.
+- ``Winners``: ``winners.json``, written by reproduce's collect step (``collect.pick_winners`` on the tables) for
+  people and scripts to read; the export applies the same function to the tables it is given, so it never
+  ships from a stale summary.
 
 A record's JSON keeps the field names and order of the files already committed under ``assets/`` and
 ``exported_models/runs/``, so every published record reads back unchanged.
@@ -112,7 +114,7 @@ class Winner:
 
 @dataclass
 class Winners:
-    """``winners.json``: what the export ships. Written by the runner, read by the export.
+    """``winners.json``: the runs the export ships, as ``collect.pick_winners`` chose them from the tables.
 
     ``table8[split]`` is Table 8's final model per split; ``best_by_family[family][split]`` the run of that
     family with the best validation accuracy over every EMNIST table (never chosen on test).
