@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ import numpy as np
 
 from recognizer.inference import Prediction
 from recognizer.labels import same_character
+from recognizer.manifest import SLOTS
 from recognizer.preprocess import FILLED, BadImage, InputError, NothingDrawn, to_model_input
-from recognizer.saliency import occlusion_map, overlay
+from recognizer.saliency import overlay, segment_map, stroke_segments
 
 from .lab import Lab
 
@@ -29,7 +31,10 @@ log = logging.getLogger(__name__)
 TOP_K = 5
 MAX_UPLOAD_MB = 10  # an upload larger than this is refused before it is decoded
 PREVIEW_SIZE = 224  # the 28x28 model input (and its saliency map) is shown enlarged to this many pixels
-SALIENCY_PATCH, SALIENCY_STRIDE = 6, 3  # 64 occluded copies per map: a third of the default 4/2's cost
+# The slots' saliency maps are computed at once, one thread each: ONNX Runtime releases the GIL while a
+# single-threaded session runs, so the three batches use as many cores as there are (measured by
+# benchmarks/app_latency.py). One pool for the whole app bounds the threads however many requests come.
+_SALIENCY_POOL = ThreadPoolExecutor(max_workers=len(SLOTS), thread_name_prefix="saliency")
 EMPTY_MESSAGE = "Draw a character (or upload a photo of one) and the three models will read it."
 
 
@@ -159,21 +164,26 @@ def run_slot(lab: Lab, name: str | None, x28: np.ndarray, k: int = TOP_K, salien
     return SlotResult(name, prediction, heat)
 
 
-def saliency_map(lab: Lab, name: str, x28: np.ndarray) -> np.ndarray:
-    """Where the model looked: the occlusion map over the enlarged input, as an RGB picture."""
-    heat = occlusion_map(lab.recognizer, name, x28, patch=SALIENCY_PATCH, stride=SALIENCY_STRIDE)
+def saliency_map(lab: Lab, name: str, x28: np.ndarray, segments: np.ndarray | None = None) -> np.ndarray:
+    """Where the model looked: the stroke-segment occlusion map over the enlarged input, as an RGB picture.
+
+    ``segments`` (``stroke_segments(x28)``) can be shared between slots: they depend on the drawing only.
+    """
+    heat = segment_map(lab.recognizer, name, x28, segments=segments)
     return overlay(x28, heat, size=PREVIEW_SIZE)
 
 
 def saliency_maps(lab: Lab, x28: np.ndarray | None, names: list[str | None]) -> list[np.ndarray | None]:
-    """One saliency picture per slot (None where there is no input or no working model)."""
+    """One saliency picture per slot (None where there is no input or no working model), the slots in parallel."""
+    if x28 is None:
+        return [None] * len(names)
+    segments = stroke_segments(x28)  # the same strokes blanked for every model, so the maps compare
+    jobs = [_SALIENCY_POOL.submit(saliency_map, lab, name, x28, segments) if lab.serves(name) else None
+            for name in names]
     maps: list[np.ndarray | None] = []
-    for name in names:
-        if x28 is None or not lab.serves(name):
-            maps.append(None)
-            continue
+    for name, job in zip(names, jobs, strict=True):
         try:
-            maps.append(saliency_map(lab, name, x28))
+            maps.append(None if job is None else job.result())
         except Exception:  # a failing model loses its heat map only
             log.exception("saliency of %s failed", name)
             maps.append(None)
