@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from webapp import build_demo, launch
+from webapp.api import API_BATCH
 
 ROOT = Path(__file__).resolve().parent
 
@@ -27,12 +28,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cuda", action="store_true", help="run the models on CUDA when available")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model")
     parser.add_argument("--concurrency", type=int, help="requests processed at once (default: CPU cores, up to 4)")
+    parser.add_argument("--api-batch", type=int, default=API_BATCH,
+                        help=f"queued /predict calls handled together (default {API_BATCH}; 1: one at a time)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads)
+    demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch)
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
     return 0
 

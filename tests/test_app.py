@@ -586,6 +586,51 @@ def test_api_good_odd_files(served, files: dict[str, Path]) -> None:
         assert answer["ok"] is True, (name, answer["error"])
 
 
+def _top(answer: dict) -> list[list[str]]:
+    return [[t["char"] for t in m.get("top", [])] for m in answer["models"]]
+
+
+def test_api_rest_routes_answer_like_the_client(served, files: dict[str, Path]) -> None:
+    """Plain HTTP as benchmarks/app_load.py sends it: an upload, then the queue (POST /call/predict and its
+    SSE stream, many at once) and the direct POST /run/predict answer what gradio_client gets."""
+    import asyncio
+    import importlib.util
+
+    import httpx
+    from gradio_client import handle_file
+
+    spec = importlib.util.spec_from_file_location("app_load", REPO / "benchmarks" / "app_load.py")
+    load = sys.modules["app_load"] = importlib.util.module_from_spec(spec)  # its dataclass looks itself up there
+    spec.loader.exec_module(load)
+    client, _ = served
+    names = ["drawing.png", "transparent.png", "photo.jpg"]
+    expected = {n: _top(client.predict(handle_file(str(files[n])), 5, False, "", api_name="/predict")) for n in names}
+
+    async def calls() -> tuple[list[dict], list[dict]]:
+        async with httpx.AsyncClient(trust_env=False, timeout=60) as http:
+            images = [await load.upload(http, client.src, files[n]) for n in names]
+            queued = await asyncio.gather(*(load.call_predict(http, client.src, images[i % 3], f"s{i}")
+                                            for i in range(9)))
+            direct = [await load.run_predict(http, client.src, image) for image in images]
+        return queued, direct
+
+    queued, direct = asyncio.run(calls())
+    assert [_top(a) for a in queued] == [expected[names[i % 3]] for i in range(9)]
+    assert [_top(a) for a in direct] == [expected[n] for n in names]
+    assert all(a["ok"] and a["input"] is None for a in queued + direct)
+
+
+def test_api_direct_route_reads_only_uploaded_files(served, files: dict[str, Path]) -> None:
+    """POST /run/predict skips the queue, not Gradio's upload-folder check: a named server file is refused."""
+    import httpx
+
+    client, _ = served
+    named = {"path": str(files["drawing.png"]), "meta": {"_type": "gradio.FileData"}}
+    response = httpx.post(f"{client.src}gradio_api/run/predict", json={"data": [named, 5, False, ""]},
+                          timeout=60, trust_env=False)
+    assert response.status_code >= 400 or response.json()["data"][0]["ok"] is False
+
+
 def test_api_models(served) -> None:
     client, lab = served
     answer = client.predict(api_name="/models")

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from .analysis import MAX_UPLOAD_MB
-from .api import add_api
+from .api import API_BATCH, add_api
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
 from .lab import Lab
@@ -22,6 +22,12 @@ from .results import build_results_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_SIZE = f"{4 * MAX_UPLOAD_MB}mb"  # Gradio refuses bigger uploads outright; analysis refuses > MAX_UPLOAD_MB
+# Gradio's queue rebuilds a pandas summary of its last GRADIO_ANALYTICS_MAX_EVENTS events after every event
+# (gradio/queueing.py, read when the queue is built): 1.8 ms of CPU per /predict at 100 events, 8.8 ms at the
+# default 10,000. Nothing here reads the summary, so it is rebuilt every 1,000 events over the last 1,000.
+QUEUE_ANALYTICS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
+STATUS_UPDATE_S = 1.0  # queue positions sent once a second, not to every waiting client after every event
+QUEUE_MAX = 128  # calls waiting beyond this get 503 at once (about 4 s of work at 30 /predict a second)
 
 CSS = """
 #model-input img, .saliency img { image-rendering: pixelated; }
@@ -50,8 +56,12 @@ JS = """
 
 
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
-               assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1) -> gr.Blocks:
-    """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown."""
+               assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
+               api_batch: int = API_BATCH) -> gr.Blocks:
+    """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown.
+
+    ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
+    """
     lab = Lab(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
     with gr.Blocks(title="EMNIST handwriting lab", analytics_enabled=False) as demo:
         gr.Markdown("# EMNIST handwriting lab\nDraw one character — a digit or a letter — and three models trained "
@@ -62,7 +72,7 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
         build_embeddings_tab(lab, x28)
         build_results_tab(lab.results_views())
         build_models_tab(lab)
-        add_api(lab)
+        add_api(lab, api_batch)
     demo.emnist_lab = lab  # for launch() (allowed paths) and tests
     return demo
 
@@ -71,7 +81,10 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
            prevent_thread_lock: bool = False, quiet: bool = False, concurrency: int | None = None):
     """Start the server with the app's settings; returns what ``Blocks.launch`` returns (app, local url, share url)."""
     lab: Lab | None = getattr(demo, "emnist_lab", None)
-    demo.queue(default_concurrency_limit=concurrency or max(1, min(4, os.cpu_count() or 1)))
+    for name, value in QUEUE_ANALYTICS.items():
+        os.environ.setdefault(name, value)  # a deployment's own setting wins
+    demo.queue(default_concurrency_limit=concurrency or max(1, min(4, os.cpu_count() or 1)),
+               status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
     return demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, js=JS,
