@@ -299,12 +299,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=TARGET_USERS, help=f"at most {MAX_USERS}")
     parser.add_argument("--requests", type=int, default=20, help=f"per user, at most {MAX_REQUESTS}")
-    parser.add_argument("--seconds", type=float, default=60.0, help=f"stop sending after this long (<= {MAX_SECONDS:g})")
+    parser.add_argument("--seconds", type=float, default=60.0, help=f"stop sending after (<= {MAX_SECONDS:g})")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds a user waits between calls (0: none)")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured calls before the load")
     parser.add_argument("--models", type=Path, default=REPO / "exported_models")
     parser.add_argument("--assets", type=Path, default=REPO / "assets")
-    parser.add_argument("--app-arg", action="append", default=[], help="passed to app.py (repeat), e.g. --app-arg=--batch")
+    parser.add_argument("--app-arg", action="append", default=[],
+                        help="passed to app.py (repeat), e.g. --app-arg=--api-batch=4")
     parser.add_argument("--route", choices=sorted(ROUTES), default="call",
                         help="call: the queue (POST /call/predict + SSE, as gradio_client); run: POST /run/predict")
     parser.add_argument("--no-session", action="store_true",
