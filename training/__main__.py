@@ -1,10 +1,11 @@
-"""One command line for the torch side: data | train | reproduce | export | embed.
+"""One command line for the torch side: data | train | reproduce | export | embed | drawbench.
 
     python -m training data --protocol pool
     python -m training train --model residual_cnn --split byclass --optimizer nadam --lr 2e-4 --activation swish
     python -m training reproduce table3 --profile quick
     python -m training export
     python -m training embed
+    python -m training drawbench
 
 Every command is built the same way: ``add_arguments(parser)`` declares its flags and ``run(args)`` does the work
 and returns the exit code. ``data`` and ``train`` are defined here; the others live in their own modules.
@@ -29,7 +30,7 @@ from typing import NamedTuple
 if __name__ == "__main__" and sys.argv[1:2] == ["embed"]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from training import embed, export, reproduce  # noqa: E402
+from training import drawbench, embed, export, reproduce  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 from training.data import DataError, default_root, describe, load_split, write_pool_pack  # noqa: E402
 from training.models import MODELS  # noqa: E402
@@ -197,6 +198,8 @@ COMMANDS = {
     "reproduce": Command("rerun the reports' tables", reproduce.add_arguments, reproduce.run, reproduce.__doc__),
     "export": Command("export the winners to ONNX", export.add_arguments, export.run, export.__doc__),
     "embed": Command("compute embedding maps of the exported models", embed.add_arguments, embed.run, embed.__doc__),
+    "drawbench": Command("score the exported models on drawings made from held-out test images",
+                         drawbench.add_arguments, drawbench.run, drawbench.__doc__),
 }
 
 
