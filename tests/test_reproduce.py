@@ -121,7 +121,9 @@ def test_the_planned_runs_are_the_committed_results_runs(emnist_env: Path) -> No
 def test_committed_tables_read_back_unchanged() -> None:
     """ResultRow/TableResult read every committed table and write it back byte for byte."""
     for folder in COMMITTED.values():
-        for name in TABLES:
+        present = [name for name in TABLES if (folder / f"{name}.json").exists()]
+        assert set(TABLES) - set(present) <= {"studyB_ssl"}  # added after a folder's last full run
+        for name in present:
             text = (folder / f"{name}.json").read_text()
             result = TableResult.from_dict(json.loads(text))
             assert json.dumps(TableResult.from_dict(result.to_dict()).to_dict(), indent=1) == text, name

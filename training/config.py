@@ -41,9 +41,18 @@ class RunConfig:
     limit_train: int | None = None  # a seeded, class-stratified subset of the training part
     limit_val: int | None = None
     profile: str = "custom"
+    # A finished self-supervised pretraining (training/ssl.py) in the same runs folder whose encoder the model's
+    # body starts from.
+    init_from: str | None = field(default=None, metadata=ADDED)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings; a field added later (``ADDED``) is left out while it holds its default, so the records
+        written before it existed (config.json, metrics.json, result rows) read back and write back unchanged."""
+        values = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.metadata.get("hashed_when_set") and values[f.name] == _default(f):
+                del values[f.name]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> RunConfig:
@@ -54,11 +63,7 @@ class RunConfig:
         return cls(**values)
 
     def _hashed(self) -> dict[str, Any]:
-        values = self.to_dict()
-        for f in dataclasses.fields(self):
-            if f.metadata.get("hashed_when_set") and values[f.name] == _default(f):
-                del values[f.name]
-        return values
+        return self.to_dict()  # ADDED fields at their default are already out
 
     def run_id(self) -> str:
         text = json.dumps(self._hashed(), sort_keys=True)

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet50 as tv_resnet50
 
+from training.handwriting import HandwritingAugment
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -212,6 +214,46 @@ def cnn_small(num_classes: int, in_channels: int = 3) -> nn.Module:
         nn.Flatten(), nn.Linear(6272, 3000), nn.ReLU(), nn.Linear(3000, 1000), nn.ReLU(),
     )  # fmt: skip
     return Classifier(body, 1000, num_classes)
+
+
+class SSLClassifier(Classifier):
+    """A classifier for Study B's representation-learning table (training/ssl.py): a training-time handwriting
+    augmentation in front (identity in eval mode) and, for a linear probe, a frozen body whose BatchNorm
+    statistics stay those of its pretraining."""
+
+    def __init__(self, body: nn.Module, feature_dim: int, num_classes: int, augment: bool, frozen: bool) -> None:
+        super().__init__(body, feature_dim, num_classes)
+        self.augment = HandwritingAugment() if augment else nn.Identity()
+        self.frozen = frozen
+        if frozen:
+            self.body.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> SSLClassifier:
+        super().train(mode)
+        if self.frozen:
+            self.body.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self.augment(x)))
+
+
+def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+@register(default_classes=10)
+def ssl_cnn(num_classes: int, in_channels: int = 1, width: int = 16, augment: bool = False,
+            frozen: bool = False) -> nn.Module:  # fmt: skip
+    """A small VGG-style encoder (5 conv-BN-ReLU, global average pool: 4 * width features) that SimCLR can
+    pretrain on a CPU; ``augment``: handwriting augmentation while training; ``frozen``: a linear probe."""
+    w = width
+    body = nn.Sequential(
+        *_conv_bn(in_channels, w), nn.MaxPool2d(2),
+        *_conv_bn(w, 2 * w), *_conv_bn(2 * w, 2 * w), nn.MaxPool2d(2),
+        *_conv_bn(2 * w, 4 * w), *_conv_bn(4 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )  # fmt: skip
+    return SSLClassifier(body, 4 * w, num_classes, augment, frozen)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -14,6 +14,7 @@ from training.data import has_official
 from training.experiments import Row, Spec, load_spec
 from training.experiments.profiles import PROFILES
 from training.models import model_info
+from training.ssl import planned_pretraining
 
 
 @dataclass
@@ -68,6 +69,8 @@ def plan_row(spec: Spec, row: Row, profile: str, root: Path) -> PlannedRow:
     budget = profile_budget(profile, spec, model)
     settings = apply_budget(settings, budget, profile)
     settings["model_args"] = canonical_model_args(model, settings["model_args"])
+    if settings.get("init_from"):  # the spec names its pretraining; the run id holds that pretraining's own id
+        settings["init_from"] = planned_pretraining(spec, settings["init_from"], profile).run_id()
     if spec.budget == "emnist":  # Study B's data has one protocol; its recorded run ids hash the spec's "auto"
         settings["protocol"] = resolve_protocol(settings["split"], settings.get("protocol", "auto"), root)
     seeds = spec.seeds[: budget.get("seeds") or len(spec.seeds)]

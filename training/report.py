@@ -636,6 +636,8 @@ def _table_section(name: str, result: TableResult, out_dir: Path) -> list[str]:
     lines += [f"- {_verdict(claim)}" for claim in result.claims]
     if result.notes:
         lines.append(f"- {result.notes}")
+    if (out_dir / f"{name}.md").is_file():  # a table's own notes (Study B SSL: the unlabelled data, the pretraining)
+        lines += (out_dir / f"{name}.md").read_text().strip().splitlines()
     figures = sorted((out_dir / "figures").glob(f"{name}-*.png"))
     shown = [f for f in figures if "-confusion-" not in f.name]
     if shown:

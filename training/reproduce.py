@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from training import paths, report
+from training import paths, report, ssl
 from training.collect import collect_table, copy_records, load_results, pick_winners, write_table
 from training.config import RunConfig
 from training.data import default_root
@@ -81,6 +81,7 @@ def collect(names: list[str], plans: dict[str, list[PlannedRow]], args: Any, run
                                                 args.device, args.out / "runs")  # fmt: skip
             write_table(result, args.out)
             copy_records(result, runs_dir, args.out)
+            ssl.pretraining_page(load_spec(name), args.profile, runs_dir, args.out)
             if not args.no_plots:
                 report.plot_table(result, runs_dir, args.out / "figures")
     results = load_results(args.out)
@@ -121,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     configs = [c for plan in plans.values() for p in plan for c in p.configs]
     print(f"{len(names)} tables, {len(configs)} rows x seeds, {len({c.run_id() for c in configs})} distinct runs; "
           f"profile {args.profile}, runs in {runs_dir}", file=sys.stderr)  # fmt: skip
+    if not args.collect_only:  # self-supervised pretrainings first: their rows start from them
+        with torch_threads(threads_per_run(1, args.threads)):
+            for name in names:
+                ssl.pretrain_table(load_spec(name), args.profile, runs_dir, root, args.device)
     failures = {} if args.collect_only else run_configs(
         configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads, args.in_order,
         args.compile,

@@ -31,6 +31,7 @@ from training.models import create_model, model_info
 from training.optim import create_optimizer
 from training.records import Metrics
 from training.runfolder import RunFolder
+from training.ssl import load_pretrained
 from training.utils import environment, pick_device, stratified_subset
 
 PARTS = ("train", "val", "test")
@@ -306,6 +307,9 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
         run.log(f"run {run.id} on {dev}: {data.name}/{data.protocol}, train {len(sets['train']):,}, "
                 f"val {len(sets['val']):,}, test {len(sets['test']):,}{'; torch.compile' if compile_model else ''}; "
                 f"{json.dumps(config.to_dict())}")
+        if config.init_from:  # a fresh run starts from a pretrained encoder; a resumed one has its own weights
+            load_pretrained(learner.model, run.path.parent / config.init_from)
+            run.log(f"body initialised from the pretrained encoder {config.init_from}")
     use_val = len(sets["val"]) > 0
     while state.epoch < config.epochs and not state.should_stop(config, use_val):
         epoch = state.epoch + 1

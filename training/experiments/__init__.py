@@ -13,7 +13,8 @@ import importlib
 
 from training.experiments.spec import Claim, Row, Spec, SpecError
 
-TABLES = ("table2", "table3", "table4", "table5", "table6", "table7", "table8", "class_weight", "focal", "studyB")
+TABLES = ("table2", "table3", "table4", "table5", "table6", "table7", "table8", "class_weight", "focal", "studyB",
+          "studyB_ssl")
 
 __all__ = ["TABLES", "Claim", "Row", "Spec", "SpecError", "load_spec"]
 

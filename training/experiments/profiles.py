@@ -8,7 +8,8 @@
 - ``smoke``: seconds per run, for the tests; the numbers mean nothing.
 
 ``emnist`` applies to the EMNIST tables, ``per_model`` overrides it for one model, ``studyB`` applies
-to the small-MNIST study. ``max_epochs`` caps a row's epochs (a row asking for fewer keeps its own);
+to the small-MNIST study, ``pretrain`` to a table's self-supervised pretrainings (PretrainConfig fields,
+training/ssl.py, over the spec's). ``max_epochs`` caps a row's epochs (a row asking for fewer keeps its own);
 ``limit_train``/``limit_val`` become the RunConfig fields of the same names; ``batch_size`` replaces
 the row's; ``seeds`` keeps the first n of a spec's SEEDS. The test part is always scored whole.
 """
@@ -21,6 +22,7 @@ PROFILES: dict[str, dict] = {
         "emnist": {},
         "per_model": {},
         "studyB": {},
+        "pretrain": {},
     },
     "quick": {
         "description": "the report's settings on 3,000 training and 1,500 validation images per run (a fixed "
@@ -29,6 +31,7 @@ PROFILES: dict[str, dict] = {
         "emnist": {"limit_train": 3000, "limit_val": 1500, "max_epochs": 3, "batch_size": 100},
         "per_model": {"resnet50": {"limit_train": 3000, "limit_val": 500, "max_epochs": 2}},
         "studyB": {"seeds": 3},
+        "pretrain": {"epochs": 10, "images_per_epoch": 20_000},
     },
     "final": {
         "description": "the shipped models' budget on CPU: the report's settings on at most 100,000 training images "
@@ -44,6 +47,7 @@ PROFILES: dict[str, dict] = {
         "emnist": {"limit_train": 32, "limit_val": 32, "max_epochs": 1},
         "per_model": {"resnet50": {"limit_train": 16, "limit_val": 16}},
         "studyB": {"limit_train": 40, "max_epochs": 2, "seeds": 2},
+        "pretrain": {"epochs": 2, "limit_unlabelled": 256, "batch_size": 64},
     },
 }
 

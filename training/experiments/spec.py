@@ -76,6 +76,9 @@ class Spec:
     seeds: tuple[int, ...] = ()
     cross_split: tuple[str, ...] = ()
     notes: str = ""
+    # Self-supervised pretrainings run before the rows (training/ssl.py): name -> PretrainConfig settings; a row
+    # whose ``init_from`` names one starts from its encoder (the plan replaces the name by the pretraining's id).
+    pretrain: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_spec(self)
@@ -101,6 +104,10 @@ def check_spec(spec: Spec) -> None:
     _check_settings(f"{where} base", spec.base)
     for row in spec.trained:
         _check_settings(f"{where} row {row.key}", spec.settings(row))
+        init_from = spec.settings(row).get("init_from")
+        if init_from is not None and init_from not in spec.pretrain:
+            raise SpecError(f"{where} row {row.key}: init_from {init_from!r} is not one of its pretrainings "
+                            f"{sorted(spec.pretrain)}")  # fmt: skip
     trained = {row.key for row in spec.trained}
     for claim in spec.claims:
         _check_claim(f"{where} claim {claim.text!r}", claim, trained, spec.cross_split)

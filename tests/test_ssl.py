@@ -1,0 +1,141 @@
+"""Study B's representation learning: the unlabelled set, the augmentations, SimCLR's loss, pretraining and its
+resume, and a run that starts from the pretrained encoder (training/ssl.py, unlabelled.py, handwriting.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training import ssl
+from training.config import RunConfig
+from training.data import load_studyb
+from training.experiments import Row, Spec, SpecError, load_spec
+from training.handwriting import MILD, STRONG, HandwritingAugment, augment
+from training.models import create_model
+from training.plan import plan_table
+from training.runfolder import RunFolder
+from training.runner import torch_threads
+from training.trainer import train
+from training.unlabelled import build_unlabelled
+
+TINY = {"epochs": 2, "limit_unlabelled": 64, "batch_size": 32, "profile": "test"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    # On the shared 2-core CPU two torch threads wait on each other (several times slower), as in test_reproduce.
+    with torch_threads(1):
+        yield
+
+
+def test_unlabelled_set_holds_no_study_b_test_image(emnist_env: Path) -> None:
+    studyb = load_studyb(emnist_env)
+    unlabelled = build_unlabelled(emnist_env, studyb)
+    kept = {img.tobytes() for img in unlabelled.images}
+    tests = [*studyb.parts["test"][0], *studyb.extra_tests["mnist_test"][0]]
+    assert not kept & {img.tobytes() for img in tests}
+    assert len(kept) == len(unlabelled.images)  # byte-identical images are one image
+    summary = unlabelled.summary
+    # The report's 100 test images come from the MNIST training slice, so they must have been found and removed.
+    assert summary["removed_as_test_images"]["report_test"] == 100
+    assert summary["distinct_images"] - summary["removed_total"] == summary["unlabelled_images"] == len(kept)
+    assert summary["images_before_dedup"] == sum(summary["sources"].values())
+    assert summary["labelled_train_images_kept_unlabelled"] == 400
+
+
+def test_augmentations_are_batched_seeded_and_off_in_eval() -> None:
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 8:20, 12:16] = 1.0  # a bar: every view keeps ink in [0, 1]
+    torch.manual_seed(0)
+    a = augment(x, STRONG)
+    torch.manual_seed(0)
+    assert torch.equal(a, augment(x, STRONG))  # resumable: the same seed gives the same views
+    assert a.shape == x.shape and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+    assert not torch.equal(a[0], a[1])  # each image of the batch gets its own map
+    assert (a.sum((1, 2, 3)) > 10).all()  # the ink survives
+    layer = HandwritingAugment(MILD)
+    assert torch.equal(layer.eval()(x), x) and not torch.equal(layer.train()(x), x)
+
+
+def test_nt_xent_is_the_simclr_formula() -> None:
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(5, 8, dtype=torch.float64), torch.randn(5, 8, dtype=torch.float64)
+    t = 0.3
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1).tolist()
+    cos = lambda i, j: sum(a * b for a, b in zip(z[i], z[j], strict=True))  # noqa: E731
+    losses = []
+    for i in range(10):  # -log( exp(s_ij / t) / sum_{k != i} exp(s_ik / t) ), j the other view of i
+        j = (i + 5) % 10
+        losses.append(-cos(i, j) / t + math.log(sum(math.exp(cos(i, k) / t) for k in range(10) if k != i)))
+    assert float(ssl.nt_xent(z1, z2, t)) == pytest.approx(sum(losses) / 10, rel=1e-9)
+
+
+def test_pretraining_resumes_exactly_and_a_probe_keeps_its_encoder(
+    emnist_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ssl.PretrainConfig(**TINY)
+    unbroken = ssl.pretrain(config, tmp_path / "a", emnist_env, "cpu", progress=False)
+    real_epoch = ssl.pretrain_epoch
+
+    def killed_in_epoch_2(*args, **kwargs):
+        if args[4] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "pretrain_epoch", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        ssl.pretrain(config, tmp_path / "b", emnist_env, "cpu", progress=False)
+    monkeypatch.setattr(ssl, "pretrain_epoch", real_epoch)
+    resumed = ssl.pretrain(config, tmp_path / "b", emnist_env, "cpu", progress=False)
+    assert "resuming" in (tmp_path / "b" / config.run_id() / "log.txt").read_text()
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in unbroken["history"]]
+    encoders = [torch.load(d / config.run_id() / ssl.ENCODER) for d in (tmp_path / "a", tmp_path / "b")]
+    assert all(torch.equal(encoders[0][k], encoders[1][k]) for k in encoders[0])
+    assert unbroken["data"]["used_for_pretraining"] == 64 and 0 <= unbroken["knn_loo_accuracy"] <= 1
+
+    # A linear probe starts from the encoder and never changes it (weights and BatchNorm statistics alike).
+    probe = RunConfig(model="ssl_cnn", split="mnist50", model_args={"frozen": True}, epochs=2, batch_size=20,
+                      early_stop_patience=0, limit_train=40, init_from=config.run_id(), profile="test")  # fmt: skip
+    train(probe, runs_dir=tmp_path / "a", device="cpu", progress=False)
+    best = RunFolder(tmp_path / "a" / probe.run_id()).load_best("cpu")
+    assert all(torch.equal(best[f"body.{k}"], v) for k, v in encoders[0].items())
+    head = create_model("ssl_cnn").state_dict()["head.weight"]
+    assert not torch.equal(best["head.weight"], head)  # (the head did train)
+    assert "initialised from the pretrained encoder" in (tmp_path / "a" / probe.run_id() / "log.txt").read_text()
+
+
+def test_a_run_without_its_pretraining_fails_loudly(emnist_env: Path, tmp_path: Path) -> None:
+    config = RunConfig(model="ssl_cnn", split="mnist50", epochs=1, limit_train=40, init_from="pretrain-simclr-none")
+    with pytest.raises(FileNotFoundError, match="not a finished pretraining"):
+        train(config, runs_dir=tmp_path, device="cpu", progress=False)
+
+
+def test_the_table_plans_its_pretraining_and_shares_study_b_runs(emnist_env: Path) -> None:
+    plans = {name: {p.row.key: p for p in plan_table(name, "quick", emnist_env)} for name in ("studyB", "studyB_ssl")}
+    ssl_rows, studyb = plans["studyB_ssl"], plans["studyB"]
+    for key in ("cnn_ce", "cnn_focal", "basic_ce"):  # the report's supervised rows are Study B's own runs
+        assert [c.run_id() for c in ssl_rows[key].configs] == [c.run_id() for c in studyb[key].configs]
+    pretraining = ssl.planned_pretraining(load_spec("studyB_ssl"), "simclr", "quick")
+    assert pretraining.profile == "quick" and pretraining.epochs < load_spec("studyB_ssl").pretrain["simclr"]["epochs"]
+    assert {c.init_from for c in ssl_rows["finetune_ce"].configs} == {pretraining.run_id()}
+    assert ssl_rows["scratch_ce"].configs[0].init_from is None
+    with pytest.raises(SpecError, match="not one of its pretrainings"):
+        Spec("t", "T", {"split": "mnist50"}, (Row("a", "A", {"init_from": "byol"}),), (), budget="studyB")
+
+
+def test_pretraining_page_names_the_overlaps(emnist_env: Path, tmp_path: Path) -> None:
+    spec = Spec("t", "T", {"split": "mnist50"}, (Row("a", "A", {"model": "ssl_cnn", "init_from": "s"}),), (),
+                budget="studyB", pretrain={"s": {"epochs": 1, "limit_unlabelled": 32, "batch_size": 16}})  # fmt: skip
+    assert ssl.pretraining_page(spec, "smoke", tmp_path / "runs", tmp_path / "out").read_text().count("not run yet")
+    ssl.pretrain_table(spec, "smoke", tmp_path / "runs", emnist_env, "cpu")
+    page = ssl.pretraining_page(spec, "smoke", tmp_path / "runs", tmp_path / "out").read_text()
+    assert "100 removed because they are Study B test images" in page
+    run_id = ssl.planned_pretraining(spec, "s", "smoke").run_id()
+    assert json.loads((tmp_path / "out" / "runs" / run_id / ssl.DONE).read_text())["run_id"] == run_id
+    assert np.isfinite(json.loads((tmp_path / "out" / "runs" / run_id / "history.json").read_text())[0]["loss"])

@@ -1,0 +1,288 @@
+"""Self-supervised pretraining for Study B's representation-learning table (training/experiments/studyb_ssl.py).
+
+SimCLR (Chen et al. 2020): two handwriting views of each unlabelled image (training/handwriting.py, STRONG), an
+encoder (a registered model's ``body``), a projection head and the NT-Xent loss. The loss and the head are a
+few lines each and written here rather than taken from ``lightly``: its ``NTXentLoss`` and
+``SimCLRProjectionHead`` are the same formulas, and the package would bring pytorch-lightning and its
+dependencies into requirements.txt for them (tests/test_ssl.py checks the loss against a direct formula).
+
+A pretraining is a run like the trainer's: ``PretrainConfig`` names its folder (``pretrain-<method>-<hash>`` in
+the runs folder), each epoch ends in a checkpoint (a killed pretraining resumes after its last finished epoch and
+draws what an unbroken one would: every epoch seeds torch from (seed, epoch)), and ``pretrain.json``, written last,
+marks it done. Its product is ``encoder.pt``, the body's weights, which a Study B run with ``init_from`` loads
+before its first epoch (``load_pretrained``). Each epoch logs a monitor that uses no label beyond Study B's 400
+training images: the leave-one-out k-nearest-neighbour accuracy of those 400 images in the encoder's features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from recognizer.files import write_atomic, write_json
+from training.data import load_studyb
+from training.experiments.profiles import PROFILES
+from training.experiments.spec import Spec
+from training.handwriting import STRONG, augment
+from training.models import create_model
+from training.runfolder import RunFolder
+from training.unlabelled import build_unlabelled, describe_unlabelled
+from training.utils import environment, pick_device
+
+DONE = "pretrain.json"
+ENCODER = "encoder.pt"
+METHODS = ("simclr",)
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that defines a pretraining; ``run_id`` names its folder (same settings, same run)."""
+
+    method: str = "simclr"
+    model: str = "ssl_cnn"
+    model_args: dict = field(default_factory=dict)
+    epochs: int = 30
+    images_per_epoch: int | None = None  # a seeded draw from the unlabelled set each epoch (None: all of it)
+    limit_unlabelled: int | None = None  # a seeded subset of the unlabelled set (the smoke profile)
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    temperature: float = 0.2
+    projection_dim: int = 64
+    seed: int = 42
+    profile: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown pretraining method {self.method!r}; known: {', '.join(METHODS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def run_id(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return f"pretrain-{self.method}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
+def planned_pretraining(spec: Spec, name: str, profile: str) -> PretrainConfig:
+    """A spec's pretraining ``name`` under a profile's ``pretrain`` budget (training/experiments/profiles.py)."""
+    budget = PROFILES[profile].get("pretrain", {})
+    return PretrainConfig(**{**spec.pretrain[name], **budget, "profile": profile})
+
+
+# ---------------------------------------------------------------------------------------------
+# SimCLR
+
+
+class ProjectionHead(nn.Module):
+    """SimCLR's head: Linear, BatchNorm, ReLU, Linear (``lightly``'s SimCLRProjectionHead with two layers)."""
+
+    def __init__(self, dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(inplace=True),
+                                 nn.Linear(dim, out_dim))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent: each view's positive is the other view of its image, the 2N - 2 other views are negatives."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n = len(z1)
+    sim = (z @ z.T) / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(sim, targets)
+
+
+class SimCLR(nn.Module):
+    def __init__(self, config: PretrainConfig) -> None:
+        super().__init__()
+        classifier = create_model(config.model, 10, **config.model_args)
+        self.encoder = classifier.body
+        self.head = ProjectionHead(classifier.head.in_features, config.projection_dim)
+
+    def loss(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
+        views = torch.cat([augment(x, STRONG), augment(x, STRONG)])  # one pass for both views: one set of BN stats
+        z = self.head(self.encoder(views))
+        return nt_xent(*z.chunk(2), temperature)
+
+
+@torch.no_grad()
+def features(encoder: nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The encoder's features of uint8 images [N, 28, 28], in eval mode."""
+    encoder.eval()
+    out = [encoder(images[i : i + batch_size].unsqueeze(1).float().div(255)) for i in range(0, len(images), batch_size)]
+    return torch.cat(out)
+
+
+def knn_loo_accuracy(feats: torch.Tensor, labels: torch.Tensor, k: int = 10) -> float:
+    """Leave-one-out k-NN accuracy (cosine similarity, votes weighted by exp(sim / 0.1))."""
+    z = F.normalize(feats, dim=1)
+    sim = (z @ z.T).fill_diagonal_(-math.inf)
+    top, idx = sim.topk(k, dim=1)
+    votes = torch.zeros(len(z), int(labels.max()) + 1, device=z.device)
+    votes.scatter_add_(1, labels[idx], (top / 0.1).exp())
+    return float((votes.argmax(1) == labels).float().mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# The pretraining run
+
+
+@dataclass
+class PretrainData:
+    images: torch.Tensor  # uint8 [N, 28, 28], unlabelled
+    probe_images: torch.Tensor  # Study B's 400 labelled training images, for the k-NN monitor only
+    probe_labels: torch.Tensor
+    summary: dict
+
+
+def pretrain_data(config: PretrainConfig, root: Path, device: torch.device) -> PretrainData:
+    studyb = load_studyb(root)
+    unlabelled = build_unlabelled(root, studyb)
+    images = unlabelled.images
+    if config.limit_unlabelled is not None and config.limit_unlabelled < len(images):
+        keep = np.sort(np.random.default_rng(config.seed).choice(len(images), config.limit_unlabelled, replace=False))
+        images = images[keep]
+    summary = {**unlabelled.summary, "used_for_pretraining": int(len(images))}
+    x, y = studyb.parts["train"]
+    return PretrainData(torch.from_numpy(images).to(device), torch.from_numpy(x).to(device),
+                        torch.from_numpy(y).to(device), summary)  # fmt: skip
+
+
+def cosine_lr(config: PretrainConfig, epoch: int) -> float:
+    """The learning rate of an epoch (1-based): a half cosine from ``lr`` down to lr / 100 over the epochs."""
+    progress = (epoch - 1) / max(config.epochs, 1)
+    return config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def pretrain_epoch(net: SimCLR, optimizer: torch.optim.Optimizer, data: PretrainData, config: PretrainConfig,
+                   epoch: int, progress: bool) -> dict[str, float]:  # fmt: skip
+    """One epoch: a seeded draw of ``images_per_epoch`` unlabelled images in batches of two views each."""
+    torch.manual_seed(config.seed * 1000 + epoch)
+    n = len(data.images)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch))
+    order = order[: config.images_per_epoch or n].to(data.images.device)
+    batch = min(config.batch_size, len(order))
+    for group in optimizer.param_groups:
+        group["lr"] = cosine_lr(config, epoch)
+    net.train()
+    started, total, steps = time.perf_counter(), 0.0, 0
+    bar = tqdm(range(0, len(order) - batch + 1, batch), desc=f"{config.method} epoch {epoch}", leave=False,
+               disable=not progress)  # fmt: skip
+    for start in bar:  # the last partial batch is dropped: NT-Xent's negatives should not vary in number
+        x = data.images[order[start : start + batch]].unsqueeze(1).float().div_(255)
+        loss = net.loss(x, config.temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total, steps = total + float(loss.detach()), steps + 1
+        bar.set_postfix(loss=f"{total / steps:.4f}")
+    seconds = time.perf_counter() - started
+    knn = knn_loo_accuracy(features(net.encoder, data.probe_images), data.probe_labels)
+    return {"epoch": epoch, "loss": total / max(steps, 1), "knn_loo_accuracy": knn, "lr": cosine_lr(config, epoch),
+            "images": steps * batch, "seconds": round(seconds, 3)}  # fmt: skip
+
+
+def pretrain(config: PretrainConfig, runs_dir: Path, root: Path, device: str = "auto",
+             progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Run (or resume) one pretraining; returns its summary (``pretrain.json``). A finished one is not rerun."""
+    run = RunFolder(Path(runs_dir) / config.run_id(), echo=progress)
+    if (run.path / DONE).exists():
+        return json.loads((run.path / DONE).read_text())
+    write_json(run.config_path, config.to_dict())
+    dev = pick_device(device)
+    torch.manual_seed(config.seed)
+    data = pretrain_data(config, root, dev)
+    net = SimCLR(config).to(dev)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    checkpoint = run.load_checkpoint(dev)
+    history: list[dict] = []
+    if checkpoint is not None:
+        net.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        history = checkpoint["history"]
+        run.log(f"resuming {run.id} after epoch {len(history)}")
+    else:
+        run.log(f"pretraining {run.id} on {dev}: {describe_unlabelled(data.summary)} {json.dumps(config.to_dict())}")
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        history.append(pretrain_epoch(net, optimizer, data, config, epoch, progress))
+        run.save_checkpoint({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "history": history})
+        run.write_history(history)
+        run.log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items()))
+    return finish(run, net, config, data, history, dev)
+
+
+def finish(run: RunFolder, net: SimCLR, config: PretrainConfig, data: PretrainData, history: list[dict],
+           device: torch.device) -> dict[str, Any]:  # fmt: skip
+    """Write encoder.pt, then pretrain.json (last: the pretraining is done once it exists)."""
+    torch.save(net.encoder.state_dict(), run.path / ENCODER)
+    summary = {"run_id": run.id, "config": config.to_dict(), "data": data.summary, "history": history,
+               "train_seconds": round(sum(h["seconds"] for h in history), 1),
+               "views_seen": 2 * sum(h["images"] for h in history),
+               "knn_loo_accuracy": history[-1]["knn_loo_accuracy"] if history else None,
+               "device": str(device), "environment": environment()}  # fmt: skip
+    write_json(run.path / DONE, summary)
+    run.log(f"done: k-NN leave-one-out accuracy {summary['knn_loo_accuracy']}, {summary['train_seconds']} s")
+    return summary
+
+
+def load_pretrained(model: nn.Module, folder: Path) -> None:
+    """Load a finished pretraining's encoder into ``model.body`` (a Study B run's ``init_from``)."""
+    path = Path(folder) / ENCODER
+    if not (Path(folder) / DONE).exists():
+        raise FileNotFoundError(f"{folder} is not a finished pretraining (no {DONE}): run its table's reproduce first")
+    model.body.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables: run a spec's pretrainings before its rows, and describe them on the results page
+
+
+def pretrain_table(spec: Spec, profile: str, runs_dir: Path, root: Path, device: str) -> list[dict[str, Any]]:
+    summaries = []
+    for name in spec.pretrain:
+        config = planned_pretraining(spec, name, profile)
+        print(f"{spec.name}: pretraining {name} ({config.run_id()})", file=sys.stderr)
+        summaries.append(pretrain(config, runs_dir, root, device))
+    return summaries
+
+
+def pretraining_page(spec: Spec, profile: str, runs_dir: Path, out_dir: Path) -> Path | None:
+    """``<out>/<table>.md`` (shown under the table on the page) and each pretraining's record in ``<out>/runs``."""
+    lines = []
+    for name in spec.pretrain:
+        run = RunFolder(Path(runs_dir) / planned_pretraining(spec, name, profile).run_id())
+        if not (run.path / DONE).exists():
+            lines.append(f"- Pretraining `{name}` ({run.id}) has not run yet.")
+            continue
+        summary = json.loads((run.path / DONE).read_text())
+        record = out_dir / "runs" / run.id
+        run.copy_record(record)
+        write_json(record / DONE, summary)
+        first, last = summary["history"][0], summary["history"][-1]
+        lines += [f"- {describe_unlabelled(summary['data'])}",
+                  f"- Pretraining `{name}` ([{run.id}](runs/{run.id})): {summary['config']['method']} on "
+                  f"{summary['data']['used_for_pretraining']:,} unlabelled images, {len(summary['history'])} epochs "
+                  f"of {first['images']:,} images (two views each: {summary['views_seen']:,} views), "
+                  f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}; NT-Xent loss {first['loss']:.3f} "
+                  f"→ {last['loss']:.3f}; leave-one-out 10-NN accuracy of the 400 labelled images in its features "
+                  f"{100 * first['knn_loo_accuracy']:.1f}% after epoch 1 → {100 * last['knn_loo_accuracy']:.1f}%."]
+    if not lines:
+        return None
+    return write_atomic(out_dir / f"{spec.name}.md", "\n".join(lines) + "\n")
