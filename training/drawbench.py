@@ -311,7 +311,7 @@ def summary_rows(results: list[dict], variants: tuple[str, ...]) -> list[str]:
             + " | ".join(f"{v} top-1" for v in variants) + " | test part (ONNX Runtime) |")  # fmt: skip
     rows = [head, "|" + "---|" * (7 + len(variants))]
     for r in results:
-        cells = [f"`{r['name']}`", r["split"], r["profile"], pct(r["plain"]["top1"]), pct(r["drawn"]["top1"]),
+        cells = [r["name"], r["split"], r["profile"], pct(r["plain"]["top1"]), pct(r["drawn"]["top1"]),
                  pct(r["drawn"]["top3"]), *(pct(r["variants"][v]["top1"]) for v in variants),
                  pct(r["runtime_test_accuracy"])]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
@@ -395,7 +395,7 @@ def plot_examples(out: Path, bench: BenchSet, root: Path | None, count: int = 8)
 
 def plot_per_class(out: Path, results: list[dict]) -> Path:
     classes = sorted({c for r in results for c in r["per_class"]}, key=MERGED_CHARS.index)
-    fig, ax = plt.subplots(figsize=(18, 4.5))
+    fig, ax = plt.subplots(figsize=(18, 5))
     width = 0.8 / max(len(results), 1)
     for k, r in enumerate(results):
         xs = np.arange(len(classes)) + (k - (len(results) - 1) / 2) * width
@@ -403,7 +403,7 @@ def plot_per_class(out: Path, results: list[dict]) -> Path:
     ax.set_xticks(np.arange(len(classes)), classes)
     ax.set_ylabel("top-1 on drawings (%)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, ncol=min(len(results), 5), loc="lower left")
+    ax.legend(fontsize=8, ncol=min(len(results), 5), loc="upper center", bbox_to_anchor=(0.5, -0.08))
     ax.set_title("Drawing benchmark per class (all variants)")
     fig.tight_layout()
     fig.savefig(out / "per_class.png", dpi=80)
