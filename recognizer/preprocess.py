@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,9 +64,8 @@ def to_model_input(image: Any) -> np.ndarray:
     image, a file path or encoded image bytes. Raises ``NothingDrawn`` for blank or filled input
     and ``BadImage`` for anything that is not an image.
     """
-    ink = ink_map(image)
-    box = ink_box(ink)
-    return frame(ink, box)
+    ink = _ink_levels(image)
+    return frame(ink, _mask_box(ink.mask()))
 
 
 def from_idx(images: np.ndarray) -> np.ndarray:
@@ -81,48 +81,15 @@ def from_idx(images: np.ndarray) -> np.ndarray:
 
 def ink_map(image: Any) -> np.ndarray:
     """Float32 HxW map in [0, 1] of how much ink each pixel holds, paper at 0, noise removed."""
-    grey = _to_grey(image)
-    unit = 255.0 if grey.dtype == np.uint8 else 1.0  # paper, lo, hi and peak are in grey's own units
-    paper, (lo, hi), uneven = _paper_level(grey)
-    dark_ink = (paper - lo) >= (hi - paper)
-    if uneven:  # a photo: flatten its lighting, then measure the ink's peak on the result
-        grey, paper, unit = np.divide(grey, unit, dtype=np.float32), paper / unit, 1.0
-        if dark_ink:
-            grey, paper = 1.0 - grey, 1.0 - paper
-        ink = np.clip(_flatten_lighting(grey, paper) - paper, 0.0, None)
-        peak = _robust_peak(ink)
-    else:
-        # Clipping and subtracting commute with the 2x2 min/max, so the peak comes from lo/hi directly.
-        ink = np.subtract(paper, grey, dtype=np.float32) if dark_ink else np.subtract(grey, paper, dtype=np.float32)
-        np.maximum(ink, 0.0, out=ink)
-        peak = (paper - lo) if dark_ink else (hi - paper)
-    if peak < MIN_CONTRAST * unit:
-        raise NothingDrawn("the image is blank")
-    ink *= np.float32(1.0 / peak)
-    np.minimum(ink, 1.0, out=ink)
-    return _remove_noise(ink)
+    return _ink_levels(image).full()
 
 
 def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) of the half-ink pixels after despeckling, bottom/right exclusive."""
-    mask = ink >= 0.5
-    if np.count_nonzero(mask) > FILLED * mask.size:
-        raise NothingDrawn("the canvas is filled: clear it and draw one character")
-    factor = max(1, int(np.ceil(max(mask.shape) / 256)))
-    blocks = _despeckle(_block_any(mask, factor))
-    if not blocks.any():
-        raise NothingDrawn("no ink found")
-    keep = blocks.repeat(factor, 0).repeat(factor, 1)[: mask.shape[0], : mask.shape[1]]
-    rows, cols = np.flatnonzero((mask & keep).any(1)), np.flatnonzero((mask & keep).any(0))
-    if rows.size == 0:
-        raise NothingDrawn("no ink found")
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    if max(bottom - top, right - left) < max(3, MIN_EXTENT * max(mask.shape)):
-        raise NothingDrawn("the ink is too small to be a character")
-    return int(top), int(left), int(bottom), int(right)
+    return _mask_box(ink >= 0.5)
 
 
-def frame(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def frame(ink: np.ndarray | _Ink, box: tuple[int, int, int, int]) -> np.ndarray:
     """Crop, blur, reframe and downscale the ink inside ``box`` to the EMNIST layout."""
     work = _to_working_frame(ink, box)
     work = _thicken(work)
@@ -172,7 +139,7 @@ def _to_grey(image: Any) -> np.ndarray:
     if isinstance(image, (str, os.PathLike, bytes, bytearray)):
         image = _open_image(image)
     if isinstance(image, Image.Image):
-        return _channels_to_grey(_pil_to_channels(image))
+        return _pil_grey8(image) if _pil_opaque8(image) else _channels_to_grey(_pil_to_channels(image))
     if isinstance(image, np.ndarray):
         return _grey8(image) if _opaque8(image) else _channels_to_grey(_array_to_channels(image))
     raise BadImage(
@@ -283,7 +250,26 @@ def _opaque8(a: np.ndarray) -> bool:
         return False
     if a.ndim == 2 or a.shape[-1] in (1, 3):
         return True
-    return a.shape[-1] in (2, 4) and int(a[..., -1].min()) > 0.98 * 255
+    if a.shape[-1] in (2, 4) and a.flags.c_contiguous:  # alpha is each pixel's high byte: one min over words
+        return int(a.view(f"<u{a.shape[-1]}").min()) >= _OPAQUE8 << (8 * a.shape[-1] - 8)
+    return a.shape[-1] in (2, 4) and int(a[..., -1].min()) >= _OPAQUE8
+
+
+_OPAQUE8 = int(0.98 * 255) + 1  # 250: the least 8-bit alpha that ``_channels_to_grey`` reads as opaque (> 0.98)
+
+
+def _pil_opaque8(image: Image.Image) -> bool:
+    """An 8-bit L, LA, RGB or RGBA image (an upload is a PNG: mostly RGB) that ``_opaque8`` would pass as an array."""
+    if image.mode not in ("L", "LA", "RGB", "RGBA") or "transparency" in image.info:
+        return False
+    if not 0 < min(image.size) <= max(image.size) <= MAX_SIDE:
+        return False
+    return image.mode in ("L", "RGB") or image.getextrema()[-1][0] >= _OPAQUE8
+
+
+def _pil_grey8(image: Image.Image) -> np.ndarray:
+    """``_grey8`` of the image's pixels, converted by Pillow directly (LA -> L keeps L, RGB(A) -> L is the luma)."""
+    return np.asarray(image if image.mode == "L" else image.convert("L"))
 
 
 def _grey8(a: np.ndarray) -> np.ndarray:
@@ -365,10 +351,27 @@ def _paper_level(grey: np.ndarray) -> tuple[float, tuple[float, float], bool]:
     """
     unit = 255.0 if grey.dtype == np.uint8 else 1.0
     ring = _border(grey)
-    lo_ring, mid_ring, hi_ring = np.percentile(ring, [10, 50, 90])
-    paper = float(mid_ring if hi_ring - lo_ring < 0.5 * unit else np.median(grey))
+    percentiles = _percentiles8 if grey.dtype == np.uint8 else np.percentile
+    lo_ring, mid_ring, hi_ring = percentiles(ring, [10, 50, 90])
+    paper = float(mid_ring if hi_ring - lo_ring < 0.5 * unit else percentiles(grey, [50])[0])
     uneven = hi_ring - lo_ring >= 0.1 * unit and min(grey.shape) >= 16
     return paper, _robust_extremes(grey), bool(uneven)
+
+
+def _percentiles8(values: np.ndarray, qs: list[float]) -> list[float]:
+    """``np.percentile(values, qs)`` of uint8 values (its default, linear method, so also ``np.median`` for
+    [50]) from their histogram instead of a sort: the same order statistics and numpy's own arithmetic."""
+    n = values.size
+    ends = np.cumsum(np.bincount(values.ravel(), minlength=256))  # ends[v]: how many values are <= v
+    out = []
+    for q in qs:
+        virtual = (n - 1) * (q / 100)  # numpy's virtual index for the linear method
+        below = int(virtual)  # 0 <= virtual <= n - 1
+        above, t = min(below + 1, n - 1), virtual - below
+        a, b = (int(v) for v in np.searchsorted(ends, [below, above], side="right"))
+        diff = b - a  # numpy's _lerp: from the nearer end
+        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    return out
 
 
 def _robust_extremes(grey: np.ndarray) -> tuple[float, float]:
@@ -400,17 +403,146 @@ def _flatten_lighting(grey: np.ndarray, paper: float) -> np.ndarray:
     return grey - np.asarray(background) + paper
 
 
-def _remove_noise(ink: np.ndarray) -> np.ndarray:
-    """Drop the paper's texture: everything up to the background's median + 4 robust sigmas."""
-    sample = ink[:: max(1, ink.shape[0] // 256), :: max(1, ink.shape[1] // 256)]
+def _noise_floor(sample: np.ndarray) -> float | None:
+    """The paper's texture in a sample of the ink map: the background's median + 4 robust sigmas (None: clean)."""
     if 2 * np.count_nonzero(sample) < sample.size:  # mostly clean paper: median and spread are 0
-        return ink
+        return None
     median = float(np.median(sample))
     spread = 1.4826 * float(np.median(np.abs(sample - median)))
     floor = min(median + 4 * spread, 0.45)
-    if floor <= 0:
-        return ink.astype(np.float32)
+    return floor if floor > 0 else None
+
+
+def _above_floor(ink: np.ndarray, floor: float | None) -> np.ndarray:
+    """Drop everything up to ``floor`` and stretch the rest back to [0, 1]."""
+    if floor is None:
+        return ink
     return np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0).astype(np.float32)
+
+
+def _noise_sample(a: np.ndarray) -> np.ndarray:
+    return a[:: max(1, a.shape[0] // 256), :: max(1, a.shape[1] // 256)]
+
+
+@dataclass(frozen=True)
+class _Ink:
+    """An image's ink map, kept as the 8-bit grey it comes from and the rule that turns a grey level into ink
+    when it can be (``grey`` set), else as the float map itself (``levels``).
+
+    The rule is elementwise, so the half-ink mask is a comparison of bytes against the first grey level
+    that reaches half ink, and floats are made only for the region around the character that ``frame``
+    reads: most of a canvas is paper. Every pixel gets the same float operations as the full map would.
+    """
+
+    levels: np.ndarray | None = None  # the float ink map; None when ``grey`` and ``rule`` stand for it
+    grey: np.ndarray | None = None  # uint8 HxW
+    rule: tuple[float, bool, float, float | None] = (0.0, True, 1.0, None)  # paper, dark ink, peak, noise floor
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.levels if self.grey is None else self.grey).shape
+
+    def ink(self, grey: np.ndarray) -> np.ndarray:
+        """Float32 ink of 8-bit grey values, by the rule."""
+        paper, dark_ink, peak, floor = self.rule
+        ink = np.subtract(paper, grey, dtype=np.float32) if dark_ink else np.subtract(grey, paper, dtype=np.float32)
+        np.maximum(ink, 0.0, out=ink)
+        ink *= np.float32(1.0 / peak)
+        np.minimum(ink, 1.0, out=ink)
+        return _above_floor(ink, floor)
+
+    def region(self, rows: slice, cols: slice) -> np.ndarray:
+        return self.levels[rows, cols] if self.grey is None else self.ink(self.grey[rows, cols])
+
+    def full(self) -> np.ndarray:
+        return self.levels if self.grey is None else self.ink(self.grey)
+
+    def mask(self) -> np.ndarray:
+        """Pixels holding at least half ink."""
+        if self.grey is None:
+            return self.levels >= 0.5
+        return _grey_where(self.grey, self.ink(np.arange(256, dtype=np.uint8)) >= 0.5)
+
+
+def _grey_where(grey: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Pixels of 8-bit ``grey`` whose level is flagged (``flags``: 256 bools). The rule is monotonic in the
+    grey level, so the flags are one run from 0 or up to 255: one comparison, not a lookup per pixel."""
+    on = np.flatnonzero(flags)
+    if on.size == 0:
+        return np.zeros(grey.shape, bool)
+    first, last = int(on[0]), int(on[-1])  # Python ints: a numpy int64 would widen every pixel to compare
+    if last - first + 1 == on.size and first == 0:
+        return grey <= last
+    if last - first + 1 == on.size and last == 255:
+        return grey >= first
+    return flags[grey]
+
+
+def _ink_levels(image: Any) -> _Ink:
+    """How much ink each pixel of ``image`` holds (0 paper .. 1 full ink), noise removed; see ``_Ink``."""
+    grey = _to_grey(image)
+    unit = 255.0 if grey.dtype == np.uint8 else 1.0  # paper, lo, hi and peak are in grey's own units
+    paper, (lo, hi), uneven = _paper_level(grey)
+    dark_ink = (paper - lo) >= (hi - paper)
+    if uneven or grey.dtype != np.uint8:
+        return _float_ink(grey, unit, paper, (lo, hi), uneven)
+    peak = (paper - lo) if dark_ink else (hi - paper)  # clipping and subtracting commute with the 2x2 min/max
+    if peak < MIN_CONTRAST * unit:
+        raise NothingDrawn("the image is blank")
+    clean = _Ink(grey=grey, rule=(paper, dark_ink, peak, None))
+    sample = _noise_sample(grey)
+    if 2 * np.count_nonzero(_grey_where(sample, clean.ink(np.arange(256, dtype=np.uint8)) != 0)) < sample.size:
+        return clean  # mostly clean paper: nothing to remove (``_noise_floor`` would say so from the floats)
+    return _Ink(grey=grey, rule=(paper, dark_ink, peak, _noise_floor(clean.ink(sample))))
+
+
+def _float_ink(grey: np.ndarray, unit: float, paper: float, extremes: tuple[float, float], uneven: bool) -> _Ink:
+    """The ink map of float grey, or of a photo whose lighting must be flattened first."""
+    lo, hi = extremes
+    dark_ink = (paper - lo) >= (hi - paper)
+    if uneven:  # a photo: flatten its lighting, then measure the ink's peak on the result
+        grey, paper, unit = np.divide(grey, unit, dtype=np.float32), paper / unit, 1.0
+        if dark_ink:
+            grey, paper = 1.0 - grey, 1.0 - paper
+        ink = np.clip(_flatten_lighting(grey, paper) - paper, 0.0, None)
+        peak = _robust_peak(ink)
+    else:
+        ink = np.subtract(paper, grey, dtype=np.float32) if dark_ink else np.subtract(grey, paper, dtype=np.float32)
+        np.maximum(ink, 0.0, out=ink)
+        peak = (paper - lo) if dark_ink else (hi - paper)
+    if peak < MIN_CONTRAST * unit:
+        raise NothingDrawn("the image is blank")
+    ink *= np.float32(1.0 / peak)
+    np.minimum(ink, 1.0, out=ink)
+    return _Ink(levels=_above_floor(ink, _noise_floor(_noise_sample(ink))))
+
+
+def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the half-ink ``mask`` after despeckling, bottom/right exclusive."""
+    if np.count_nonzero(mask) > FILLED * mask.size:
+        raise NothingDrawn("the canvas is filled: clear it and draw one character")
+    factor = max(1, int(np.ceil(max(mask.shape) / 256)))
+    blocks = _despeckle(_block_any(mask, factor))
+    if not blocks.any():
+        raise NothingDrawn("no ink found")
+    # Despeckling only removes blocks, so every kept block holds ink: the box's edges lie in its edge blocks.
+    top, bottom = _kept_rows(mask, blocks, factor)
+    left, right = _kept_rows(mask.T, blocks.T, factor)
+    if max(bottom - top, right - left) < max(3, MIN_EXTENT * max(mask.shape)):
+        raise NothingDrawn("the ink is too small to be a character")
+    return int(top), int(left), int(bottom), int(right)
+
+
+def _kept_rows(mask: np.ndarray, blocks: np.ndarray, factor: int) -> tuple[int, int]:
+    """First and last+1 row of ``mask`` inside the kept ``blocks`` (factor x factor pixels each), reading only
+    the first and last block rows (no full-size copy of the blocks)."""
+    rows = np.flatnonzero(blocks.any(1))
+    edges = []
+    for block, pick in ((rows[0], 0), (rows[-1], -1)):
+        keep = np.repeat(blocks[block], factor)[: mask.shape[1]]
+        hits = np.flatnonzero((mask[block * factor : (block + 1) * factor] & keep).any(1))
+        edges.append(block * factor + int(hits[pick]))
+    return edges[0], edges[1] + 1
 
 
 def _block_any(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -418,7 +550,16 @@ def _block_any(mask: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return mask
     h, w = mask.shape
-    padded = np.pad(mask, ((0, -h % factor), (0, -w % factor)))
+    padded = mask
+    if h % factor or w % factor:  # np.pad costs more than the ORs
+        padded = np.zeros((h + -h % factor, w + -w % factor), bool)
+        padded[:h, :w] = mask
+    if factor in _WIDE:  # each row's blocks read as one 2/4/8-byte integer: nonzero where any byte is
+        words = np.ascontiguousarray(padded).view(_WIDE[factor])
+        out = words[::factor].copy()
+        for dy in range(1, factor):
+            out |= words[dy::factor]
+        return out != 0
     out = padded[::factor, ::factor].copy()
     for dy in range(factor):
         for dx in range(factor):
@@ -426,10 +567,13 @@ def _block_any(mask: np.ndarray, factor: int) -> np.ndarray:
     return out
 
 
+_WIDE = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
 def _despeckle(blocks: np.ndarray) -> np.ndarray:
     """Morphological opening (3x3), unless it would erase most of the ink (very thin strokes)."""
     opened = _dilate3(~_dilate3(~blocks))
-    return opened if opened.sum() >= 0.5 * blocks.sum() else blocks
+    return opened if np.count_nonzero(opened) >= 0.5 * np.count_nonzero(blocks) else blocks
 
 
 def _dilate3(mask: np.ndarray) -> np.ndarray:
@@ -446,14 +590,15 @@ def _dilate3(mask: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- framing
 
 
-def _to_working_frame(ink: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def _to_working_frame(ink: np.ndarray | _Ink, box: tuple[int, int, int, int]) -> np.ndarray:
     """The ink around ``box`` as a WORK x WORK image whose half-ink box is WORK_INNER long."""
     top, left, bottom, right = box
     longest = max(bottom - top, right - left)
     # Keep only the ink in the box (plus its anti-aliased rim): specks outside it are noise.
     rim = int(np.ceil(max(2.0, 0.03 * longest)))
     y0, x0 = max(0, top - rim), max(0, left - rim)
-    kept = ink[y0 : bottom + rim, x0 : right + rim]
+    rows, cols = slice(y0, bottom + rim), slice(x0, right + rim)
+    kept = ink.region(rows, cols) if isinstance(ink, _Ink) else ink[rows, cols]
     centre = ((top + bottom) / 2 - y0, (left + right) / 2 - x0)
     work = _resample_square(kept, centre, longest * WORK / WORK_INNER, WORK)
     peak = float(work.max())

@@ -15,7 +15,11 @@ from recognizer.preprocess import (
     BadImage,
     InputError,
     NothingDrawn,
+    _percentiles8,
+    frame,
     from_idx,
+    ink_box,
+    ink_map,
     stroke_width,
     to_model_input,
 )
@@ -201,6 +205,34 @@ def test_same_output_as_before_the_speed_up() -> None:
     assert sorted(inputs) == sorted(reference)
     worst = {name: float(np.abs(to_model_input(value) - reference[name]).max()) for name, value in inputs.items()}
     assert max(worst.values()) <= REFERENCE_TOLERANCE, sorted(worst.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_lazy_ink_levels_match_the_full_ink_map() -> None:
+    """to_model_input makes floats only around the character; the full float map must frame identically."""
+    inputs = {k: v for k, v in reference_inputs().items() if "huge" not in k}
+    grey = np.asarray(draw())
+    yy, xx = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
+    inputs["textured_paper"] = np.where(grey < 128, grey, np.where((yy + xx) % 2, 226, 240)).astype(np.uint8)
+    for name, value in inputs.items():
+        ink = ink_map(value)
+        np.testing.assert_array_equal(frame(ink, ink_box(ink)), to_model_input(value), err_msg=name)
+
+
+def test_histogram_percentiles_are_numpys() -> None:
+    rng = np.random.default_rng(5)
+    for n in [1, 2, 3, 10, 999, 12_800]:
+        for values in (rng.integers(0, 256, n), rng.choice([0, 17, 200, 255], n), np.full(n, 9)):
+            values = values.astype(np.uint8)
+            qs = [0, 10, 50, 90, 100, float(rng.uniform(0, 100))]
+            assert _percentiles8(values, qs) == list(np.percentile(values, qs))
+            assert _percentiles8(values, [50]) == [np.median(values)]
+
+
+def test_pil_images_read_like_their_arrays() -> None:
+    rgb = draw(mode="RGB", ink=(20, 40, 160), paper=(250, 240, 200))
+    rgba = rgb.convert("RGBA")
+    for image in (rgb, rgb.convert("L"), rgba, rgba.convert("LA")):
+        np.testing.assert_array_equal(to_model_input(image), to_model_input(np.asarray(image)), err_msg=image.mode)
 
 
 # ---------------------------------------------------------------- Gradio Sketchpad values
