@@ -18,7 +18,7 @@ from typing import Any
 from recognizer.files import write_atomic
 from training.config import RunConfig
 from training.crosssplit import cross_evaluate
-from training.experiments import TABLES, Spec
+from training.experiments import LAB_TABLES, TABLES, Spec
 from training.experiments.profiles import PROFILES
 from training.models import model_info
 from training.plan import PlannedRow, resolve_protocol
@@ -189,8 +189,9 @@ def copy_records(result: TableResult, runs_dir: Path, out_dir: Path) -> None:
 
 
 def load_results(out_dir: Path) -> dict[str, TableResult]:
-    """Every table's results found in ``out_dir``, in the reports' order."""
-    return {name: TableResult.read(out_dir / f"{name}.json") for name in TABLES if (out_dir / f"{name}.json").exists()}
+    """Every table's results found in ``out_dir``, in the reports' order, then the lab tables."""
+    names = TABLES + LAB_TABLES
+    return {name: TableResult.read(out_dir / f"{name}.json") for name in names if (out_dir / f"{name}.json").exists()}
 
 
 # ---------------------------------------------------------------------------------------------

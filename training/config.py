@@ -41,6 +41,20 @@ class RunConfig:
     limit_train: int | None = None  # a seeded, class-stratified subset of the training part
     limit_val: int | None = None
     profile: str = "custom"
+    # The `lab` recipe (training/lab.py), every knob off by default so the reproduction's runs keep their ids.
+    aug_rotate: float = field(default=0.0, metadata=ADDED)  # degrees each way
+    aug_shear: float = field(default=0.0, metadata=ADDED)  # degrees each way
+    aug_scale: float = field(default=0.0, metadata=ADDED)  # scale in [1 - s, 1 + s]
+    aug_translate: float = field(default=0.0, metadata=ADDED)  # fraction of the image each way
+    aug_elastic: float = field(default=0.0, metadata=ADDED)  # elastic displacement, pixels (on half the images)
+    aug_stroke: float = field(default=0.0, metadata=ADDED)  # probability of a thicker or thinner stroke
+    aug_contrast: float = field(default=0.0, metadata=ADDED)  # contrast and gamma in [1 - c, 1 + c]
+    aug_blur: float = field(default=0.0, metadata=ADDED)  # largest Gaussian blur sigma, pixels
+    schedule: str = field(default="plateau", metadata=ADDED)  # plateau (the reports') | cosine (per step)
+    warmup_epochs: int = field(default=0, metadata=ADDED)  # linear warm-up of the cosine schedule
+    label_smoothing: float = field(default=0.0, metadata=ADDED)
+    ema_decay: float = field(default=0.0, metadata=ADDED)  # weight average per step; 0: none
+    pool_images: str = field(default="labelled", metadata=ADDED)  # labelled | all (byclass: partial labels too)
     # A finished self-supervised pretraining (training/ssl.py) in the same runs folder whose encoder the model's
     # body starts from.
     init_from: str | None = field(default=None, metadata=ADDED)

@@ -23,7 +23,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 from tqdm import tqdm
 
-from training import paths
+from training import lab, paths
 from training.config import RunConfig
 from training.data import SplitData, load_split
 from training.losses import create_loss
@@ -149,7 +149,7 @@ class Learner:
 
 def prepare_data(config: RunConfig, data: SplitData | None = None) -> SplitData:
     """The run's split, with the seeded, class-stratified subsets ``limit_train`` / ``limit_val`` ask for."""
-    data = data or load_split(config.split, config.protocol, seed=42)
+    data = lab.with_every_pool_image(config, data or load_split(config.split, config.protocol, seed=42))
     parts = dict(data.parts)
     for part, limit in (("train", config.limit_train), ("val", config.limit_val)):
         x, y = parts[part]
@@ -160,15 +160,16 @@ def prepare_data(config: RunConfig, data: SplitData | None = None) -> SplitData:
 
 
 def create_learner(config: RunConfig, data: SplitData, device: torch.device, compile_model: bool = False) -> Learner:
-    model = create_model(config.model, data.num_classes, **config.model_args).to(device)
+    model = lab.wrap_model(create_model(config.model, data.num_classes, **config.model_args), config).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer(config.optimizer, model, config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+    steps_per_epoch = -(-len(data.parts["train"][1]) // config.batch_size)
+    scheduler = lab.attach(config, model, optimizer, steps_per_epoch) or torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
     )
-    loss_fn = create_loss(config.loss, data.parts["train"][1], data.num_classes, config.focal_gamma,
-                          config.focal_alpha).to(device)  # fmt: skip
+    loss_fn = (lab.lab_loss(config, data.num_classes) or create_loss(
+        config.loss, data.parts["train"][1], data.num_classes, config.focal_gamma, config.focal_alpha)).to(device)
     return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model)
 
 
@@ -300,6 +301,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = prepare_data(config, data)
     sets = {part: Batches(*data.parts[part], dev, model_info(config.model).in_channels) for part in PARTS}
+    sets["train"] = lab.train_batches(config, sets["train"])  # augmented when a lab knob asks for it
     learner = create_learner(config, data, dev, compile_model)
     state = resume(run, learner, dev)
     if state is None:
@@ -339,6 +341,7 @@ def load_trained(run_dir: Path, device: str = "cpu") -> tuple[nn.Module, Metrics
     """The best weights of a finished run and its metrics."""
     run = RunFolder(run_dir)
     metrics = run.metrics()
-    model = create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args)
+    model = lab.wrap_model(create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args),
+                           metrics.config)  # fmt: skip
     model.load_state_dict(run.load_best(device))
-    return model.eval(), metrics
+    return lab.unwrap(model).eval(), metrics

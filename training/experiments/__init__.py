@@ -16,10 +16,13 @@ from training.experiments.spec import Claim, Row, Spec, SpecError
 TABLES = ("table2", "table3", "table4", "table5", "table6", "table7", "table8", "class_weight", "focal", "studyB",
           "studyB_ssl")
 
-__all__ = ["TABLES", "Claim", "Row", "Spec", "SpecError", "load_spec"]
+# Tables of this project's own models, not the reports': loadable by name, left out of `all`.
+LAB_TABLES = ("lab",)
+
+__all__ = ["LAB_TABLES", "TABLES", "Claim", "Row", "Spec", "SpecError", "load_spec"]
 
 
 def load_spec(name: str) -> Spec:
-    if name not in TABLES:
-        raise ValueError(f"unknown table {name!r}; known: {', '.join(TABLES)} (or all)")
+    if name not in TABLES + LAB_TABLES:
+        raise ValueError(f"unknown table {name!r}; known: {', '.join(TABLES + LAB_TABLES)} (or all)")
     return importlib.import_module(f"{__name__}.{name.lower()}").SPEC

@@ -41,6 +41,13 @@ PROFILES: dict[str, dict] = {
         "per_model": {},
         "studyB": {},
     },
+    "lab": {
+        "description": "the lab recipe's own budget (training/experiments/lab.py): every training image, the rows' "
+        "epochs and early stopping as they set them; meant for a GPU (`reproduce lab --profile lab`)",
+        "emnist": {},
+        "per_model": {},
+        "studyB": {},
+    },
     "smoke": {
         "description": "32 training images, 1 epoch (Study B: 40 images, at most 2 epochs, 2 seeds): checks the "
         "plumbing only, the numbers mean nothing",
