@@ -43,6 +43,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from skimage.morphology import skeletonize  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from recognizer import preprocess  # noqa: E402
 from recognizer.files import write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import MERGED_CHARS, merge_key  # noqa: E402
@@ -224,10 +225,12 @@ def model_input(rendering: object) -> np.ndarray | None:
 
 
 def build_set(config: BenchConfig, root: Path | None = None, progress: bool = True) -> BenchSet:
-    """Render every source image in every variant and preprocess it; cached by config and data."""
+    """Render every source image in every variant and preprocess it; cached by config, data and preprocessing."""
     pool = load_pool(Path(root or default_root()))
     sources = pick_sources(pool, config.per_class, config.seed)
-    digest = hashlib.sha256(sources.tobytes() + pool["images"][sources].tobytes()).hexdigest()[:12]
+    # The inputs depend on the sources and on the app's preprocessing code: a change to either renders again.
+    code = Path(preprocess.__file__).read_bytes()
+    digest = hashlib.sha256(sources.tobytes() + pool["images"][sources].tobytes() + code).hexdigest()[:12]
     cached = cache_dir() / f"drawbench-{config.key()}-{digest}.npz"
     if cached.is_file():
         with np.load(cached) as z:
