@@ -93,3 +93,21 @@ def test_judge_against_every_row():
 def test_mismatched_lengths_fail():
     with pytest.raises(ValueError):
         paired_difference(TRUTH[:10], TRUTH[:10], TRUTH)
+
+
+def test_seed_spread_widens_the_interval():
+    """Two rows whose seeds disagree more than the test images can show: the image-only interval would exclude
+    zero, the two-level one (images and seeds) must not."""
+    a = np.stack([with_accuracy(acc, seed=s) for acc, s in ((0.86, 30), (0.80, 31), (0.84, 32))])
+    b = np.stack([with_accuracy(acc, seed=s) for acc, s in ((0.85, 40), (0.77, 41), (0.82, 42))])
+    d = paired_difference(a, b, TRUTH)
+    image_only = paired_difference(a.reshape(1, -1), b.reshape(1, -1), np.tile(TRUTH, 3))
+    assert d.method == "paired bootstrap (seeds resampled too)" and image_only.method == "paired bootstrap"
+    assert d.high - d.low > image_only.high - image_only.low
+    assert d.seed_std is not None and d.seed_std > 0.005
+
+
+def test_identical_seeded_rows_tie_with_zero_width():
+    a = np.stack([with_accuracy(0.85, seed=s) for s in (50, 51, 52)])
+    d = paired_difference(a, a.copy(), TRUTH)
+    assert (d.diff, d.low, d.high, d.verdict) == (0.0, 0.0, 0.0, TIE)

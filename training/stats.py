@@ -2,8 +2,9 @@
 
 Two models scored on the same test images are compared image by image (paired): the difference in accuracy
 is the mean of ``correct_a - correct_b``, and its 95% interval comes from resampling the test images
-(a paired bootstrap). With several seeds a row's per-image correctness is the mean over its seeds, so the
-interval covers the test images, and the seed-to-seed spread is reported beside it. Runs recorded before
+(a paired bootstrap). With several seeds the bootstrap resamples the seeds as well as the images (two
+levels: a claim about a method should hold for other training runs, not only for these), pairing seed i of A
+with seed i of B when both have the same seeds; the seed-to-seed spread is reported beside it. Runs recorded before
 per-image predictions were kept fall back to an unpaired normal interval (wider: it ignores that both models
 find the same images hard), and say so.
 
@@ -92,16 +93,42 @@ def paired_difference(preds_a: np.ndarray, preds_b: np.ndarray, truth: np.ndarra
     preds_a, preds_b = np.atleast_2d(preds_a), np.atleast_2d(preds_b)
     if preds_a.shape[1] != len(truth) or preds_b.shape[1] != len(truth):
         raise ValueError(f"predictions for {preds_a.shape[1]} and {preds_b.shape[1]} images, truth for {len(truth)}")
-    per_image = correctness(preds_a, truth) - correctness(preds_b, truth)
-    low, high = bootstrap_interval(per_image)
-    p = None
+    right_a, right_b = (preds_a == truth).astype(np.float64), (preds_b == truth).astype(np.float64)
+    diff = float(right_a.mean() - right_b.mean())
+    p, seed_std, method = None, None, "paired bootstrap"
     if len(preds_a) == 1 and len(preds_b) == 1:
-        p = mcnemar_p(preds_a[0] == truth, preds_b[0] == truth)
-    seed_std = None
-    if len(preds_a) > 1 and len(preds_a) == len(preds_b):
-        per_seed = (preds_a == truth).mean(axis=1) - (preds_b == truth).mean(axis=1)
-        seed_std = float(np.std(per_seed, ddof=1))
-    return Difference(float(per_image.mean()), low, high, len(truth), "paired bootstrap", p, seed_std)
+        low, high = bootstrap_interval(right_a[0] - right_b[0])
+        p = mcnemar_p(right_a[0] > 0, right_b[0] > 0)
+    else:
+        low, high = seeds_bootstrap_interval(right_a, right_b)
+        method = "paired bootstrap (seeds resampled too)"
+        if len(preds_a) == len(preds_b):
+            seed_std = float(np.std(right_a.mean(axis=1) - right_b.mean(axis=1), ddof=1))
+    return Difference(diff, low, high, len(truth), method, p, seed_std)
+
+
+def seeds_bootstrap_interval(right_a: np.ndarray, right_b: np.ndarray, samples: int = BOOTSTRAP_SAMPLES,
+                             seed: int = SEED, confidence: float = CONFIDENCE) -> tuple[float, float]:  # fmt: skip
+    """Interval of mean(A) - mean(B) over (seeds, images) correctness, resampling images and seeds.
+
+    Each bootstrap draw is a weighting: multinomial counts over the images (shared by A and B: paired) and over
+    each row's seeds (shared when both rows have as many seeds: seed i of A and of B share data order and
+    initialisation). Identical rows give a zero-width interval at 0.
+    """
+    rng = np.random.default_rng(seed)
+    n, sa, sb = right_a.shape[1], len(right_a), len(right_b)
+    seeds_a = rng.multinomial(sa, np.full(sa, 1 / sa), size=samples) / sa
+    seeds_b = seeds_a if sa == sb else rng.multinomial(sb, np.full(sb, 1 / sb), size=samples) / sb
+    per_seed_a, per_seed_b = np.empty((samples, sa)), np.empty((samples, sb))  # each seed's resampled accuracy
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, samples, chunk):
+        stop = min(samples, start + chunk)
+        images = rng.multinomial(n, np.full(n, 1 / n), size=stop - start) / n
+        per_seed_a[start:stop], per_seed_b[start:stop] = images @ right_a.T, images @ right_b.T
+    means = (per_seed_a * seeds_a).sum(axis=1) - (per_seed_b * seeds_b).sum(axis=1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def unpaired_difference(acc_a: float, n_a: int, acc_b: float, n_b: int) -> Difference:
