@@ -277,7 +277,8 @@ def pretraining_page(spec: Spec, profile: str, runs_dir: Path, out_dir: Path) ->
         write_json(record / DONE, summary)
         first, last = summary["history"][0], summary["history"][-1]
         lines += [f"- {describe_unlabelled(summary['data'])}",
-                  f"- Pretraining `{name}` ([{run.id}](runs/{run.id})): {summary['config']['method']} on "
+                  f"- Pretraining `{name}` ([{run.id}](runs/{run.id})), budget of profile {profile}: "
+                  f"{summary['config']['method']} on "
                   f"{summary['data']['used_for_pretraining']:,} unlabelled images, {len(summary['history'])} epochs "
                   f"of {first['images']:,} images (two views each: {summary['views_seen']:,} views), "
                   f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}; NT-Xent loss {first['loss']:.3f} "

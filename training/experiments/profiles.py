@@ -31,7 +31,7 @@ PROFILES: dict[str, dict] = {
         "emnist": {"limit_train": 3000, "limit_val": 1500, "max_epochs": 3, "batch_size": 100},
         "per_model": {"resnet50": {"limit_train": 3000, "limit_val": 500, "max_epochs": 2}},
         "studyB": {"seeds": 3},
-        "pretrain": {"epochs": 10, "images_per_epoch": 20_000},
+        "pretrain": {"epochs": 8, "images_per_epoch": 10_000},
     },
     "final": {
         "description": "the shipped models' budget on CPU: the report's settings on at most 100,000 training images "
