@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from board_support import scalars
 
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
 from training import reproduce, runner
@@ -169,14 +170,24 @@ def test_a_warm_started_run_equals_an_unbroken_one(emnist_env: Path, tmp_path: P
     short, long = RunConfig(**base, epochs=1), RunConfig(**base, epochs=3)
     assert runner.chains([long, short]) == [[short, long]]
     chained, fresh = tmp_path / "chained", tmp_path / "fresh"
-    runner.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), progress=False)
-    runner.run_chain([long.to_dict()], str(fresh), "cpu", str(emnist_env), progress=False)
+    events = list(runner.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), False))
+    assert [(e.run_id, e.ended, e.error) for e in events] == [
+        (short.run_id(), False, None), (short.run_id(), True, None), (long.run_id(), False, None),
+        (long.run_id(), True, None),
+    ]  # fmt: skip
+    list(runner.run_chain([long.to_dict()], str(fresh), "cpu", str(emnist_env), progress=False))
     a = json.loads((chained / long.run_id() / "metrics.json").read_text())
     b = json.loads((fresh / long.run_id() / "metrics.json").read_text())
     assert "warm start" in (chained / long.run_id() / "log.txt").read_text()
     assert a["epochs_run"] == b["epochs_run"] == 3
     assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
     assert a["mnist_test_accuracy"] == b["mnist_test_accuracy"]
+    # TensorBoard: the warm-started run's curve starts at epoch 1 like its history, one point per epoch.
+    warm, unbroken = scalars(chained / long.run_id())["loss/train"], scalars(fresh / long.run_id())["loss/train"]
+    assert [step for step, _ in warm] == [step for step, _ in unbroken] == [1, 2, 3]
+    assert [v for _, v in warm] == pytest.approx([v for _, v in unbroken], rel=1e-5)
+    # A chain whose runs are all finished trains nothing and says nothing.
+    assert list(runner.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), False)) == []
 
 
 def test_claims_are_judged_on_validation_not_test() -> None:
@@ -234,6 +245,9 @@ def test_smoke_profile_of_every_table_end_to_end(emnist_env: Path, tmp_path: Pat
         record = out / "runs" / run_id
         assert json.loads((record / "metrics.json").read_text())["run_id"] == run_id
         assert (record / "config.json").exists() and (record / "log.txt").exists()
+    # Every trained run writes TensorBoard curves beside its history (`tensorboard --logdir runs`).
+    for run in (p.parent for p in (tmp_path / "runs").glob("*/metrics.json")):
+        assert list(run.glob("events.out.tfevents.*")) and "loss/train" in scalars(run), run.name
     assert studyb["cnn_focal"]["seeds"] == [42, 43] and studyb["cnn_focal"]["seeds_done"] == 2
     assert studyb["cnn_focal"]["mnist_test_accuracy_mean"] is not None
     assert studyb["cnn_focal"]["test_accuracy_std"] is not None
@@ -260,7 +274,8 @@ def test_smoke_profile_of_every_table_end_to_end(emnist_env: Path, tmp_path: Pat
     assert (out / "table3.json").stat().st_mtime_ns >= stamp
 
 
-def test_workers_run_in_separate_processes_and_only_missing_runs_rerun(emnist_env: Path, tmp_path: Path) -> None:
+def test_an_embedded_ray_sweep_reruns_only_missing_runs(emnist_env: Path, tmp_path: Path) -> None:
+    """`--workers 2`: an embedded local Ray with two slots, started and shut down by the command."""
     out, runs = tmp_path / "results", tmp_path / "runs"
     args = ["class_weight", "--profile", "smoke", "--out", str(out), "--workers", "2", "--no-plots"]
     assert reproduce.main(args) == 0
@@ -271,6 +286,7 @@ def test_workers_run_in_separate_processes_and_only_missing_runs_rerun(emnist_en
     redo.unlink()
     assert reproduce.main(args) == 0
     assert redo.exists() and kept.stat().st_mtime_ns == kept_stamp
+    assert "ray task on" in (redo.parent / "log.txt").read_text()
 
 
 def test_collect_only_trains_nothing_and_marks_rows_missing(emnist_env: Path, tmp_path: Path) -> None:
@@ -293,18 +309,9 @@ def test_claims_wait_for_every_row() -> None:
     assert evaluate_claims(rows, [Claim("swish is best", expect="swish")])[0].winner == "gelu"
 
 
-def test_runs_start_longest_first_or_in_the_order_named(emnist_env: Path, tmp_path: Path, monkeypatch) -> None:
-    started: list[str] = []
-
-    def fake_chain(config_dicts, *args, **kwargs):
-        started.extend(c["model"] for c in config_dicts)
-        return [(None, None)] * len(config_dicts)
-
-    monkeypatch.setattr(runner, "run_chain", fake_chain)
+def test_runs_start_longest_first_or_in_the_order_named(emnist_env: Path, tmp_path: Path) -> None:
     configs = [c for name in ("class_weight", "table2") for p in plan_table(name, "smoke", emnist_env)
                for c in p.configs]  # fmt: skip
-    runner.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env)
-    assert started[0] == "resnet50"  # the costliest run first: the best packing
-    started.clear()
-    runner.run_configs(configs, tmp_path / "runs", 1, "cpu", emnist_env, in_order=True)
-    assert started[:2] == ["lenet5", "lenet5"]  # class_weight's runs, as named
+    models = lambda chains: [c.model for chain in chains for c in chain]
+    assert models(runner.pending_chains(configs, tmp_path / "runs"))[0] == "resnet50"  # the costliest first
+    assert models(runner.pending_chains(configs, tmp_path / "runs", in_order=True))[:2] == ["lenet5", "lenet5"]

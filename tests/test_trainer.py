@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from board_support import scalars
 
 from training.config import RunConfig
 from training.records import Metrics
@@ -141,3 +142,7 @@ def test_resume_after_kill_equals_an_unbroken_run(emnist_env: Path, tmp_path: Pa
         assert a[key] == b[key], key
     ha = json.loads((tmp_path / "unbroken" / a["run_id"] / "history.json").read_text())
     assert _comparable(ha) == _comparable(json.loads(history.read_text()))
+    # TensorBoard: the killed process's points and the resumed one's make one point per epoch, as the history.
+    curves = scalars(history.parent)
+    assert curves["loss/train"] == [(row["epoch"], pytest.approx(row["train_loss"])) for row in ha]
+    assert [step for step, _ in curves["accuracy/val"]] == [1, 2, 3, 4] and len(curves["test/accuracy"]) == 1

@@ -1,7 +1,8 @@
-"""Rerun the reports' tables: ``python -m training reproduce <table|all> --profile quick [--workers N]``.
+"""Rerun the reports' tables: ``python -m training reproduce <table|all> --profile quick [--workers N] [--address A]``.
 
 Each table is a spec in training/experiments/ (plain data); every row becomes one RunConfig per seed
-(training/plan.py), trained by the one trainer (training/runner.py). Identical configs across tables are one run
+(training/plan.py), trained by the one trainer, one Ray task per chain of runs (training/runner.py, training/sweep.py):
+on an embedded local Ray, or on a cluster with --address. Identical configs across tables are one run
 (RunConfig.run_id), finished runs are skipped and interrupted ones resume, so rerunning the command only does
 what is missing. The finished runs' metrics become result rows (training/collect.py): assets/results/<table>.json
 and .csv, figures in assets/results/figures/, and assets/results/README.md sets every table beside the report's
@@ -26,16 +27,27 @@ from training.experiments.profiles import PROFILES
 from training.plan import PlannedRow, plan_table
 from training.records import TableResult
 from training.runfolder import RunFolder
-from training.runner import run_configs, threads_per_run, torch_threads
+from training.runner import threads_per_run, torch_threads
+from training.sweep import run_configs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("tables", nargs="+", help=f"{' | '.join(TABLES)} | all")
     parser.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     parser.add_argument("--workers", type=int, default=1,
-                        help="runs at once, each in its own process with CPUs/N threads (on a 2-core CPU, 2 is "
-                             "faster: one thread per run suffers far less when other work shares the CPU)")
-    parser.add_argument("--threads", type=int, help="torch threads per run (default: CPUs / workers)")
+                        help="runs at once on the embedded Ray, each a task with CPUs/N threads and, on a GPU, 1/N of "
+                             "it (on a 2-core CPU, 2 is faster: one thread per run suffers far less when other work "
+                             "shares the CPU); with --address the cluster's CPUs and GPUs decide")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads per run (default: CPUs / workers; with --address 1), and the CPUs each "
+                             "run asks a cluster for")
+    parser.add_argument("--address",
+                        help="join a running Ray cluster instead of starting one: auto (the one `ray start` runs on "
+                             "this machine) or HOST:PORT; every node needs the data root and the runs folder at the "
+                             "same paths (README.md)")
+    parser.add_argument("--gpus-per-run", type=float,
+                        help="GPU fraction each run asks for, e.g. 0.0833 for 12 runs per GPU (default: 1/workers "
+                             "when the device is a GPU, else 0)")
     parser.add_argument("--in-order", action="store_true",
                         help="start runs table by table in the order named (default: longest first); "
                              "e.g. `table8 table2 ... --in-order` trains the shipped models first")
@@ -127,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
             for name in names:
                 ssl.pretrain_table(load_spec(name), args.profile, runs_dir, root, args.device)
     failures = {} if args.collect_only else run_configs(
-        configs, runs_dir, args.workers, args.device, root, args.keep_checkpoints, args.threads, args.in_order,
-        args.compile,
+        configs, runs_dir, args.device, root, workers=args.workers, threads=args.threads, address=args.address,
+        gpus_per_run=args.gpus_per_run, in_order=args.in_order, keep_checkpoints=args.keep_checkpoints,
+        compile_model=args.compile,
     )
     collect(names, plans, args, runs_dir, root)
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)

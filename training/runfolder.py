@@ -1,4 +1,5 @@
-"""A run's folder, ``runs/<run id>/``: what it holds and the one place that reads and writes it.
+"""A run's folder, ``runs/<run id>/``: what it holds and the one place that reads and writes it (except the
+TensorBoard event files beside the history, ``events.out.tfevents.*``, which ``training.board.Board`` writes).
 
 config.json (the RunConfig), log.txt (one line per event), history.json/.csv (one row per epoch),
 checkpoint.pt (after every finished epoch, so a killed run resumes there), best.pt (the best weights so far)

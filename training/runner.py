@@ -1,4 +1,4 @@
-"""Running: the unique configs of a plan, chained by warm starts, trained in one process or in worker processes.
+"""Running: the unique configs of a plan, chained by warm starts; each chain is one Ray task (training/sweep.py).
 
 Finished runs are skipped and interrupted ones resume (the trainer's run folder), so running a plan again only
 does what is missing.
@@ -6,19 +6,17 @@ does what is missing.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from training import trainer
 from training.config import RunConfig
@@ -26,7 +24,7 @@ from training.data import SplitData, load_split
 from training.runfolder import RunFolder
 
 # Rough training cost per image and epoch relative to the residual CNN (measured on 2 CPU cores);
-# only used to start the longest runs first.
+# only used to start the longest runs first and for the sweep's ETA.
 RELATIVE_COST = {"resnet50": 4.0, "residual_cnn": 1.0, "cnn_small": 1.2, "plain_cnn": 0.1, "lenet5": 0.05,
                  "mlp_basic": 0.03}  # fmt: skip
 # Training images of a run without ``limit_train``, for the same estimate (EMNIST's pool parts are ~100k).
@@ -53,10 +51,13 @@ def chains(configs: list[RunConfig]) -> list[list[RunConfig]]:
     return [sorted(group, key=lambda c: c.epochs) for group in groups.values()]
 
 
+def run_cost(config: RunConfig) -> float:
+    images = config.limit_train or FULL_TRAIN_IMAGES.get(config.split, DEFAULT_TRAIN_IMAGES)
+    return RELATIVE_COST.get(config.model, 1.0) * images * config.epochs
+
+
 def estimated_cost(chain: list[RunConfig]) -> float:
-    last = chain[-1]
-    images = last.limit_train or FULL_TRAIN_IMAGES.get(last.split, DEFAULT_TRAIN_IMAGES)
-    return RELATIVE_COST.get(last.model, 1.0) * images * last.epochs
+    return run_cost(chain[-1])  # a chain costs its longest run's epochs
 
 
 def warm_start(previous: RunConfig, config: RunConfig, runs_dir: Path) -> None:
@@ -72,34 +73,44 @@ def warm_start(previous: RunConfig, config: RunConfig, runs_dir: Path) -> None:
     target.log(f"warm start from {previous.run_id()} after its {previous.epochs} epochs (same settings)", echo=False)
 
 
+@dataclass(frozen=True)
+class RunEvent:
+    """What a chain reports as it goes: a run started, or ended (with its error when it failed)."""
+
+    run_id: str
+    ended: bool = False
+    error: str | None = None
+
+
 def run_chain(config_dicts: list[dict], runs_dir: str, device: str, root: str, progress: bool,
-              keep_checkpoints: bool = False, compile_model: bool = False) -> list[tuple[str, str | None]]:  # fmt: skip
-    """Train a chain of configs in order; returns (run_id, error or None) per config.
+              keep_checkpoints: bool = False, compile_model: bool = False) -> Iterator[RunEvent]:  # fmt: skip
+    """Train a chain of configs in order, skipping finished ones; yields when each run starts and ends.
 
     A finished run's checkpoint.pt (weights plus optimizer state, 260 MB for Study B's CNN) is only
     needed to resume it or warm-start the next run of its chain, so it is removed once the chain is
     done unless ``keep_checkpoints``; best.pt and metrics.json stay.
     """
-    results: list[tuple[str, str | None]] = []
     previous, folders = None, []
     for values in config_dicts:
         config = RunConfig.from_dict(values)
         folders.append(RunFolder(Path(runs_dir) / config.run_id()))
-        try:
-            if previous is not None:
-                warm_start(previous, config, Path(runs_dir))
-            data = load_data(config.split, config.protocol, root)
-            trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress,
-                          compile_model=compile_model)
-            results.append((config.run_id(), None))
-        except Exception:  # one failed run must not stop the others; the error is reported
-            results.append((config.run_id(), traceback.format_exc()))
+        if not folders[-1].done:  # a finished run is only the warm start of the next
+            yield RunEvent(config.run_id())
+            error = None
+            try:
+                if previous is not None:
+                    warm_start(previous, config, Path(runs_dir))
+                data = load_data(config.split, config.protocol, root)
+                trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress,
+                              compile_model=compile_model)
+            except Exception:  # one failed run must not stop the others; the error is reported
+                error = traceback.format_exc()
+            yield RunEvent(config.run_id(), ended=True, error=error)
         previous = config
     if not keep_checkpoints:
         for folder in folders:
             if folder.done:
                 folder.checkpoint_path.unlink(missing_ok=True)
-    return results
 
 
 def available_cpus() -> int:
@@ -113,63 +124,12 @@ def threads_per_run(workers: int, threads: int | None = None) -> int:
     return threads or max(1, available_cpus() // max(workers, 1))
 
 
-def pending_chains(configs: list[RunConfig], runs_dir: Path) -> list[list[RunConfig]]:
+def pending_chains(configs: list[RunConfig], runs_dir: Path, in_order: bool = False) -> list[list[RunConfig]]:
     """The chains with a run not finished yet (built over every config: a finished short run still warm-starts
-    a new longer one)."""
+    a new longer one), longest first (the best packing) or, with ``in_order``, in the order given."""
     unique = list({c.run_id(): c for c in configs}.values())
-    return [chain for chain in chains(unique) if not all(RunFolder(runs_dir / c.run_id()).done for c in chain)]
-
-
-def run_configs(configs: list[RunConfig], runs_dir: Path, workers: int, device: str, root: Path,
-                keep_checkpoints: bool = False, threads: int | None = None,
-                in_order: bool = False, compile_model: bool = False) -> dict[str, str]:  # fmt: skip
-    """Train every config not finished yet; returns {run_id: error} for the ones that failed.
-
-    Runs start longest first (the best packing), or in the order given with ``in_order``.
-    """
-    jobs = pending_chains(configs, runs_dir)
-    if not jobs:
-        return {}
-    todo = [c for chain in jobs for c in chain]
-    for split, protocol in sorted({(c.split, c.protocol) for c in todo}):
-        load_split(split, protocol, root=root)  # decode each split once here, so workers find it in the cache
-    if not in_order:
-        jobs.sort(key=estimated_cost, reverse=True)
-    bar = tqdm(total=len(todo), desc=f"{sum(not RunFolder(runs_dir / c.run_id()).done for c in todo)} runs to train",
-               unit="run")  # fmt: skip
-    failures: dict[str, str] = {}
-
-    def record(results: list[tuple[str, str | None]]) -> None:
-        for run_id, error in results:
-            bar.update(1)
-            if error:
-                failures[run_id] = error
-                tqdm.write(f"FAILED {run_id}:\n{error}")
-
-    payloads = [([c.to_dict() for c in chain], str(runs_dir), device, str(root)) for chain in jobs]
-    run = _run_in_workers if workers > 1 else _run_here
-    options = {"keep_checkpoints": keep_checkpoints, "compile_model": compile_model}
-    run(payloads, workers, threads_per_run(workers, threads), options, record)
-    bar.close()
-    return failures
-
-
-def _run_here(payloads: list[tuple], workers: int, threads: int, options: dict, record: Callable) -> None:
-    with torch_threads(threads):
-        for payload in payloads:
-            record(run_chain(*payload, progress=True, **options))
-
-
-def _run_in_workers(payloads: list[tuple], workers: int, threads: int, options: dict, record: Callable) -> None:
-    context = multiprocessing.get_context("spawn")  # fork after torch's thread pools start can hang
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_chain, *payload, progress=False, **options) for payload in payloads]
-        for future in as_completed(futures):
-            record(future.result())
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
+    pending = [chain for chain in chains(unique) if not all(RunFolder(runs_dir / c.run_id()).done for c in chain)]
+    return pending if in_order else sorted(pending, key=estimated_cost, reverse=True)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training import lab, paths
+from training.board import Board
 from training.config import RunConfig
 from training.data import SplitData, load_split
 from training.losses import create_loss
@@ -35,6 +36,8 @@ from training.ssl import load_pretrained
 from training.utils import environment, pick_device, stratified_subset
 
 PARTS = ("train", "val", "test")
+# The per-epoch progress bar; a Ray task swaps in one that the sweep's driver draws (training/sweep.py).
+progress_bar = tqdm
 
 
 class Batches:
@@ -196,7 +199,7 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
     correct = torch.zeros((), device=device, dtype=torch.int64)
     # A trailing batch of one image would break BatchNorm's batch statistics: skip it (it changes every epoch).
     last = len(train_set) - 1 if len(train_set) % config.batch_size == 1 else len(train_set)
-    bar = tqdm(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
+    bar = progress_bar(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
     for step, start in enumerate(bar):
         x, y = train_set.batch(order[start : start + config.batch_size])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -313,6 +316,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
             load_pretrained(learner.model, run.path.parent / config.init_from)
             run.log(f"body initialised from the pretrained encoder {config.init_from}")
     use_val = len(sets["val"]) > 0
+    board = Board(run.path, len(sets["train"]), state.history)
     while state.epoch < config.epochs and not state.should_stop(config, use_val):
         epoch = state.epoch + 1
         result = train_one_epoch(learner, sets["train"], config, epoch, f"{run.id} epoch {epoch}", progress)
@@ -326,6 +330,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
             learner.scheduler.step(val.loss)
             improved = val.loss < state.best_val - config.min_delta
         state.end_epoch(row, improved)
+        board.epoch(row)
         save_epoch(run, learner, state, improved)
     # Restore the best weights (early stopping's restore_best_weights) and score the test part.
     learner.model.load_state_dict(run.load_best(dev))
@@ -333,6 +338,8 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     run.log(f"test loss {metrics.test_loss:.4f} accuracy {metrics.test_accuracy:.4f} "
             f"weighted F1 {metrics.weighted_f1:.4f}; trained {state.train_seconds:.1f} s")  # fmt: skip
     run.write_predictions(predictions)
+    board.finish(state.epoch, metrics.test_loss, metrics.test_accuracy, data.parts["test"][0], *predictions["test"],
+                 data.chars)  # fmt: skip
     metrics.write(run.path)  # last: a run is done once its metrics exist
     return metrics
 

@@ -1,0 +1,210 @@
+"""A sweep on Ray: every pending chain of runs is one Ray task, on an embedded local Ray (the default) or on a
+cluster that ``--address`` joins (``ray start --head`` on one machine, ``ray start --address=...`` on the others).
+
+Ray core tasks, not Ray Tune: a sweep here is the fixed list of runs the specs plan, and the run folders already
+say what is finished and resume what was interrupted; Tune would keep its own trial folders, checkpoints and
+experiment state beside them, and its search algorithms have nothing to search (a grid or a search is a spec).
+Each chain is a streaming task that yields when each of its runs starts and ends, which drives the sweep's live
+line; a task whose worker dies is retried by Ray and resumes from the run folders. Each task asks for CPU (one
+slot) and, for GPU runs, a fraction of a GPU, so ``--workers 12 --device cuda`` shares one GPU among 12 runs.
+
+Every node reads the same paths: the data root and the runs folder must exist on each (the same checkout path, a
+copied data pack or a shared filesystem for the data, a shared filesystem for the runs folder; README.md).
+``ray`` is imported only here, on first use: ~1 s of imports that ``train``, ``export`` and ``embed`` never need.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import types
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from training import runner, trainer
+from training.config import RunConfig
+from training.data import load_split
+from training.runfolder import RunFolder
+
+# The embedded Ray's shared-memory object store: tasks only pass configs and events, so the minimum is plenty.
+OBJECT_STORE_BYTES = 128 * 1024**2
+# A task whose worker process dies (killed, out of memory, a lost node) runs again this often; it resumes from
+# the run folders, so a retry costs at most the epoch that was under way.
+TASK_RETRIES = 3
+
+
+def connect(address: str | None, workers: int) -> types.ModuleType:
+    """Join the Ray cluster at ``address`` (``auto``: the one ``ray start`` runs on this machine) or start an
+    embedded local one with ``workers`` CPU slots (runs at once); returns the ``ray`` module."""
+    import ray  # lazy: see the module docstring
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a lab's sweeps unless asked for
+    quiet = {"logging_level": logging.WARNING, "configure_logging": True}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        # "local": a new Ray of its own, even where RAY_ADDRESS is set or `ray start` runs (ray.init() would join it)
+        ray.init(address="local", num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
+                 **quiet)  # fmt: skip
+    return ray
+
+
+def gpu_share(device: str, workers: int, gpus_per_run: float | None) -> float:
+    """The GPU fraction each run asks for: as given, else 1/workers when the device is a GPU (``cuda`` or ``auto``
+    on a machine with one), else none."""
+    if gpus_per_run is not None:
+        return gpus_per_run
+    wants_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return 1.0 / max(workers, 1) if wants_gpu else 0.0
+
+
+def chain_task(config_dicts: list[dict], runs_dir: str, device: str, root: str, threads: int,
+               options: dict[str, Any]) -> Iterator[runner.RunEvent]:  # fmt: skip
+    """One chain in a Ray worker, with ``threads`` torch threads and its epoch bars drawn by the driver. Each run's
+    log says where it ran (a retried task shows two lines)."""
+    import ray  # lazy: see the module docstring
+
+    torch.set_num_threads(threads)
+    trainer.progress_bar = DriverBar
+    node = ray.get_runtime_context().get_node_id()[:12]
+    where = f"ray task on {socket.gethostname()}, node {node}, pid {os.getpid()}"
+    for event in runner.run_chain(config_dicts, runs_dir, device, root, progress=True, **options):
+        if not event.ended:
+            RunFolder(Path(runs_dir) / event.run_id).log(where, echo=False)
+        yield event
+
+
+def run_configs(configs: list[RunConfig], runs_dir: Path, device: str, root: Path, *, workers: int = 1,
+                threads: int | None = None, address: str | None = None, gpus_per_run: float | None = None,
+                in_order: bool = False, keep_checkpoints: bool = False,
+                compile_model: bool = False) -> dict[str, str]:  # fmt: skip
+    """Train every config not finished yet, one Ray task per chain; returns {run_id: error} for those that failed.
+
+    Ray starts only when there is something to train. On the embedded Ray each run takes one of ``workers`` slots
+    and CPUs/workers torch threads; on a cluster it asks for ``threads`` CPUs (default 1) and uses that many."""
+    jobs = runner.pending_chains(configs, runs_dir, in_order)
+    if not jobs:
+        return {}
+    for split, protocol in sorted({(c.split, c.protocol) for chain in jobs for c in chain}):
+        load_split(split, protocol, root=root)  # decode each split once here, so tasks on this machine find it cached
+    ray = connect(address, workers)
+    try:
+        task = ray.remote(chain_task).options(
+            num_cpus=(threads or 1) if address else 1, num_gpus=gpu_share(device, workers, gpus_per_run),
+            num_returns="streaming", max_retries=TASK_RETRIES, retry_exceptions=False,
+        )  # fmt: skip
+        threads = threads or (1 if address else runner.threads_per_run(workers))
+        options = {"keep_checkpoints": keep_checkpoints, "compile_model": compile_model}
+        streams = {task.remote([c.to_dict() for c in chain], str(Path(runs_dir).resolve()), device,
+                               str(Path(root).resolve()), threads, options): chain for chain in jobs}  # fmt: skip
+        return follow(ray, streams, runs_dir)
+    finally:
+        ray.shutdown()
+
+
+def follow(ray: types.ModuleType, streams: dict[Any, list[RunConfig]], runs_dir: Path) -> dict[str, str]:
+    """Read every task's events as they come, keep the sweep's line up to date; returns the failed runs."""
+    todo = {c.run_id(): c for chain in streams.values() for c in chain if not RunFolder(runs_dir / c.run_id()).done}
+    line, failures = SweepLine(todo), {}
+    pending = list(streams)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        for stream in ready:
+            try:
+                event = ray.get(next(stream))
+            except StopIteration:
+                continue
+            except ray.exceptions.RayError as err:  # the task failed past its retries: its unfinished runs fail
+                for c in streams[stream]:
+                    if c.run_id() in todo and not line.ended(c.run_id()):
+                        failures[c.run_id()] = f"its Ray task failed: {err}"
+                        line.end(c.run_id())
+                continue
+            pending.append(stream)
+            error = event.error or (missing(runs_dir, event.run_id) if event.ended else None)
+            if error:
+                failures[event.run_id] = error
+                print(f"FAILED {event.run_id}:\n{error}")
+            if event.ended:
+                line.end(event.run_id)
+            else:
+                line.start(event.run_id)
+    line.close()
+    return failures
+
+
+def missing(runs_dir: Path, run_id: str) -> str | None:
+    """An error when a run a task finished is not in this machine's runs folder (it ran on a node that has another
+    folder at that path: the runs folder must be shared)."""
+    if RunFolder(runs_dir / run_id).done:
+        return None
+    return f"finished on another node but not in {runs_dir} here: give every node the same runs folder (README.md)"
+
+
+class SweepLine:
+    """The sweep's one live line: runs done / running / left and an ETA, drawn among the runs' own epoch bars.
+
+    The ETA scales the time so far by the estimated cost still to go (``runner.run_cost``), not by a count of runs:
+    a ResNet-50 run costs a hundred MLP runs."""
+
+    def __init__(self, todo: dict[str, RunConfig]) -> None:
+        from ray.experimental import tqdm_ray  # lazy: see the module docstring
+
+        self.cost = {run_id: runner.run_cost(c) for run_id, c in todo.items()}
+        self.running: set[str] = set()
+        self.done: set[str] = set()
+        self.started = time.perf_counter()
+        self.bar = tqdm_ray.tqdm(total=len(todo), desc=self.describe(), unit="run", flush_interval_s=0)
+
+    def ended(self, run_id: str) -> bool:
+        return run_id in self.done
+
+    def start(self, run_id: str) -> None:
+        self.running.add(run_id)
+        self.bar.set_description(self.describe())
+
+    def end(self, run_id: str) -> None:
+        if run_id in self.cost and run_id not in self.done:
+            self.done.add(run_id)
+            self.bar.update(1)
+        self.running.discard(run_id)
+        self.bar.set_description(self.describe())
+
+    def describe(self) -> str:
+        done_cost = sum(self.cost[r] for r in self.done)
+        left_cost = sum(self.cost.values()) - done_cost
+        eta = tqdm.format_interval((time.perf_counter() - self.started) * left_cost / done_cost) if done_cost else "?"
+        left = len(self.cost) - len(self.done) - len(self.running)
+        return f"sweep: {len(self.done)} done, {len(self.running)} running, {left} left, ETA {eta}"
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class DriverBar:
+    """The trainer's epoch bar inside a Ray task (``trainer.progress_bar``): Ray's tqdm, which the driver draws
+    beside the sweep's line. It has no postfix, so loss and accuracy go into the description."""
+
+    def __init__(self, iterable: Iterable, desc: str = "", leave: bool = False, disable: bool = False) -> None:
+        from ray.experimental import tqdm_ray  # lazy: see the module docstring
+
+        self.iterable, self.desc = iterable, desc
+        self.bar = None if disable else tqdm_ray.tqdm(total=len(iterable), desc=desc, unit="batch")
+
+    def __iter__(self) -> Iterator:
+        for item in self.iterable:
+            yield item
+            if self.bar is not None:
+                self.bar.update(1)
+        if self.bar is not None:
+            self.bar.close()
+
+    def set_postfix(self, **values: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(f"{self.desc} {' '.join(f'{k}={v}' for k, v in values.items())}")
