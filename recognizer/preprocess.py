@@ -188,7 +188,7 @@ def _open_image(source: str | os.PathLike | bytes | bytearray) -> Image.Image:
         image = Image.open(handle)
         _check_pixels(image.width, image.height)
         image.load()
-        image = ImageOps.exif_transpose(image)  # phone photos are stored sideways with an EXIF tag
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways with an EXIF tag
     except InputError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError) as err:
