@@ -39,6 +39,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from skimage.morphology import skeletonize  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -49,7 +50,9 @@ from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import MERGED_CHARS, merge_key  # noqa: E402
 from recognizer.preprocess import InputError, gaussian_blur, to_model_input  # noqa: E402
 from training.data import cache_dir, default_root, load_pool  # noqa: E402
-from training.paths import REPO_ROOT, models_dir  # noqa: E402
+from training.paths import REPO_ROOT, models_dir, runs_dir  # noqa: E402
+from training.records import TableResult  # noqa: E402
+from training.trainer import load_trained  # noqa: E402
 from training.utils import environment  # noqa: E402
 
 VARIANTS = ("canvas", "paper", "photo")
@@ -300,6 +303,55 @@ def score_exported(bench: BenchSet, folder: Path, progress: bool = True) -> list
     return results
 
 
+def torch_probs(model: torch.nn.Module, chunk: int = 1000):
+    """``probs_of`` for a torch model on the CPU (a run's best weights; the EMA of them for a lab run)."""
+
+    @torch.no_grad()
+    def probs_of(x: np.ndarray) -> np.ndarray:
+        out = [torch.softmax(model(torch.from_numpy(x[i : i + chunk])[:, None]), 1) for i in range(0, len(x), chunk)]
+        return torch.cat(out).numpy()
+
+    return probs_of
+
+
+def score_table(bench: BenchSet, table_path: Path, runs: Path, progress: bool = True) -> list[dict]:
+    """Every finished row of a results table (e.g. the lab ablation), its run's best weights scored on the set."""
+    table = TableResult.read(table_path)
+    rows = []
+    for row in tqdm([r for r in table.rows if r.run_id], desc="drawbench: runs", disable=not progress):
+        if not (runs / row.run_id / "best.pt").is_file():
+            continue  # not trained yet, or its weights live on another machine
+        model, metrics = load_trained(runs / row.run_id)
+        figures = score_probs(bench, list(metrics.chars), torch_probs(model))
+        rows.append({"key": row.key, "label": row.label, "run_id": row.run_id, "n_train": metrics.n_train,
+                     "val_accuracy": row.val_accuracy, "test_accuracy": row.test_accuracy, **figures})  # fmt: skip
+    return rows
+
+
+def table_rows(rows: list[dict], variants: tuple[str, ...]) -> list[str]:
+    head = ("| row | images trained on | validation | test | drawn top-1 | drawn top-3 | "
+            + " | ".join(f"{v} top-1" for v in variants) + " |")  # fmt: skip
+    lines = [head, "|" + "---|" * (6 + len(variants))]
+    for r in rows:
+        cells = [f"{r['key']}: {r['label']}", f"{r['n_train']:,}", pct(r["val_accuracy"]), pct(r["test_accuracy"]),
+                 pct(r["drawn"]["top1"]), pct(r["drawn"]["top3"]), *(pct(r["variants"][v]["top1"]) for v in variants)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_table_page(table_path: Path, bench: BenchSet, rows: list[dict]) -> Path:
+    """``<table>-drawbench.json`` and ``.md`` beside the table: its rows on validation, test and the drawings."""
+    stem = table_path.with_suffix("")
+    write_json(Path(f"{stem}-drawbench.json"), {"config": asdict(bench.config), "n_sources": len(bench.sources),
+                                                "rows": rows, "environment": environment()})  # fmt: skip
+    lines = [f"# {table_path.stem}: validation, test and the drawing benchmark", "",
+             f"Each finished row's best weights on the drawing benchmark ({len(bench.sources):,} test-part images x "
+             f"{len(bench.config.variants)} variants, `python -m training drawbench --table`, the set of "
+             "[assets/drawbench](../../drawbench/README.md)), scored in torch. Rows are chosen on validation, "
+             "never on test or on the drawings.", "", *table_rows(rows, bench.config.variants)]  # fmt: skip
+    return write_atomic(Path(f"{stem}-drawbench.md"), ("\n".join(lines) + "\n").encode())
+
+
 # ---------------------------------------------------------------------------------------------
 # The page, the figures and the record
 
@@ -426,6 +478,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="export folder (default: $MODELS_DIR or exported_models)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the page, figures and record go")
     parser.add_argument("--data-root", type=Path, default=None, help="EMNIST files (default: as `data`)")
+    parser.add_argument("--table", type=Path, default=None,
+                        help="a results table (e.g. assets/results/lab/quick/lab.json): score its rows' runs from "
+                             "--runs-dir instead of the exported models; writes <table>-drawbench.json/.md beside it")
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="run folders for --table (default: $RUNS_DIR or runs/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -438,6 +495,11 @@ def run(args: argparse.Namespace) -> int:
     bench = build_set(config, args.data_root, progress=not args.quiet)
     log.append(f"{len(bench.sources):,} test-part sources, {bench.inputs.shape[0] * bench.inputs.shape[1]:,} "
                f"renderings, refused {int((~bench.ok).sum())}; {time.perf_counter() - started:.1f} s")  # fmt: skip
+    if args.table:
+        rows = score_table(bench, args.table, Path(args.runs_dir or runs_dir()), progress=not args.quiet)
+        print("\n".join(table_rows(rows, config.variants)))
+        write_table_page(args.table, bench, rows)
+        return 0
     folder = Path(args.models or models_dir())
     results = score_exported(bench, folder, progress=not args.quiet)
     for r in results:
