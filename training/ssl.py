@@ -2,9 +2,9 @@
 
 SimCLR (Chen et al. 2020): two handwriting views of each unlabelled image (training/handwriting.py, STRONG), an
 encoder (a registered model's ``body``), a projection head and the NT-Xent loss. The loss and the head are a
-few lines each and written here rather than taken from ``lightly``: its ``NTXentLoss`` and
-``SimCLRProjectionHead`` are the same formulas, and the package would bring pytorch-lightning and its
-dependencies into requirements.txt for them (tests/test_ssl.py checks the loss against a direct formula).
+few lines each and written here rather than taken from ``lightly``: lightly 1.6.0 requires pytorch_lightning and
+hydra-core, a large install for two formulas. ``nt_xent`` gave the same value as lightly 1.6.0's ``NTXentLoss`` (to
+1e-15, checked once on random float64 inputs) and tests/test_ssl.py checks it against the formula written out.
 
 A pretraining is a run like the trainer's: ``PretrainConfig`` names its folder (``pretrain-<method>-<hash>`` in
 the runs folder), each epoch ends in a checkpoint (a killed pretraining resumes after its last finished epoch and
@@ -88,7 +88,8 @@ def planned_pretraining(spec: Spec, name: str, profile: str) -> PretrainConfig:
 
 
 class ProjectionHead(nn.Module):
-    """SimCLR's head: Linear, BatchNorm, ReLU, Linear (``lightly``'s SimCLRProjectionHead with two layers)."""
+    """SimCLR's (v1) head: Linear, BatchNorm, ReLU, Linear (lightly's two-layer SimCLRProjectionHead also ends
+    in a BatchNorm)."""
 
     def __init__(self, dim: int, out_dim: int) -> None:
         super().__init__()
