@@ -352,7 +352,10 @@ def _paper_level(grey: np.ndarray) -> tuple[float, tuple[float, float], bool]:
     unit = 255.0 if grey.dtype == np.uint8 else 1.0
     ring = _border(grey)
     percentiles = _percentiles8 if grey.dtype == np.uint8 else np.percentile
-    lo_ring, mid_ring, hi_ring = percentiles(ring, [10, 50, 90])
+    if ring.min() == ring.max():  # a clean canvas's even border: every percentile is that level
+        lo_ring = mid_ring = hi_ring = float(ring[0])
+    else:
+        lo_ring, mid_ring, hi_ring = percentiles(ring, [10, 50, 90])
     paper = float(mid_ring if hi_ring - lo_ring < 0.5 * unit else percentiles(grey, [50])[0])
     uneven = hi_ring - lo_ring >= 0.1 * unit and min(grey.shape) >= 16
     return paper, _robust_extremes(grey), bool(uneven)
@@ -522,12 +525,20 @@ def _mask_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     if np.count_nonzero(mask) > FILLED * mask.size:
         raise NothingDrawn("the canvas is filled: clear it and draw one character")
     factor = max(1, int(np.ceil(max(mask.shape) / 256)))
-    blocks = _despeckle(_block_any(mask, factor))
-    if not blocks.any():
+    blocks = _block_any(mask, factor)
+    rows, cols = np.nonzero(blocks.any(1))[0], np.nonzero(blocks.any(0))[0]
+    if rows.size == 0:
         raise NothingDrawn("no ink found")
+    # Despeckled on the inked blocks' bounding box and one block around it: the same opening, since each
+    # block's fate depends only on its 3x3 neighbours, all inside that frame (and the array's edges stay edges).
+    y0, x0 = max(0, int(rows[0]) - 1), max(0, int(cols[0]) - 1)
+    kept = _despeckle(blocks[y0 : rows[-1] + 2, x0 : cols[-1] + 2])
+    if not kept.any():
+        raise NothingDrawn("no ink found")
+    region = mask[y0 * factor : (y0 + kept.shape[0]) * factor, x0 * factor : (x0 + kept.shape[1]) * factor]
     # Despeckling only removes blocks, so every kept block holds ink: the box's edges lie in its edge blocks.
-    top, bottom = _kept_rows(mask, blocks, factor)
-    left, right = _kept_rows(mask.T, blocks.T, factor)
+    top, bottom = (y0 * factor + edge for edge in _kept_rows(region, kept, factor))
+    left, right = (x0 * factor + edge for edge in _kept_rows(region.T, kept.T, factor))
     if max(bottom - top, right - left) < max(3, MIN_EXTENT * max(mask.shape)):
         raise NothingDrawn("the ink is too small to be a character")
     return int(top), int(left), int(bottom), int(right)
