@@ -22,7 +22,7 @@ from board_support import image_tags, scalars
 
 from training import runner
 from training.plan import plan_table
-from training.sweep import SweepLine, gpu_share
+from training.sweep import SweepLine, follow, gpu_share
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).parent / "ray"  # the venv's own CLI, whatever PATH holds
@@ -47,6 +47,40 @@ def test_the_sweep_line_counts_runs_and_scales_time_by_cost(emnist_env: Path) ->
     eta = line.describe().rsplit("ETA ", 1)[1]
     assert eta != "?" and eta > "00:10"
     line.close()
+
+
+class _FakeRay:
+    """Just what ``sweep.follow`` calls: a stream yields events, or an exception as a task that died for good."""
+
+    class exceptions:  # as ray.exceptions
+        class RayError(Exception):
+            pass
+
+    @staticmethod
+    def wait(pending: list, num_returns: int) -> tuple[list, list]:
+        return pending[:num_returns], pending[num_returns:]
+
+    @staticmethod
+    def get(value: object) -> object:
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def test_follow_reports_failed_runs_dead_tasks_and_runs_it_cannot_see(emnist_env: Path, tmp_path: Path) -> None:
+    chain_a, chain_b = (runner.chains([c])[0] for p in plan_table("class_weight", "smoke", emnist_env)
+                        for c in p.configs)  # fmt: skip
+    a, b = chain_a[0].run_id(), chain_b[0].run_id()
+    (tmp_path / a).mkdir()
+    (tmp_path / a / "metrics.json").write_text("{}")  # a finished where this machine sees it; b never did
+    streams = {iter([runner.RunEvent(a), runner.RunEvent(a, ended=True)]): chain_a,
+               iter([runner.RunEvent(b), _FakeRay.exceptions.RayError("worker died 4 times")]): chain_b}  # fmt: skip
+    failures = follow(_FakeRay, streams, {a: chain_a[0], b: chain_b[0]}, tmp_path)
+    assert list(failures) == [b] and "worker died 4 times" in failures[b]
+    streams = {iter([runner.RunEvent(b), runner.RunEvent(b, ended=True)]): chain_b,
+               iter([runner.RunEvent(a), runner.RunEvent(a, ended=True, error="Traceback: boom")]): chain_a}
+    failures = follow(_FakeRay, streams, {a: chain_a[0], b: chain_b[0]}, tmp_path)
+    assert failures[a] == "Traceback: boom" and "give every node the same runs folder" in failures[b]
 
 
 def test_gpu_share_follows_the_device() -> None:

@@ -91,6 +91,7 @@ def run_configs(configs: list[RunConfig], runs_dir: Path, device: str, root: Pat
     jobs = runner.pending_chains(configs, runs_dir, in_order)
     if not jobs:
         return {}
+    todo = {c.run_id(): c for chain in jobs for c in chain if not RunFolder(runs_dir / c.run_id()).done}
     for split, protocol in sorted({(c.split, c.protocol) for chain in jobs for c in chain}):
         load_split(split, protocol, root=root)  # decode each split once here, so tasks on this machine find it cached
     ray = connect(address, workers)
@@ -103,14 +104,15 @@ def run_configs(configs: list[RunConfig], runs_dir: Path, device: str, root: Pat
         options = {"keep_checkpoints": keep_checkpoints, "compile_model": compile_model}
         streams = {task.remote([c.to_dict() for c in chain], str(Path(runs_dir).resolve()), device,
                                str(Path(root).resolve()), threads, options): chain for chain in jobs}  # fmt: skip
-        return follow(ray, streams, runs_dir)
+        return follow(ray, streams, todo, runs_dir)
     finally:
         ray.shutdown()
 
 
-def follow(ray: types.ModuleType, streams: dict[Any, list[RunConfig]], runs_dir: Path) -> dict[str, str]:
-    """Read every task's events as they come, keep the sweep's line up to date; returns the failed runs."""
-    todo = {c.run_id(): c for chain in streams.values() for c in chain if not RunFolder(runs_dir / c.run_id()).done}
+def follow(ray: types.ModuleType, streams: dict[Any, list[RunConfig]], todo: dict[str, RunConfig],
+           runs_dir: Path) -> dict[str, str]:  # fmt: skip
+    """Read every task's events as they come and keep the sweep's line on ``todo`` (the runs not finished before
+    the sweep) up to date; returns {run_id: error} for the runs that failed."""
     line, failures = SweepLine(todo), {}
     pending = list(streams)
     while pending:
