@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COVERED = ("training", "recognizer", "webapp", "app.py")
 MAX_LINES = 60
 # Optional heavy modules: umap/numba compile for ~24 s, torchvision's EMNIST only when downloading, onnx only on
-# the export path, playwright-free app code imports gradio at module level anyway.
+# the export path, ray (~1 s of imports) only when `reproduce` has runs to train (training/sweep.py), playwright-free
+# app code imports gradio at module level anyway.
 LAZY_OK = {"umap", "sklearn.manifold", "torchvision.datasets", "onnx", "onnxscript", "ray", "lightly", "kornia"}
 
 
