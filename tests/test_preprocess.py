@@ -15,6 +15,8 @@ from recognizer.preprocess import (
     BadImage,
     InputError,
     NothingDrawn,
+    _grey_where,
+    _opaque8,
     _percentiles8,
     frame,
     from_idx,
@@ -226,6 +228,23 @@ def test_histogram_percentiles_are_numpys() -> None:
             qs = [0, 10, 50, 90, 100, float(rng.uniform(0, 100))]
             assert _percentiles8(values, qs) == list(np.percentile(values, qs))
             assert _percentiles8(values, [50]) == [np.median(values)]
+
+
+def test_grey_levels_select_like_a_lookup() -> None:
+    grey = np.random.default_rng(6).integers(0, 256, (40, 50)).astype(np.uint8)
+    levels = np.arange(256)
+    for flags in (levels <= 90, levels >= 200, levels < 0, levels >= 0, (levels > 30) & (levels < 60), levels % 7 == 0):
+        np.testing.assert_array_equal(_grey_where(grey, flags), flags[grey])
+
+
+def test_opaque_check_reads_the_alpha_channel() -> None:
+    rng = np.random.default_rng(7)
+    for channels in (2, 4):
+        for low in (0, 249, 250, 255):
+            a = rng.integers(250, 256, (30, 20, channels)).astype(np.uint8)
+            a[3, 4, -1] = low
+            for array in (a, a[:, ::2], np.asfortranarray(a)):  # contiguous, strided, Fortran order
+                assert _opaque8(array) == (low >= 250), (channels, low, array.flags.c_contiguous)
 
 
 def test_pil_images_read_like_their_arrays() -> None:
