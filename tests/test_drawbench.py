@@ -103,3 +103,15 @@ def test_the_lab_table_on_validation_test_and_drawings(emnist_env: Path, tmp_pat
         assert row["val_accuracy"] is not None
     page = (out / "lab-drawbench.md").read_text()
     assert all(f"{r['key']}: {r['label']}" in page for r in result["rows"])
+
+
+def test_committed_lab_ablation_matches_its_page_and_the_readme() -> None:
+    folder = REPO / "assets" / "results" / "lab"
+    result = json.loads((folder / "lab-drawbench.json").read_text())
+    table = json.loads((folder / "lab.json").read_text())
+    assert {r["key"] for r in result["rows"]} == {r["key"] for r in table["rows"] if r.get("run_id")}
+    page, readme = (folder / "lab-drawbench.md").read_text(), (REPO / "README.md").read_text()
+    for row in drawbench.table_rows(result["rows"], tuple(result["config"]["variants"]))[2:]:
+        assert row in page and row in readme, f"lab-drawbench.md or README.md lacks (or differs from) {row}"
+    for run in table["rows"]:
+        assert (folder / "runs" / run["run_id"] / "metrics.json").is_file(), run["run_id"]
