@@ -61,7 +61,10 @@ def labels_from_merged(merged: np.ndarray) -> np.ndarray:
 
 
 def with_every_pool_image(config: RunConfig, data: SplitData) -> SplitData:
-    """byclass-pool plus the training-part images it leaves out for lack of a byclass label (``pool_images="all"``)."""
+    """byclass-pool plus the training-part images it leaves out for lack of a byclass label (``pool_images="all"``).
+
+    The pool is read from the data root (``$EMNIST_ROOT``, ``data.default_root``): point it at the same files, or a
+    pool pack, that ``data`` came from."""
     if config.pool_images == "labelled":
         return data
     if config.pool_images != "all":
