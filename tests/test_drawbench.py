@@ -49,7 +49,9 @@ def test_drawbench_command_on_the_fixture(emnist_env: Path, tmp_path: Path, monk
     assert (pool["part"][sources] == drawbench.TEST_PART).all(), "a source image is not in the test part"
     assert len(sources) == result["n_sources"] >= 40
     manifest = json.loads((REPO / "exported_models" / "manifest.json").read_text())
-    assert [m["name"] for m in result["models"]] == [e["name"] for e in manifest["models"]]
+    assert [m["name"] for m in result["models"]] == [e["name"] for e in manifest["models"]
+                                                      if e["split"] in drawbench.BENCH_SPLITS]
+    assert len(result["models"]) >= 5
     for model in result["models"]:
         assert 0 <= model["drawn"]["top1"] <= model["drawn"]["top3"] <= 1
         assert set(model["variants"]) == set(drawbench.VARIANTS)
@@ -80,7 +82,10 @@ def test_committed_figures_compare_every_shipped_model() -> None:
     manifest = json.loads((REPO / "exported_models" / "manifest.json").read_text())
     scored = {m["name"]: m["sha256"] for m in result["models"]}
     for entry in manifest["models"]:
-        assert scored.get(entry["name"]) == entry["sha256"], f"{entry['name']}: no drawbench figure for this file"
+        if entry["split"] in drawbench.BENCH_SPLITS:
+            assert scored.get(entry["name"]) == entry["sha256"], f"{entry['name']}: no drawbench figure for this file"
+        else:  # Study B's digit model reads no letters
+            assert entry["split"] == "mnist50" and entry["name"] not in scored
     page = (COMMITTED / "README.md").read_text()
     readme = (REPO / "README.md").read_text()
     rows = drawbench.summary_rows(result["models"], tuple(result["config"]["variants"]))
