@@ -260,19 +260,20 @@ class CountingSession:
         return self.session.run(*args, **kwargs)
 
 
-def test_occlusion_map_finds_the_region_that_matters(tmp_path: Path) -> None:
-    # Class 0 grows with the ink in the top-left 8x8 corner; class 1 is a constant reference.
+def corner_model(folder: Path) -> Recognizer:
+    """Class 0 grows with the ink in the top-left 8x8 corner; class 1 is a constant reference."""
     w1 = np.zeros((784, 2), np.float32)
     corner = np.zeros((28, 28), np.float32)
     corner[:8, :8] = 1
     w1[:, 0] = corner.ravel() / 8
     w1[:, 1] = 1e-3
-    w2 = np.array([[4.0, 0.0], [0.0, 1.0]], np.float32)
-    tiny_model(tmp_path / "corner.onnx", w1, w2)
-    save_manifest(
-        tmp_path, [ModelEntry("corner", "corner.onnx", sha256_file(tmp_path / "corner.onnx"), labels=["A", "B"])]
-    )
-    rec = Recognizer(tmp_path)
+    tiny_model(folder / "corner.onnx", w1, np.array([[4.0, 0.0], [0.0, 1.0]], np.float32))
+    save_manifest(folder, [ModelEntry("corner", "corner.onnx", sha256_file(folder / "corner.onnx"), labels=["A", "B"])])
+    return Recognizer(folder)
+
+
+def test_occlusion_map_finds_the_region_that_matters(tmp_path: Path) -> None:
+    rec = corner_model(tmp_path)
     counter = rec.sessions["corner"] = CountingSession(rec.sessions["corner"])
     x = np.zeros((28, 28), np.float32)
     x[2:7, 2:7] = 1  # ink that matters

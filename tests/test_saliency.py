@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_support import CANVAS, REAL_ASSETS, REAL_MODELS, canvas_image, sketchpad_value
-from test_inference import CountingSession, tiny_model
+from test_inference import CountingSession, corner_model
 
-from recognizer.files import sha256_file
 from recognizer.inference import Recognizer
-from recognizer.manifest import ModelEntry, save_manifest
 from recognizer.preprocess import from_idx, to_model_input
 from recognizer.saliency import SEGMENTS, occlusion_map, segment_map, stroke_segments
 from webapp.analysis import saliency_map, saliency_maps
@@ -119,18 +117,6 @@ def test_stroke_segments_cover_the_ink_and_nothing_else(images) -> None:
     few = np.zeros((28, 28), np.float32)
     few[3, 4] = few[20, 21] = 1.0
     assert sorted(np.unique(stroke_segments(few))) == [-1, 0, 1]
-
-
-def corner_model(folder: Path) -> Recognizer:
-    """Class 0 grows with the ink in the top-left 8x8 corner; class 1 is a constant reference."""
-    w1 = np.zeros((784, 2), np.float32)
-    corner = np.zeros((28, 28), np.float32)
-    corner[:8, :8] = 1
-    w1[:, 0] = corner.ravel() / 8
-    w1[:, 1] = 1e-3
-    tiny_model(folder / "corner.onnx", w1, np.array([[4.0, 0.0], [0.0, 1.0]], np.float32))
-    save_manifest(folder, [ModelEntry("corner", "corner.onnx", sha256_file(folder / "corner.onnx"), labels=["A", "B"])])
-    return Recognizer(folder)
 
 
 def test_segment_map_finds_the_stroke_that_matters(tmp_path: Path) -> None:

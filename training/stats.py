@@ -60,6 +60,13 @@ def correctness(preds: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return right.astype(np.float64) if right.ndim == 1 else right.mean(axis=0)
 
 
+def percentile_interval(means: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central ``confidence`` share of bootstrap means."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def bootstrap_interval(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = SEED,
                        confidence: float = CONFIDENCE) -> tuple[float, float]:  # fmt: skip
     """Percentile interval of the mean of ``values`` over resampled positions (chunked: n x samples is large)."""
@@ -74,9 +81,7 @@ def bootstrap_interval(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, see
     for start in range(0, samples, chunk):
         stop = min(samples, start + chunk)
         means[start:stop] = values[rng.integers(0, len(values), size=(stop - start, len(values)))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
+    return percentile_interval(means, confidence)
 
 
 def mcnemar_p(right_a: np.ndarray, right_b: np.ndarray) -> float:
@@ -126,9 +131,7 @@ def seeds_bootstrap_interval(right_a: np.ndarray, right_b: np.ndarray, samples: 
         images = rng.multinomial(n, np.full(n, 1 / n), size=stop - start) / n
         per_seed_a[start:stop], per_seed_b[start:stop] = images @ right_a.T, images @ right_b.T
     means = (per_seed_a * seeds_a).sum(axis=1) - (per_seed_b * seeds_b).sum(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
+    return percentile_interval(means, confidence)
 
 
 def unpaired_difference(acc_a: float, n_a: int, acc_b: float, n_b: int) -> Difference:

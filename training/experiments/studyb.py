@@ -18,7 +18,7 @@ from training.experiments.spec import Claim, Row, Spec
 NO_FIGURE = "report: worse than Adam, no figure"
 
 
-def _on_test(text: str, among: tuple[str, ...], expect: str) -> Claim:
+def on_test(text: str, among: tuple[str, ...], expect: str) -> Claim:
     # Decided on the mean over seeds on the full MNIST test set (10,000 images: a point there is 100 images,
     # not one); the mean on the report's 100 test images is shown beside it.
     return Claim(text, expect=expect, among=among, metrics=("mnist_test_accuracy_mean",),
@@ -47,10 +47,10 @@ SPEC = Spec(
         Row("cnn_radam", "my CNN, CE, RAdam, 10 epochs", {"epochs": 10, "optimizer": "radam"}, note=NO_FIGURE),
     ),
     claims=(
-        _on_test("20 epochs beats 1, 50 and 100", ("epochs_1", "epochs_20", "epochs_50", "epochs_100"), "epochs_20"),
-        _on_test("'my CNN' beats the basic net", ("basic_ce", "cnn_ce"), "cnn_ce"),
-        _on_test("focal loss beats cross-entropy on small MNIST", ("cnn_ce", "cnn_focal"), "cnn_focal"),
-        _on_test("Adam beats SGD and RAdam", ("cnn_ce", "cnn_sgd", "cnn_radam"), "cnn_ce"),
+        on_test("20 epochs beats 1, 50 and 100", ("epochs_1", "epochs_20", "epochs_50", "epochs_100"), "epochs_20"),
+        on_test("'my CNN' beats the basic net", ("basic_ce", "cnn_ce"), "cnn_ce"),
+        on_test("focal loss beats cross-entropy on small MNIST", ("cnn_ce", "cnn_focal"), "cnn_focal"),
+        on_test("Adam beats SGD and RAdam", ("cnn_ce", "cnn_sgd", "cnn_radam"), "cnn_ce"),
     ),
     notes=(
         "Study B has no validation part, so its comparisons are made on test figures, as in the report (which "

@@ -15,8 +15,9 @@ supervised models.
   400 labelled training images) uses no label beyond those 400.
 """
 
-from training.experiments.spec import Claim, Row, Spec
+from training.experiments.spec import Row, Spec
 from training.experiments.studyb import SPEC as STUDYB
+from training.experiments.studyb import on_test
 
 BASELINES = {row.key: row for row in STUDYB.rows}
 # The SimCLR encoder's rows: 40 epochs at batch 50 (320 steps; augmentation makes each epoch new). Batch 50, not
@@ -24,12 +25,6 @@ BASELINES = {row.key: row for row in STUDYB.rows}
 ENCODER = {"model": "ssl_cnn", "epochs": 40, "batch_size": 50}
 FOCAL = {"loss": "focal", "focal_gamma": 2.0, "focal_alpha": 1.0}
 SUPERVISED = ("basic_ce", "basic_focal", "cnn_ce", "cnn_focal", "scratch_ce", "scratch_focal")
-
-
-def _on_test(text: str, among: tuple[str, ...], expect: str) -> Claim:
-    # As in Study B: the mean over seeds on the full MNIST test set decides, the report's 100 images beside it.
-    return Claim(text, expect=expect, among=among, metrics=("mnist_test_accuracy_mean",),
-                 also=("test_accuracy_mean",))  # fmt: skip
 
 
 SPEC = Spec(
@@ -59,11 +54,11 @@ SPEC = Spec(
             {**ENCODER, **FOCAL, "init_from": "simclr", "model_args": {"augment": True}}),
     ),
     claims=(
-        _on_test("representation learning (SimCLR, then fine-tuning) beats every supervised model on 50 labels "
+        on_test("representation learning (SimCLR, then fine-tuning) beats every supervised model on 50 labels "
                  "per digit", (*SUPERVISED, "finetune_ce"), "finetune_ce"),
-        _on_test("SimCLR pretraining beats the same encoder trained from scratch with the same augmentation",
+        on_test("SimCLR pretraining beats the same encoder trained from scratch with the same augmentation",
                  ("scratch_ce", "finetune_ce"), "finetune_ce"),
-        _on_test("a linear probe on the SimCLR features beats the report's supervised CNN",
+        on_test("a linear probe on the SimCLR features beats the report's supervised CNN",
                  ("cnn_ce", "probe_ce"), "probe_ce"),
     ),
     notes=(
