@@ -1,10 +1,12 @@
-"""Study B's representation learning: the unlabelled set, the augmentations, SimCLR's loss, pretraining and its
-resume, and a run that starts from the pretrained encoder (training/ssl.py, unlabelled.py, handwriting.py)."""
+"""Study B's representation learning: the unlabelled set, the augmentations, SimCLR's and VICReg's losses,
+pretraining and its resume, their comparison on validation, a run that starts from the pretrained encoder, and
+FixMatch's runs and their resume (training/ssl.py, unlabelled.py, handwriting.py, fixmatch.py)."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from training import ssl
+from training import fixmatch, ssl, trainer
 from training.config import RunConfig
 from training.data import load_studyb
 from training.experiments import Row, Spec, SpecError, load_spec
@@ -125,6 +127,7 @@ def test_the_table_plans_its_pretraining_and_shares_study_b_runs(emnist_env: Pat
     assert pretraining.profile == "quick" and pretraining.epochs < load_spec("studyB_ssl").pretrain["simclr"]["epochs"]
     assert {c.init_from for c in ssl_rows["finetune_ce"].configs} == {pretraining.run_id()}
     assert ssl_rows["scratch_ce"].configs[0].init_from is None
+    assert {(c.fixmatch_mu, c.init_from) for c in ssl_rows["fixmatch_ce"].configs} == {(7, pretraining.run_id())}
     with pytest.raises(SpecError, match="not one of its pretrainings"):
         Spec("t", "T", {"split": "mnist50"}, (Row("a", "A", {"init_from": "byol"}),), (), budget="studyB")
 
@@ -139,3 +142,86 @@ def test_pretraining_page_names_the_overlaps(emnist_env: Path, tmp_path: Path) -
     run_id = ssl.planned_pretraining(spec, "s", "smoke").run_id()
     assert json.loads((tmp_path / "out" / "runs" / run_id / ssl.DONE).read_text())["run_id"] == run_id
     assert np.isfinite(json.loads((tmp_path / "out" / "runs" / run_id / "history.json").read_text())[0]["loss"])
+
+
+def test_vicreg_is_the_papers_formula() -> None:
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(6, 4, dtype=torch.float64), torch.randn(6, 4, dtype=torch.float64) * 0.3
+    n, d = 6, 4
+    invariance = sum((a - b) ** 2 for r1, r2 in zip(z1.tolist(), z2.tolist(), strict=True)
+                     for a, b in zip(r1, r2, strict=True)) / (n * d)  # fmt: skip
+    variance = covariance = 0.0
+    for z in (z1.tolist(), z2.tolist()):
+        means = [sum(row[j] for row in z) / n for j in range(d)]
+        cov = [[sum((row[i] - means[i]) * (row[j] - means[j]) for row in z) / (n - 1) for j in range(d)]
+               for i in range(d)]  # fmt: skip
+        variance += sum(max(0.0, 1 - math.sqrt(cov[j][j] + 1e-4)) for j in range(d)) / d / 2
+        covariance += sum(cov[i][j] ** 2 for i in range(d) for j in range(d) if i != j) / d
+    expected = 25 * invariance + 25 * variance + covariance
+    assert float(ssl.vicreg(z1, z2)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_two_pretrainings_are_compared_on_the_labelled_images_only(emnist_env: Path, tmp_path: Path) -> None:
+    tiny = {"epochs": 1, "limit_unlabelled": 64, "batch_size": 32}
+    spec = Spec("t", "T", {"split": "mnist50"}, (Row("a", "A", {"model": "ssl_cnn", "init_from": "s"}),), (),
+                budget="studyB", pretrain={"s": tiny, "v": {**tiny, "method": "vicreg", "projection_dim": 32}})
+    summaries = ssl.pretrain_table(spec, "smoke", tmp_path / "runs", emnist_env, "cpu")
+    assert [s["config"]["method"] for s in summaries] == ["simclr", "vicreg"]
+    assert all(np.isfinite(h["loss"]) for s in summaries for h in s["history"])
+    page = ssl.pretraining_page(spec, "smoke", tmp_path / "runs", tmp_path / "out").read_text()
+    choice = json.loads((tmp_path / "out" / "t-pretraining.json").read_text())
+    assert [p["method"] for p in choice["pretrainings"]] == ["simclr", "vicreg"]
+    assert choice["chosen"] in ("s", "v") and choice["rows_start_from"] == ["s"]
+    assert all(0 <= p["probe_cv_accuracy"] <= 1 for p in choice["pretrainings"])
+    assert f"`{choice['chosen']}` is chosen" in page and "VICReg loss" in page
+
+
+def fixmatch_config(init_from: str, **settings) -> RunConfig:
+    return RunConfig(**{"model": "ssl_cnn", "split": "mnist50", "model_args": {"augment": True}, "epochs": 2,
+                        "batch_size": 20, "early_stop_patience": 0, "limit_train": 40, "init_from": init_from,
+                        "fixmatch_mu": 2, "fixmatch_threshold": 0.0, "profile": "test", **settings})
+
+
+def test_fixmatch_is_off_by_default_and_a_killed_run_resumes_exactly(
+    emnist_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not any(key.startswith("fixmatch") for key in RunConfig().to_dict())  # the recorded ids stay
+    assert fixmatch.create(RunConfig(), torch.device("cpu")) is None
+    pretraining = ssl.PretrainConfig(**TINY)
+    ssl.pretrain(pretraining, tmp_path / "a", emnist_env, "cpu", progress=False)
+    shutil.copytree(tmp_path / "a" / pretraining.run_id(), tmp_path / "b" / pretraining.run_id())
+    config = fixmatch_config(pretraining.run_id())  # threshold 0: every unlabelled image gets its pseudo-label
+    unbroken = train(config, runs_dir=tmp_path / "a", device="cpu", progress=False)
+    real_epoch = trainer.train_one_epoch
+
+    def killed_in_epoch_2(*args, **kwargs):
+        if args[3] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, runs_dir=tmp_path / "b", device="cpu", progress=False)
+    monkeypatch.setattr(trainer, "train_one_epoch", real_epoch)
+    resumed = train(config, runs_dir=tmp_path / "b", device="cpu", progress=False)
+    assert "resuming" in (tmp_path / "b" / config.run_id() / "log.txt").read_text()
+    assert (resumed.test_accuracy, resumed.mnist_test_accuracy) == (unbroken.test_accuracy,
+                                                                    unbroken.mnist_test_accuracy)  # fmt: skip
+    weights = [RunFolder(d / config.run_id()).load_best("cpu") for d in (tmp_path / "a", tmp_path / "b")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    history = json.loads((tmp_path / "b" / config.run_id() / "history.json").read_text())
+    assert [row["unlabelled_used"] for row in history] == [1.0, 1.0]
+    # The unlabelled images change what is learnt: the same run without them ends elsewhere.
+    plain = train(fixmatch_config(pretraining.run_id(), fixmatch_mu=0), runs_dir=tmp_path / "a", device="cpu",
+                  progress=False)  # fmt: skip
+    assert plain.run_id != unbroken.run_id and plain.test_loss != unbroken.test_loss
+
+
+def test_fixmatch_strong_views_are_seeded_and_stay_images() -> None:
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0
+    strong = fixmatch.strong_augmentation()
+    torch.manual_seed(3)
+    a = strong(x).clamp(0, 1)
+    torch.manual_seed(3)
+    assert torch.equal(a, strong(x).clamp(0, 1)) and a.shape == x.shape and not torch.equal(a[0], a[1])

@@ -58,6 +58,11 @@ class RunConfig:
     # A finished self-supervised pretraining (training/ssl.py) in the same runs folder whose encoder the model's
     # body starts from.
     init_from: str | None = field(default=None, metadata=ADDED)
+    # FixMatch on Study B's unlabelled images (training/fixmatch.py): unlabelled images per labelled one in each
+    # step (0: off), the confidence a pseudo-label needs, and the weight of the unlabelled loss.
+    fixmatch_mu: int = field(default=0, metadata=ADDED)
+    fixmatch_threshold: float = field(default=0.95, metadata=ADDED)
+    fixmatch_weight: float = field(default=1.0, metadata=ADDED)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings; a field added later (``ADDED``) is left out while it holds its default, so the records

@@ -93,7 +93,7 @@ def collect(names: list[str], plans: dict[str, list[PlannedRow]], args: Any, run
                                                 args.device, args.out / "runs")  # fmt: skip
             write_table(result, args.out)
             copy_records(result, runs_dir, args.out)
-            ssl.pretraining_page(load_spec(name), args.profile, runs_dir, args.out)
+            ssl.pretraining_page(load_spec(name), args.profile, runs_dir, args.out, root)
             if not args.no_plots:
                 report.plot_table(result, runs_dir, args.out / "figures")
     results = load_results(args.out)

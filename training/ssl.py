@@ -1,10 +1,18 @@
 """Self-supervised pretraining for Study B's representation-learning table (training/experiments/studyb_ssl.py).
 
-SimCLR (Chen et al. 2020): two handwriting views of each unlabelled image (training/handwriting.py, STRONG), an
-encoder (a registered model's ``body``), a projection head and the NT-Xent loss. The loss and the head are a
-few lines each and written here rather than taken from ``lightly``: lightly 1.6.0 requires pytorch_lightning and
-hydra-core, a large install for two formulas. ``nt_xent`` gave the same value as lightly 1.6.0's ``NTXentLoss`` (to
-1e-15, checked once on random float64 inputs) and tests/test_ssl.py checks it against the formula written out.
+Two handwriting views of each unlabelled image (training/handwriting.py, STRONG), an encoder (a registered
+model's ``body``), a projection head, and one of two losses (``method``):
+
+- ``simclr`` (Chen et al. 2020): NT-Xent, each view's positive is the other view of its image, every other view
+  of the batch a negative;
+- ``vicreg`` (Bardes et al. 2022): no negatives; the two views' projections are pulled together (invariance)
+  while each dimension's spread over the batch is held up (variance) and the dimensions are decorrelated
+  (covariance), weighted 25 / 25 / 1 as in the paper.
+
+The losses and the head are a few lines each and written here rather than taken from ``lightly``: lightly 1.6.0
+requires pytorch_lightning and hydra-core, a large install for two formulas. ``nt_xent`` gave the same value as
+lightly 1.6.0's ``NTXentLoss`` (to 1e-15, checked once on random float64 inputs); tests/test_ssl.py checks both
+losses against their formulas written out.
 
 A pretraining is a run like the trainer's: ``PretrainConfig`` names its folder (``pretrain-<method>-<hash>`` in
 the runs folder), each epoch ends in a checkpoint (a killed pretraining resumes after its last finished epoch and
@@ -29,11 +37,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 from tqdm import tqdm
 
 from recognizer.files import write_atomic, write_json
-from training.data import load_studyb
+from training.data import default_root, load_studyb
 from training.experiments.profiles import PROFILES
 from training.experiments.spec import Spec
 from training.handwriting import STRONG, augment
@@ -44,7 +56,10 @@ from training.utils import environment, pick_device
 
 DONE = "pretrain.json"
 ENCODER = "encoder.pt"
-METHODS = ("simclr",)
+METHODS = ("simclr", "vicreg")
+LOSS_NAMES = {"simclr": "NT-Xent", "vicreg": "VICReg"}
+VICREG_WEIGHTS = (25.0, 25.0, 1.0)  # invariance, variance, covariance (the VICReg paper's)
+CHOICE_RULE = "the higher linear-probe accuracy cross-validated on the 400 labelled training images"
 
 
 @dataclass
@@ -60,7 +75,7 @@ class PretrainConfig:
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-5
-    temperature: float = 0.2
+    temperature: float = 0.2  # SimCLR only
     projection_dim: int = 64
     seed: int = 42
     profile: str = "custom"
@@ -84,7 +99,7 @@ def planned_pretraining(spec: Spec, name: str, profile: str) -> PretrainConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# SimCLR
+# The two losses and the network
 
 
 class ProjectionHead(nn.Module):
@@ -110,17 +125,34 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(sim, targets)
 
 
-class SimCLR(nn.Module):
+def vicreg(z1: torch.Tensor, z2: torch.Tensor, weights: tuple[float, float, float] = VICREG_WEIGHTS) -> torch.Tensor:
+    """VICReg: mean squared distance of the views, hinge on each dimension's std (target 1), and the squared
+    off-diagonal covariances per dimension; the last two averaged over the two views, as the paper's code does."""
+    invariance = F.mse_loss(z1, z2)
+    variance, covariance = z1.new_zeros(()), z1.new_zeros(())
+    for z in (z1, z2):
+        z = z - z.mean(0)
+        variance = variance + F.relu(1 - torch.sqrt(z.var(0) + 1e-4)).mean() / 2
+        cov = (z.T @ z) / (len(z) - 1)
+        covariance = covariance + (cov.pow(2).sum() - cov.diagonal().pow(2).sum()) / z.shape[1]
+    return weights[0] * invariance + weights[1] * variance + weights[2] * covariance
+
+
+class TwoViews(nn.Module):
+    """The pretraining network: encoder and projection head, trained on two views of each image with the config's
+    ``method`` (SimCLR's NT-Xent or VICReg)."""
+
     def __init__(self, config: PretrainConfig) -> None:
         super().__init__()
         classifier = create_model(config.model, 10, **config.model_args)
         self.encoder = classifier.body
         self.head = ProjectionHead(classifier.head.in_features, config.projection_dim)
+        self.method = config.method
 
     def loss(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
         views = torch.cat([augment(x, STRONG), augment(x, STRONG)])  # one pass for both views: one set of BN stats
-        z = self.head(self.encoder(views))
-        return nt_xent(*z.chunk(2), temperature)
+        z1, z2 = self.head(self.encoder(views)).chunk(2)
+        return vicreg(z1, z2) if self.method == "vicreg" else nt_xent(z1, z2, temperature)
 
 
 @torch.no_grad()
@@ -172,7 +204,7 @@ def cosine_lr(config: PretrainConfig, epoch: int) -> float:
     return config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def pretrain_epoch(net: SimCLR, optimizer: torch.optim.Optimizer, data: PretrainData, config: PretrainConfig,
+def pretrain_epoch(net: TwoViews, optimizer: torch.optim.Optimizer, data: PretrainData, config: PretrainConfig,
                    epoch: int, progress: bool) -> dict[str, float]:  # fmt: skip
     """One epoch: a seeded draw of ``images_per_epoch`` unlabelled images in batches of two views each."""
     torch.manual_seed(config.seed * 1000 + epoch)
@@ -210,7 +242,7 @@ def pretrain(config: PretrainConfig, runs_dir: Path, root: Path, device: str = "
     dev = pick_device(device)
     torch.manual_seed(config.seed)
     data = pretrain_data(config, root, dev)
-    net = SimCLR(config).to(dev)
+    net = TwoViews(config).to(dev)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     checkpoint = run.load_checkpoint(dev)
     history: list[dict] = []
@@ -229,7 +261,7 @@ def pretrain(config: PretrainConfig, runs_dir: Path, root: Path, device: str = "
     return finish(run, net, config, data, history, dev)
 
 
-def finish(run: RunFolder, net: SimCLR, config: PretrainConfig, data: PretrainData, history: list[dict],
+def finish(run: RunFolder, net: TwoViews, config: PretrainConfig, data: PretrainData, history: list[dict],
            device: torch.device) -> dict[str, Any]:  # fmt: skip
     """Write encoder.pt, then pretrain.json (last: the pretraining is done once it exists)."""
     torch.save(net.encoder.state_dict(), run.path / ENCODER)
@@ -264,11 +296,58 @@ def pretrain_table(spec: Spec, profile: str, runs_dir: Path, root: Path, device:
     return summaries
 
 
-def pretraining_page(spec: Spec, profile: str, runs_dir: Path, out_dir: Path) -> Path | None:
-    """``<out>/<table>.md`` (shown under the table on the page) and each pretraining's record in ``<out>/runs``."""
-    lines = []
+def probe_cv_accuracy(folder: Path, config: PretrainConfig, x: np.ndarray, y: np.ndarray,
+                      folds: int = 5) -> tuple[float, float]:  # fmt: skip
+    """A linear probe (logistic regression on standardised features of the frozen encoder) cross-validated on
+    Study B's 400 labelled training images ``x``, ``y``: mean and std of the accuracy over ``folds`` stratified
+    folds. No test image is involved: it is the validation that chooses between pretraining methods."""
+    encoder = create_model(config.model, 10, **config.model_args).body
+    encoder.load_state_dict(torch.load(Path(folder) / ENCODER, map_location="cpu", weights_only=True))
+    feats = features(encoder, torch.as_tensor(x)).numpy()
+    probe_model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    scores = cross_val_score(probe_model, feats, np.asarray(y), cv=StratifiedKFold(folds, shuffle=True,
+                                                                                  random_state=config.seed))
+    return float(scores.mean()), float(scores.std(ddof=1))
+
+
+def describe_pretraining(name: str, summary: dict, profile: str) -> str:
+    first, last = summary["history"][0], summary["history"][-1]
+    run_id, method = summary["run_id"], summary["config"]["method"]
+    return (f"- Pretraining `{name}` ([{run_id}](runs/{run_id})), budget of profile {profile}: {method} on "
+            f"{summary['data']['used_for_pretraining']:,} unlabelled images, {len(summary['history'])} epochs "
+            f"of {first['images']:,} images (two views each: {summary['views_seen']:,} views), "
+            f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}; {LOSS_NAMES[method]} loss "
+            f"{first['loss']:.3f} → {last['loss']:.3f}; leave-one-out 10-NN accuracy of the 400 labelled images in "
+            f"its features {100 * first['knn_loo_accuracy']:.1f}% after epoch 1 → "
+            f"{100 * last['knn_loo_accuracy']:.1f}%.")  # fmt: skip
+
+
+def compare_pretrainings(spec: Spec, scores: list[dict], out_dir: Path) -> list[str]:
+    """``<out>/<table>-pretraining.json``: each pretraining's validation figures and the one they choose (the
+    higher cross-validated probe accuracy; the k-NN figure breaks a tie). Returns the page's lines."""
+    if len(scores) < 2:
+        return []
+    chosen = max(scores, key=lambda s: (s["probe_cv_accuracy"], s["knn_loo_accuracy"]))
+    used = sorted({row.settings["init_from"] for row in spec.trained if row.settings.get("init_from")})
+    write_json(out_dir / f"{spec.name}-pretraining.json", {"table": spec.name, "rule": CHOICE_RULE,
+               "pretrainings": scores, "chosen": chosen["name"], "rows_start_from": used}, indent=1, newline=True)
+    figures = "; ".join(f"`{s['name']}` {100 * s['probe_cv_accuracy']:.1f}% (± {100 * s['probe_cv_std']:.1f} over "
+                        f"5 folds; leave-one-out 10-NN {100 * s['knn_loo_accuracy']:.1f}%)"
+                        for s in scores)  # fmt: skip
+    rerun = ("the rows start from it" if used == [chosen["name"]] else
+             f"the rows start from {', '.join(f'`{u}`' for u in used)} and were not rerun with it")
+    return [f"- SimCLR or VICReg, chosen on validation ({CHOICE_RULE}, 5 stratified folds; no test image): "
+            f"{figures}. **`{chosen['name']}` is chosen**; {rerun}. On 400 images a point is 4 images: differences "
+            "of a point or two are within the folds' spread."]
+
+
+def pretraining_page(spec: Spec, profile: str, runs_dir: Path, out_dir: Path, root: Path | None = None) -> Path | None:
+    """``<out>/<table>.md`` (shown under the table on the page), each pretraining's record in ``<out>/runs``, and
+    with two or more pretrainings their comparison on validation (``compare_pretrainings``)."""
+    lines, scores, studyb = [], [], None
     for name in spec.pretrain:
-        run = RunFolder(Path(runs_dir) / planned_pretraining(spec, name, profile).run_id())
+        config = planned_pretraining(spec, name, profile)
+        run = RunFolder(Path(runs_dir) / config.run_id())
         if not (run.path / DONE).exists():
             lines.append(f"- Pretraining `{name}` ({run.id}) has not run yet.")
             continue
@@ -276,15 +355,15 @@ def pretraining_page(spec: Spec, profile: str, runs_dir: Path, out_dir: Path) ->
         record = out_dir / "runs" / run.id
         run.copy_record(record)
         write_json(record / DONE, summary)
-        first, last = summary["history"][0], summary["history"][-1]
-        lines += [f"- {describe_unlabelled(summary['data'])}",
-                  f"- Pretraining `{name}` ([{run.id}](runs/{run.id})), budget of profile {profile}: "
-                  f"{summary['config']['method']} on "
-                  f"{summary['data']['used_for_pretraining']:,} unlabelled images, {len(summary['history'])} epochs "
-                  f"of {first['images']:,} images (two views each: {summary['views_seen']:,} views), "
-                  f"{summary['train_seconds'] / 60:.1f} min on {summary['device']}; NT-Xent loss {first['loss']:.3f} "
-                  f"→ {last['loss']:.3f}; leave-one-out 10-NN accuracy of the 400 labelled images in its features "
-                  f"{100 * first['knn_loo_accuracy']:.1f}% after epoch 1 → {100 * last['knn_loo_accuracy']:.1f}%."]
+        if not lines:
+            lines.append(f"- {describe_unlabelled(summary['data'])}")
+        lines.append(describe_pretraining(name, summary, profile))
+        studyb = studyb or load_studyb(root or default_root())
+        mean, std = probe_cv_accuracy(run.path, config, *studyb.parts["train"])
+        scores.append({"name": name, "run_id": run.id, "method": config.method, "probe_cv_accuracy": mean,
+                       "probe_cv_std": std, "knn_loo_accuracy": summary["knn_loo_accuracy"],
+                       "views_seen": summary["views_seen"], "train_minutes": round(summary["train_seconds"] / 60, 1)})
+    lines += compare_pretrainings(spec, scores, out_dir)
     if not lines:
         return None
     return write_atomic(out_dir / f"{spec.name}.md", "\n".join(lines) + "\n")

@@ -23,7 +23,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 from tqdm import tqdm
 
-from training import lab, paths
+from training import fixmatch, lab, paths
 from training.board import Board
 from training.config import RunConfig
 from training.data import SplitData, load_split
@@ -134,6 +134,7 @@ class Learner:
     scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
     loss_fn: nn.Module
     step_model: nn.Module | None = None
+    unlabelled: fixmatch.FixMatch | None = None  # FixMatch's pseudo-labelled images (off unless fixmatch_mu)
 
     @property
     def lr(self) -> float:
@@ -173,7 +174,8 @@ def create_learner(config: RunConfig, data: SplitData, device: torch.device, com
     )
     loss_fn = (lab.lab_loss(config, data.num_classes) or create_loss(
         config.loss, data.parts["train"][1], data.num_classes, config.focal_gamma, config.focal_alpha)).to(device)
-    return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model)
+    return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model,
+                   fixmatch.create(config, device))
 
 
 @dataclass
@@ -181,6 +183,7 @@ class EpochResult:
     loss: float
     accuracy: float
     seconds: float
+    unlabelled_used: float | None = None  # FixMatch: the share of unlabelled images above the threshold
 
 
 def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epoch: int, desc: str = "",
@@ -197,6 +200,7 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
     # Sums stay on the device (read back only for the progress bar): a read per step would stall the GPU.
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
+    used = torch.zeros((), device=device, dtype=torch.float64)
     # A trailing batch of one image would break BatchNorm's batch statistics: skip it (it changes every epoch).
     last = len(train_set) - 1 if len(train_set) % config.batch_size == 1 else len(train_set)
     bar = progress_bar(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
@@ -205,6 +209,9 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(x)
         loss = learner.loss_fn(logits.float(), y)
+        if learner.unlabelled is not None:
+            unlabelled_loss, share = learner.unlabelled.loss(model, len(y))
+            loss, used = loss + unlabelled_loss, used + share.double()
         learner.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         learner.optimizer.step()
@@ -214,7 +221,8 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
         if progress and step % 20 == 0:
             bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct) / seen:.4f}")
     loss_mean, accuracy = float(loss_sum) / seen, int(correct) / seen  # waits for the GPU to finish the epoch
-    return EpochResult(loss_mean, accuracy, time.perf_counter() - started)
+    share = float(used) / (step + 1) if learner.unlabelled is not None else None
+    return EpochResult(loss_mean, accuracy, time.perf_counter() - started, share)
 
 
 def test_metrics(learner: Learner, sets: dict[str, Batches], data: SplitData, config: RunConfig, state: TrainState,
@@ -323,6 +331,8 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
         state.train_seconds += result.seconds
         row = {"epoch": epoch, "train_loss": result.loss, "train_accuracy": result.accuracy, "lr": learner.lr,
                "seconds": round(result.seconds, 3)}  # fmt: skip
+        if result.unlabelled_used is not None:
+            row["unlabelled_used"] = result.unlabelled_used
         improved = True  # no validation part (Study B): the last epoch is the result, as in the report
         if use_val:
             val = evaluate(learner.model, sets["val"], config.batch_size, learner.loss_fn)

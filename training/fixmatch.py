@@ -1,0 +1,78 @@
+"""FixMatch-style pseudo-labels on Study B's unlabelled images (Sohn et al. 2020), a hook of the one trainer.
+
+Off by default (``RunConfig.fixmatch_mu`` = 0: the reproduction's runs keep their ids). When on, every training
+step of ``trainer.train_one_epoch`` adds, beside the labelled batch's loss, ``fixmatch_weight`` times the loss on
+``fixmatch_mu`` times as many unlabelled images:
+
+- the weak view is the image through the model's own training-mode forward (Study B's SimCLR rows: the mild
+  handwriting augmentation, training/handwriting.py), without gradients; its most probable class becomes the
+  image's pseudo-label where that probability is at least ``fixmatch_threshold``;
+- the strong view is the lab recipe's kornia augmentation (training/lab.py, one augmentation home) at the strong
+  settings ``STRONG`` plus random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward
+  the pseudo-label, the images under the threshold masked out (the mean over all images, as in FixMatch).
+
+The unlabelled images are the pretraining's (training/unlabelled.py: no Study B test image among them) and are drawn
+with replacement from torch's global generator, which the trainer seeds per epoch: a resumed run draws what an
+unbroken one would. ``used`` per epoch is the share of unlabelled images above the threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.config import RunConfig
+from training.data import default_root
+from training.lab import augmentation
+from training.unlabelled import build_unlabelled
+
+# The strong view, in the lab recipe's knobs: about twice the mild handwriting augmentation's ranges.
+STRONG = {"aug_rotate": 30.0, "aug_shear": 20.0, "aug_scale": 0.25, "aug_translate": 0.12, "aug_elastic": 2.0,
+          "aug_stroke": 0.6, "aug_contrast": 0.4, "aug_blur": 1.0}  # fmt: skip
+ERASE_SCALE = (0.02, 0.12)  # Cutout: one random rectangle of 2-12% of the image, on half the images
+
+
+def strong_augmentation() -> nn.Module:
+    import kornia.augmentation as K
+
+    knobs = augmentation(dataclasses.replace(RunConfig(), **STRONG))
+    return nn.Sequential(*knobs, K.RandomErasing(scale=ERASE_SCALE, ratio=(0.3, 3.3), value=0.0, p=0.5))
+
+
+@lru_cache(maxsize=1)
+def unlabelled_images(root: str) -> torch.Tensor:
+    """Study B's unlabelled set as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
+    return torch.from_numpy(build_unlabelled(Path(root)).images)
+
+
+class FixMatch:
+    """The unlabelled part of a training step: ``loss(model, batch)`` -> (weighted loss, share above threshold)."""
+
+    def __init__(self, images: torch.Tensor, config: RunConfig, device: torch.device) -> None:
+        self.images = images.to(device)
+        self.strong = strong_augmentation().to(device)
+        self.mu, self.threshold, self.weight = config.fixmatch_mu, config.fixmatch_threshold, config.fixmatch_weight
+
+    def loss(self, model: nn.Module, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.images), (self.mu * batch_size,), device=self.images.device)
+        x = self.images[idx].unsqueeze(1).float().div_(255.0)
+        with torch.no_grad():
+            confidence, pseudo = model(x).float().softmax(1).max(1)  # weak view: the model's own augmentation
+            mask = (confidence >= self.threshold).float()
+            strong = self.strong(x).clamp_(0.0, 1.0)
+        per_image = F.cross_entropy(model(strong).float(), pseudo, reduction="none")
+        return self.weight * (per_image * mask).mean(), mask.mean()
+
+
+def create(config: RunConfig, device: torch.device) -> FixMatch | None:
+    """The run's FixMatch part, or None when ``fixmatch_mu`` is 0 (every run but the FixMatch rows)."""
+    if not config.fixmatch_mu:
+        return None
+    if config.split != "mnist50":
+        raise ValueError(f"FixMatch uses Study B's unlabelled images (split mnist50), not {config.split!r}")
+    return FixMatch(unlabelled_images(str(default_root())), config, device)
