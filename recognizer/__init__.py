@@ -16,7 +16,8 @@ _EXPORTS = {
     "manifest": ("Manifest", "ModelEntry", "SkippedModel", "ManifestError", "load_manifest", "save_manifest"),
     "files": ("sha256_file", "sha256_bytes", "write_atomic", "write_json"),
     "saliency": ("occlusion_map", "overlay"),
-    "embeddings": ("Embedding", "EmbeddingError", "load_embedding", "MAP_TITLES", "MAP_NAMES"),
+    "embeddings": ("Embedding", "EmbeddingError", "load_embedding", "MAP_TITLES", "MAP_NAMES", "STAGE_TITLES",
+                   "map_title"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

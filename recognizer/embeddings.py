@@ -3,8 +3,10 @@
 ``assets/embeddings/<model name>.npz`` is written by the training side's embed step:
 ``features`` (n, d) float16, ``labels`` (n,) int, ``preds`` (n,) int, ``thumbs`` (n, 28, 28)
 uint8 upright, and one (n, 2) float32 array per map (``umap``, ``tsne``, ``pixel_umap``; any may be
-absent). UMAP and t-SNE are too slow for the app, so a new drawing is placed by its nearest
-neighbours in feature space instead.
+absent). A model fine-tuned from a self-supervised pretraining (Study B's ``ssl_cnn``) may also hold
+the same sample mapped from its encoder before and after that pretraining (``STAGE_TITLES``). UMAP
+and t-SNE are too slow for the app, so a new drawing is placed by its nearest neighbours in feature
+space instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,20 @@ import numpy as np
 # The maps an embedding file may hold, in display order, and their titles (the export's plots and the app's menu).
 MAP_TITLES = {"umap": "UMAP of the features", "tsne": "t-SNE of the features", "pixel_umap": "UMAP of the raw pixels"}
 MAP_NAMES = tuple(MAP_TITLES)
+# Maps of the same sample from the encoder's earlier stages: its random weights, then its self-supervised pretraining
+# (before fine-tuning); the model's own maps above are then the stage after fine-tuning.
+STAGE_TITLES = {
+    "umap_random": "UMAP before pretraining (random encoder)",
+    "tsne_random": "t-SNE before pretraining (random encoder)",
+    "umap_pretrained": "UMAP after self-supervised pretraining, before fine-tuning",
+    "tsne_pretrained": "t-SNE after self-supervised pretraining, before fine-tuning",
+}
+STAGE_NAMES = tuple(STAGE_TITLES)
+
+
+def map_title(name: str) -> str:
+    """A map's title for menus and plots (its name when it is not a known map)."""
+    return MAP_TITLES.get(name) or STAGE_TITLES.get(name) or name
 REQUIRED = ("features", "labels", "preds", "thumbs")
 
 
@@ -45,7 +61,8 @@ class Embedding:
     @property
     def methods(self) -> list[str]:
         """The maps this file holds, in the usual order."""
-        return [m for m in MAP_NAMES if m in self.maps] + sorted(set(self.maps) - set(MAP_NAMES))
+        known = MAP_NAMES + STAGE_NAMES
+        return [m for m in known if m in self.maps] + sorted(set(self.maps) - set(known))
 
     def mistakes(self) -> np.ndarray:
         """Indices of the samples the model got wrong."""
@@ -114,7 +131,8 @@ def _is_map(key: str, arrays: dict[str, np.ndarray]) -> bool:
     if key in REQUIRED:
         return False
     a = arrays[key]
-    return key in MAP_NAMES or (a.ndim == 2 and a.shape[1] == 2 and np.issubdtype(a.dtype, np.floating))
+    known = key in MAP_NAMES or key in STAGE_NAMES
+    return known or (a.ndim == 2 and a.shape[1] == 2 and np.issubdtype(a.dtype, np.floating))
 
 
 def _check(emb: Embedding, path: Path) -> None:

@@ -9,12 +9,14 @@ import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from training import fixmatch, ssl, trainer
+from recognizer.embeddings import STAGE_NAMES, load_embedding
+from training import embed, fixmatch, ssl, trainer
 from training.config import RunConfig
 from training.data import load_studyb
 from training.experiments import Row, Spec, SpecError, load_spec
@@ -225,3 +227,26 @@ def test_fixmatch_strong_views_are_seeded_and_stay_images() -> None:
     a = strong(x).clamp(0, 1)
     torch.manual_seed(3)
     assert torch.equal(a, strong(x).clamp(0, 1)) and a.shape == x.shape and not torch.equal(a[0], a[1])
+
+
+@pytest.mark.slow
+def test_embedding_maps_before_and_after_pretraining(emnist_env: Path, tmp_path: Path) -> None:
+    config = ssl.PretrainConfig(**TINY)
+    ssl.pretrain(config, tmp_path, emnist_env, "cpu", progress=False)
+    x, y = load_studyb(emnist_env).parts["train"]
+    thumbs, labels = x[:60], y[:60]
+    entry = SimpleNamespace(name="m", labels=list("0123456789"), training={"init_from": config.run_id()})
+    stages = embed.encoder_stages(tmp_path / config.run_id(), thumbs)
+    again = embed.encoder_stages(tmp_path / config.run_id(), thumbs)
+    assert np.array_equal(stages["random"], again["random"])  # the pretraining's own first weights, seeded
+    assert not np.allclose(stages["random"], stages["pretrained"])
+    maps, seconds = embed.pretraining_maps(entry, thumbs, tmp_path, tsne_max_iter=250)
+    assert tuple(maps) == STAGE_NAMES and set(seconds) == set(STAGE_NAMES)
+    assert all(m.shape == (60, 2) and np.isfinite(m).all() for m in maps.values())
+    assert embed.pretraining_maps(SimpleNamespace(name="n", training={}), thumbs, tmp_path, 250) == ({}, {})
+    # The file contract holds them beside the model's own maps, in the app's order.
+    own = {"umap": maps["umap_pretrained"], "tsne": maps["tsne_pretrained"]}
+    embed.save_npz(tmp_path / "m.npz", {"features": stages["pretrained"].astype(np.float16), "labels": labels,
+                                        "preds": labels, "thumbs": thumbs, **own, **maps})  # fmt: skip
+    assert load_embedding(tmp_path / "m.npz").methods == ["umap", "tsne", *STAGE_NAMES]
+    assert (tmp_path / embed.plot_stages(tmp_path, entry, {**own, **maps}, labels)).stat().st_size > 10_000

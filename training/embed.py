@@ -13,6 +13,13 @@ map lands in the same feature space), and the maps:
 - ``pixel_umap``: UMAP of the raw pixels (the reports' Figure 1 view). It depends only on the
   sample, so it is computed once per split and shared by that split's models.
 
+A model fine-tuned from a self-supervised pretraining (its run's ``init_from``, Study B's ``ssl_cnn``) gets
+the same sample mapped from its encoder before and after that pretraining too (``pretraining_maps``:
+``umap_random``, ``tsne_random`` from the encoder's first, random weights; ``umap_pretrained``,
+``tsne_pretrained`` from the pretrained encoder, before fine-tuning), read from the pretraining's folder in
+``--runs-dir``, and a figure of the three stages side by side (``<model name>-stages.png``). Study B's
+models are mapped on the full MNIST test set (their test part is the report's 100 images).
+
 Writes ``<out>/<model name>.npz`` (features float16, labels, preds, thumbs uint8 upright 28x28, one
 (n, 2) float32 array per map, and ``index``: the sample's positions in the test part), a PNG per map
 (``<model name>-<map>.png``) and ``index.json`` (models, maps, sample sizes, timings).
@@ -43,17 +50,19 @@ matplotlib.use("Agg")  # files only, never a window; before pyplot is imported
 import matplotlib.patheffects as pe  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recognizer.embeddings import MAP_NAMES, MAP_TITLES  # noqa: E402
+from recognizer.embeddings import MAP_NAMES, MAP_TITLES, STAGE_TITLES, map_title  # noqa: E402
 from recognizer.files import sha256_bytes, write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import MERGED_SPLITS  # noqa: E402
 from recognizer.manifest import ManifestError, ModelEntry  # noqa: E402
-from training.data import DataError  # noqa: E402
+from training import ssl  # noqa: E402
+from training.data import DataError, SplitData  # noqa: E402
 from training.export import SplitCache  # noqa: E402
-from training.paths import embeddings_dir, models_dir  # noqa: E402
+from training.paths import embeddings_dir, models_dir, runs_dir  # noqa: E402
 from training.utils import environment, stratified_subset  # noqa: E402
 
 METHODS = MAP_NAMES  # umap, tsne, pixel_umap
@@ -107,8 +116,13 @@ def class_colours(n: int) -> np.ndarray:
 
 def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str], title: str) -> None:
     """A scatter coloured by class, with each class's character at its centroid."""
-    colours = class_colours(len(chars))
     fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
+    draw_map(ax, coords, labels, chars, title)
+    save_figure(fig, path)
+
+
+def draw_map(ax: plt.Axes, coords: np.ndarray, labels: np.ndarray, chars: list[str], title: str) -> None:
+    colours = class_colours(len(chars))
     ax.scatter(coords[:, 0], coords[:, 1], c=colours[labels], s=4, alpha=0.6, linewidths=0)
     for c in np.unique(labels):
         centre = np.median(coords[labels == c], axis=0)
@@ -117,11 +131,14 @@ def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def save_figure(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
     picture = io.BytesIO()
     fig.savefig(picture, format="png")
     plt.close(fig)
-    write_atomic(path, picture.getvalue())
+    return write_atomic(path, picture.getvalue())
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -163,26 +180,85 @@ def model_maps(entry: ModelEntry, features: np.ndarray, thumbs: np.ndarray, idx:
 
 
 def plot_maps(out: Path, entry: ModelEntry, maps: dict[str, np.ndarray], labels: np.ndarray,
-              accuracy: float) -> dict[str, str]:
+              accuracy: float, source: str) -> dict[str, str]:  # fmt: skip
     """A PNG per map; returns the file name of each."""
     pngs = {}
     for method, coords in maps.items():
         png = out / f"{entry.name}-{method}.png"
-        sample = f"{len(labels):,} test images of {entry.split} ({entry.protocol}), coloured by true class"
+        sample = f"{len(labels):,} images of {source}, coloured by true class"
         if method == "pixel_umap":  # no model involved: the same picture for every model of the split
             title = f"{entry.split}: {MAP_TITLES[method]} (the reports' Figure 1 view)\n{sample}"
         else:
-            title = f"{entry.name}: {MAP_TITLES.get(method, method)}\n{sample}; model accuracy on them {accuracy:.1%}"
+            title = f"{entry.name}: {map_title(method)}\n{sample}; model accuracy on them {accuracy:.1%}"
         plot_map(png, coords, labels, entry.labels, title)
         pngs[method] = png.name
     return pngs
 
 
+def test_images(data: SplitData) -> tuple[np.ndarray, np.ndarray, str]:
+    """The images a model is mapped on and what they are: its split's test part; for Study B the full MNIST test
+    set, which its table is judged on (its test part is the report's 100 images)."""
+    if "mnist_test" in data.extra_tests:
+        return *data.extra_tests["mnist_test"], "the MNIST test set"
+    return *data.parts["test"], f"the {data.name} ({data.protocol}) test part"
+
+
+def encoder_stages(folder: Path, thumbs: np.ndarray) -> dict[str, np.ndarray]:
+    """Features of ``thumbs`` from a pretraining's encoder as it started (the same seeded random weights, built as
+    ``ssl.pretrain`` built them) and as it ended (``encoder.pt``)."""
+    config = ssl.PretrainConfig(**json.loads((folder / "config.json").read_text()))
+    torch.manual_seed(config.seed)
+    encoder = ssl.TwoViews(config).encoder
+    images = torch.from_numpy(np.ascontiguousarray(thumbs))
+    stages = {"random": ssl.features(encoder, images).numpy()}
+    encoder.load_state_dict(torch.load(folder / ssl.ENCODER, map_location="cpu", weights_only=True))
+    stages["pretrained"] = ssl.features(encoder, images).numpy()
+    return stages
+
+
+def pretraining_maps(entry: ModelEntry, thumbs: np.ndarray, runs: Path,
+                     tsne_max_iter: int) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
+    """UMAP and t-SNE of the sample from the model's encoder before and after its self-supervised pretraining;
+    nothing for a model without one, or (with a message) when the pretraining's folder is not in ``runs``."""
+    init_from = entry.training.get("init_from")
+    if not init_from:
+        return {}, {}
+    folder = runs / init_from
+    if not (folder / ssl.DONE).is_file():
+        print(f"{entry.name}: no finished pretraining {init_from} in {runs}: its maps before fine-tuning are left out "
+              "(--runs-dir)", file=sys.stderr)  # fmt: skip
+        return {}, {}
+    maps, timings = {}, {}
+    for stage, features in encoder_stages(folder, thumbs).items():
+        for method in ("umap", "tsne"):
+            started = time.perf_counter()
+            maps[f"{method}_{stage}"] = compute_map(method, features, thumbs, tsne_max_iter)
+            timings[f"{method}_{stage}"] = round(time.perf_counter() - started, 2)
+    return maps, timings
+
+
+def plot_stages(out: Path, entry: ModelEntry, maps: dict[str, np.ndarray], labels: np.ndarray) -> str | None:
+    """UMAP (top) and t-SNE (bottom) of the sample before pretraining, after it, and after fine-tuning."""
+    if not set(STAGE_TITLES) <= set(maps):
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(15, 10), dpi=90)
+    stages = (("random", "before pretraining (random encoder)"), ("pretrained", "after self-supervised pretraining"),
+              (None, "after fine-tuning on 400 labels"))  # fmt: skip
+    for row, method in enumerate(("umap", "tsne")):
+        for col, (stage, title) in enumerate(stages):
+            draw_map(axes[row, col], maps[f"{method}_{stage}" if stage else method], labels, entry.labels,
+                     f"{'UMAP' if method == 'umap' else 't-SNE'} {title}")  # fmt: skip
+    fig.suptitle(f"{entry.name}: {len(labels):,} MNIST test images, coloured by true class", fontsize=12)
+    return save_figure(fig, out / f"{entry.name}-stages.png").name
+
+
 def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path, methods: list[str],
-                samples: int, pixel_maps: dict, tsne_max_iter: int = 1000, progress: bool = True) -> dict:
-    """Features, predictions and maps of one exported model; returns its index.json record."""
+                samples: int, pixel_maps: dict, tsne_max_iter: int = 1000, progress: bool = True,
+                runs: Path | None = None) -> dict:  # fmt: skip
+    """Features, predictions and maps of one exported model (and of its encoder's earlier stages, when it was
+    pretrained); returns its index.json record."""
     entry = recognizer.entry(name)
-    x, y = splits.get(entry.split, entry.protocol or "auto").parts["test"]
+    x, y, source = test_images(splits.get(entry.split, entry.protocol or "auto"))
     idx = sample_test(y, samples)
     thumbs, labels = x[idx], y[idx]
     started = time.perf_counter()
@@ -192,6 +268,8 @@ def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path
         raise ValueError(f"{name} has no features output")
     preds = probs.argmax(1)
     maps, map_timings = model_maps(entry, features, thumbs, idx, methods, pixel_maps, tsne_max_iter, progress)
+    stage_maps, stage_timings = pretraining_maps(entry, thumbs, runs or runs_dir(), tsne_max_iter)
+    maps, map_timings = {**maps, **stage_maps}, {**map_timings, **stage_timings}
 
     small_labels = np.uint8 if len(entry.labels) <= 255 else np.int64
     npz = out / f"{name}.npz"
@@ -217,7 +295,9 @@ def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path
         "feature_dim": int(features.shape[1]),
         "sample_accuracy": accuracy,
         "methods": list(maps),
-        "png": plot_maps(out, entry, maps, labels, accuracy),
+        "png": plot_maps(out, entry, maps, labels, accuracy, source),
+        "stages_png": plot_stages(out, entry, maps, labels),
+        "pretraining": entry.training.get("init_from"),
         "seconds": {**timings, **map_timings},
         "model_sha256": entry.sha256,
     }
@@ -253,6 +333,7 @@ def write_index(out: Path, records: dict[str, dict], samples: int, tsne_max_iter
     index = {
         "models": sorted(records.values(), key=lambda r: r["name"]),
         "methods": {m: MAP_TITLES[m] for m in METHODS},
+        "stage_maps": STAGE_TITLES,
         "settings": {"samples": samples, "seed": SEED, "umap": UMAP_SETTINGS,
                      "tsne": {"pca_components": TSNE_PCA, "init": "pca", "random_state": SEED,
                               "perplexity": 30, "max_iter": tsne_max_iter}},
@@ -269,7 +350,7 @@ def embed_all(recognizer: Recognizer, names: list[str], out: Path, args: argpars
         started = time.perf_counter()
         try:
             record = embed_model(recognizer, name, splits, out, args.methods, args.samples, pixel_maps,
-                                 args.tsne_max_iter, progress=not args.quiet)
+                                 args.tsne_max_iter, progress=not args.quiet, runs=args.runs_dir)
         except (DataError, ValueError) as err:
             print(f"FAILED {name}: {err}", file=sys.stderr)
             failed.append(name)
@@ -290,6 +371,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, help="exported models (manifest.json; default: $MODELS_DIR or "
                                                     "exported_models/)")
     parser.add_argument("--out", type=Path, help="where the maps go (default: $EMBEDDINGS_DIR or assets/embeddings)")
+    parser.add_argument("--runs-dir", type=Path, help="run folders holding a pretrained model's pretraining, for its "
+                                                      "maps before fine-tuning (default: $RUNS_DIR or runs/)")
     parser.add_argument("--samples", type=int, default=5000, help="test images per model (all when fewer)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--names", nargs="+", help="only these models (default: all in the manifest)")

@@ -20,7 +20,7 @@ from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
-from recognizer.embeddings import MAP_TITLES, Embedding, EmbeddingError
+from recognizer.embeddings import MAP_TITLES, STAGE_TITLES, Embedding, EmbeddingError, map_title
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, display
 
 from .events import QUIET
@@ -65,7 +65,7 @@ def embedding_methods(lab: Lab, name: str | None) -> list[tuple[str, str]]:
         emb = lab.embedding(name)
     except EmbeddingError:
         return []
-    return [(MAP_TITLES.get(m, m), m) for m in emb.methods]
+    return [(map_title(m), m) for m in emb.methods]
 
 
 def embedding_points(lab: Lab, name: str | None, method: str | None, classes: list[str] | None = None,
@@ -99,7 +99,7 @@ def embedding_points(lab: Lab, name: str | None, method: str | None, classes: li
         "correct": ["yes" if a == b else "no" for a, b in zip(labels, preds, strict=True)],
     }
     accuracy = float((emb.preds == emb.labels).mean())
-    note = (f"**{name}** · {MAP_TITLES.get(method, method)} · {int(keep.sum()):,} of {len(emb):,} test images"
+    note = (f"**{name}** · {map_title(method)} · {int(keep.sum()):,} of {len(emb):,} test images"
             f" (the model reads {accuracy:.1%} of the sample right). Each class's character is written at the "
             "middle of its points.")
     if x28 is None:
@@ -119,6 +119,9 @@ def place_drawing(lab: Lab, name: str, emb: Embedding, method: str, x28: np.ndar
     except (ValueError, KeyError) as err:
         return f"⚠ Cannot place the drawing: {err}"
     guess = answer.top[0][1]
+    # A map of an earlier stage (before fine-tuning) has the same points: the drawing goes where the fine-tuned
+    # model's nearest test images lie on it.
+    stage = " (placed by the fine-tuned model's neighbours)" if method in STAGE_TITLES else ""
     points["x"].append(round(px, 4))  # one point: the figure draws it as a big star on top of the rest
     points["y"].append(round(py, 4))
     points["class"].append(DRAWING)
@@ -126,8 +129,8 @@ def place_drawing(lab: Lab, name: str, emb: Embedding, method: str, x28: np.ndar
     points["correct"].append("–")
     near = Counter(shown[i] for i in emb.labels[idx]).most_common(3)
     nearest = ", ".join(f"{c} ×{n}" for c, n in near)
-    return (f"**{DRAWING}** (the yellow star) lands at ({px:.2f}, {py:.2f}), read as **{guess}**; its {NEIGHBOURS} "
-            f"nearest test images are {nearest} (closest similarity {sims[0]:.2f}).")
+    return (f"**{DRAWING}** (the yellow star) lands at ({px:.2f}, {py:.2f}){stage}, read as **{guess}**; its "
+            f"{NEIGHBOURS} nearest test images are {nearest} (closest similarity {sims[0]:.2f}).")
 
 
 def class_centres(points: dict[str, list]) -> dict[str, tuple[float, float]]:
@@ -224,7 +227,7 @@ class EmbeddingsTab:
         """The map, its note and the mistakes for the chosen model, map and classes."""
         points, note = embedding_points(self.lab, name, method, classes, x28)
         items, mistakes_note = mistakes(self.lab, name, classes)
-        title = f"{name} · {MAP_TITLES.get(method, method)}" if name and method and points["x"] else ""
+        title = f"{name} · {map_title(method)}" if name and method and points["x"] else ""
         return {self.plot: embedding_figure(points, title), self.note: note, self.gallery: items,
                 self.mistakes_note: mistakes_note}
 
@@ -265,7 +268,9 @@ def build_embeddings_tab(lab: Lab, x28: gr.State) -> EmbeddingsTab:
     with gr.Tab("Embeddings") as tab:
         gr.Markdown("Each model's test sample mapped to 2-D from its penultimate features (computed offline), "
                     "each class's character written at the middle of its points. Your drawing (the yellow star) "
-                    "is placed by its nearest neighbours in the model's feature space.")
+                    "is placed by its nearest neighbours in the model's feature space. Study B's pretrained digit "
+                    "model (`ssl_cnn-mnist50`) also has its test sample mapped before and after its self-supervised "
+                    "pretraining: pick those maps under Map to compare them with the fine-tuned model's.")
         with gr.Row():
             model = gr.Dropdown(choices=lab.model_choices(), value=first, label="Model", interactive=True)
             method = gr.Radio(choices=[(title, m) for m, title in MAP_TITLES.items()], value="umap", label="Map",
