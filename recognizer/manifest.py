@@ -33,6 +33,9 @@ class ModelEntry:
     ``metrics`` holds the run's test figures plus ``runtime_test_accuracy`` (through ONNX Runtime, what the app
     gets); ``training`` the run's config, run id, device and environment; ``parity`` the torch/ONNX comparison;
     ``export`` how the file was made; ``run_record`` the folder (beside the manifest) with the run's record.
+    Lab models (``training/labexport.py``) also carry ``recipe`` (augmentation, images trained on and seen,
+    schedule, smoothing, EMA, profile), ``metrics["drawbench"]`` and ``metrics["latency"]``, and ``slot_rule``:
+    the default-slot decision against the reproduction's model of the split, with both models' figures.
     """
 
     name: str
@@ -51,6 +54,8 @@ class ModelEntry:
     parity: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
     run_record: str = ""
+    recipe: dict[str, Any] = field(default_factory=dict)
+    slot_rule: dict[str, Any] = field(default_factory=dict)
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -77,7 +82,8 @@ class ModelEntry:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data.pop("path")
-        for optional, empty in (("slot", None), ("parity", {}), ("export", {}), ("run_record", "")):
+        for optional, empty in (("slot", None), ("parity", {}), ("export", {}), ("run_record", ""), ("recipe", {}),
+                                ("slot_rule", {})):
             if data[optional] == empty:
                 data.pop(optional)
         return data

@@ -198,6 +198,14 @@ def load_results(out_dir: Path) -> dict[str, TableResult]:
 # What the export ships
 
 
+def validation_rank(row: ResultRow) -> tuple[float, float]:
+    """How a finished row ranks among rivals: validation accuracy, then validation loss (never a test figure).
+
+    Validation losses of different losses are not comparable: they only break ties among cross-entropy runs."""
+    cross_entropy = row.settings.loss == "cross_entropy" and row.val_loss
+    return (row.val_accuracy or 0.0, -row.val_loss if cross_entropy else -math.inf)
+
+
 def pick_winners(results: dict[str, TableResult]) -> Winners:
     """Table 8's run per split, and the best run of each model family per split.
 
@@ -213,9 +221,7 @@ def pick_winners(results: dict[str, TableResult]) -> Winners:
             if row.val_accuracy is None:
                 continue
             key = (row.settings.model, row.settings.split)
-            # Validation losses of different losses are not comparable: they only break ties among cross-entropy runs.
-            cross_entropy = row.settings.loss == "cross_entropy" and row.val_loss
-            rank = (row.val_accuracy, -row.val_loss if cross_entropy else -math.inf)
+            rank = validation_rank(row)
             if key not in best or rank > best[key][0]:
                 best[key] = (rank, Winner(row.run_id, row.settings.profile, name, row.key, row.val_accuracy,
                                           row.test_accuracy))  # fmt: skip

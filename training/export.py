@@ -3,6 +3,7 @@
     python -m training export                       # the winners of assets/results/*.json
     python -m training export --profile quick
     python -m training export --run RUN_ID --name residual_cnn-byclass --slot byclass   # given runs only
+    python -m training export --lab                 # the lab family (training/labexport.py): residual_cnn_lab-<split>
 
 Which runs: Table 8's final residual CNN of each split (slot = split), and for each baseline family
 (LeNet-5, plain CNN, ResNet-50) its run with the best *validation* accuracy over every table; test
@@ -57,6 +58,10 @@ from recognizer.inference import Recognizer
 from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
 from training.collect import pick_winners
 from training.data import DataError, SplitData, load_split
+from training.drawbench import BenchConfig
+from training.labexport import LAB_RESULTS, LabChecks, OverBudget, describe, lab_name, lab_picks, settle_slots
+from training.labexport import MAX_MB as LAB_MAX_MB
+from training.labexport import MAX_MS as LAB_MAX_MS
 from training.models import count_parameters, model_info
 from training.paths import REPO_ROOT, models_dir, results_dir, runs_dir
 from training.records import Metrics, RecordError, TableResult, Winners
@@ -95,6 +100,7 @@ class Candidate:
     slot: str | None = None
     source: str = "--run"
     notes: list[str] = field(default_factory=list)
+    lab: bool = False  # the lab family: its card, checks and default-slot rule (training/labexport.py)
 
 
 @dataclass
@@ -105,6 +111,7 @@ class ExportOptions:
     max_mb: float = MAX_MB
     eval_limit: int | None = None  # score at most this many test images through the runtime
     progress: bool = True
+    lab: LabChecks | None = None  # for lab candidates: drawing benchmark, latency, default-slot rule
 
 
 def shown(path: Path) -> Path:
@@ -500,7 +507,8 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     metrics = read_run(run_dir)
     model, _ = load_trained(run_dir)
     family = metrics.config.model
-    name = candidate.name = candidate.name or f"{family}-{metrics.split}"
+    default_name = lab_name(family, metrics.split) if candidate.lab else f"{family}-{metrics.split}"
+    name = candidate.name = candidate.name or default_name
     in_channels = model_info(family).in_channels
     params = count_parameters(model)
     fp16 = float16_needed(name, family, params, options.max_mb)
@@ -518,6 +526,8 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     images, labels = parity_sample(data)
     entry = make_entry(candidate, metrics, check_parity(model, staged, images, labels, in_channels, fp16), export)
     score_through_runtime(entry, staged, out_dir, data, metrics, options)
+    if candidate.lab and options.lab is not None:
+        options.lab.apply(entry, staged, metrics)
     write_model(proto, entry, staged, images[:PROBE_IMAGES], out_dir)
     # The run's own record travels with the model: where every shipped number came from.
     RunFolder(run_dir).copy_record(out_dir / entry.run_record)
@@ -544,6 +554,8 @@ def report_exported(entry: ModelEntry, out_dir: Path) -> None:
                f"parity max |dlogit| {p['max_abs_logit_diff']:.2g} on {p['n']} images, accuracy torch "
                f"{p['torch_accuracy']:.4f} = onnx {p['onnx_accuracy']:.4f}; test accuracy "
                f"{m['test_accuracy']:.4f}, via runtime {m['runtime_test_accuracy']:.4f} ({m['runtime_n_test']} images)")
+    if entry.slot_rule:
+        tqdm.write(describe(entry))
 
 
 def export_all(candidates: list[Candidate], out_dir: Path, runs: Path, options: ExportOptions) -> Outcome:
@@ -553,7 +565,7 @@ def export_all(candidates: list[Candidate], out_dir: Path, runs: Path, options: 
         label = candidate.name or candidate.run_id
         try:
             entry = export_run(candidate, out_dir, splits, runs, options)
-        except SkipRun as err:
+        except (SkipRun, OverBudget) as err:
             print(f"skipped {label}: {err}", file=sys.stderr)
             outcome.skipped.append(SkippedModel(candidate.name, candidate.run_id, str(err)))
             continue
@@ -636,11 +648,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-limit", type=int, help="score at most this many test images through the runtime")
     parser.add_argument("--clean", action="store_true", help="drop manifest entries (and files) not exported now")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    lab = parser.add_argument_group("the lab family (training/labexport.py)")
+    lab.add_argument("--lab", action="store_true",
+                     help=f"export the best lab run per split (on validation) from --results (default: "
+                          f"$RESULTS_DIR/{LAB_RESULTS}) as <model>_lab-<split>, with the drawing benchmark, the "
+                          f"{LAB_MAX_MB:g} MB / {LAB_MAX_MS:g} ms checks and the default-slot rule; --run runs are "
+                          "lab models too")
+    lab.add_argument("--against", type=Path,
+                     help="the manifest folder holding the reproduction's residual_cnn-<split> models the default-slot "
+                          "rule compares with (default: $MODELS_DIR or exported_models/)")
+    lab.add_argument("--drawbench-per-class", type=int, default=BenchConfig().per_class,
+                     help="drawing-benchmark source images per merged class (default: the committed benchmark's)")
+    lab.add_argument("--max-ms", type=float, default=LAB_MAX_MS,
+                     help="median milliseconds per drawing on one CPU thread (default 5)")
+    parser.add_argument("--list", action="store_true",
+                        help="print the chosen runs (run id, name, why) and stop: e.g. which run folders to copy back")
     parser.set_defaults(runs=[])
 
 
+def lab_candidates(args: argparse.Namespace) -> list[Candidate]:
+    """The lab run per split chosen on validation (unless only --run is given), then every --run, all as lab models."""
+    candidates: list[Candidate] = []
+    if not args.runs or args.results is not None:
+        picks, messages = lab_picks(args.results or results_dir() / LAB_RESULTS, args.profile)
+        for message in messages:
+            print(message, file=sys.stderr)
+        candidates = [Candidate(p.run_id, p.name, None, p.source) for p in picks]
+    for candidate in candidates + args.runs:
+        candidate.lab = True
+    return candidates + args.runs
+
+
 def candidates_from_args(args: argparse.Namespace) -> list[Candidate]:
-    """The winners of the results tables (unless only --run is given), then every --run."""
+    """The winners of the results tables (unless only --run is given), then every --run; the lab's with --lab."""
+    if args.lab:
+        return lab_candidates(args)
     candidates: list[Candidate] = []
     if not args.runs or args.results is not None:
         candidates, messages = select_candidates(args.results or results_dir(), args.profile)
@@ -649,20 +691,32 @@ def candidates_from_args(args: argparse.Namespace) -> list[Candidate]:
     return candidates + args.runs
 
 
+def export_options(args: argparse.Namespace) -> ExportOptions:
+    """How this command exports; with --lab, the benchmark set and the reproduction's models to compare with."""
+    if not args.lab:
+        return ExportOptions(args.exporter, args.max_mb, args.eval_limit, progress=not args.quiet)
+    checks = LabChecks.build(args.against or models_dir(), args.drawbench_per_class, args.max_ms, not args.quiet)
+    return ExportOptions(args.exporter, min(args.max_mb, LAB_MAX_MB), args.eval_limit, not args.quiet, checks)
+
+
 def run(args: argparse.Namespace) -> int:
     candidates = candidates_from_args(args)
     if not candidates:
         print("nothing to export: no results table names a run and no --run was given", file=sys.stderr)
         return 1
+    if args.list:
+        print("\n".join(f"{c.run_id}\t{c.name or ''}\t{c.source}" for c in candidates))
+        return 0
     out_dir: Path = args.out or models_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = ExportOptions(args.exporter, args.max_mb, args.eval_limit, progress=not args.quiet)
+    options = export_options(args)
     outcome = export_all(candidates, out_dir, args.runs_dir or runs_dir(), options)
     if not outcome.exported:
         failed = f" ({len(outcome.failed)} failed)" if outcome.failed else ""
         print(f"nothing was exported{failed}", file=sys.stderr)
         return 1
     kept = kept_entries(out_dir, outcome.exported, args.clean)
+    settle_slots(outcome.exported + kept)  # the lab's default-slot decisions, either way
     path = Manifest(outcome.exported + kept, outcome.skipped).write(out_dir)
     print(f"wrote {len(outcome.exported)} model(s) to {out_dir}" + (f", kept {len(kept)} earlier" if kept else "")
           + f"; manifest {path}")

@@ -7,6 +7,7 @@ what the tabs do with it lives in their own modules.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -37,6 +38,7 @@ class Lab:
         self._embeddings: dict[str, Embedding | str] = {}
         self._lock = threading.Lock()
         self._results: list[ResultsView] | None = None
+        self._drawbench: dict[str, dict] | None = None
 
     # ------------------------------------------------------------ models
 
@@ -110,6 +112,18 @@ class Lab:
         if self._results is None:
             self._results = results_views(self.assets_dir / "results")
         return self._results
+
+    def drawbench_figures(self) -> dict[str, dict]:
+        """The committed drawing benchmark's figures per model file (by sha256: a re-exported file has none), read
+        once from ``assets/drawbench/results.json``; {} when it is absent or unreadable."""
+        if self._drawbench is None:
+            try:
+                bench = json.loads((self.assets_dir / "drawbench" / "results.json").read_text())
+                drawings = bench["n_sources"] * len(bench["config"]["variants"])
+                self._drawbench = {m["sha256"]: {**m["drawn"], "drawings": drawings} for m in bench["models"]}
+            except (OSError, ValueError, KeyError, TypeError):
+                self._drawbench = {}
+        return self._drawbench
 
     def results(self) -> ResultsView:
         """The first results view (the paper profile's when there is one)."""

@@ -85,6 +85,59 @@ def accuracy_line(entry: ModelEntry) -> str:
     return f"test accuracy in this app **{percent(accuracy)}** (ONNX Runtime{images}) · {trained}"
 
 
+AUGMENT_WORDS = {"rotate": "rotation ±{:g}°", "shear": "shear ±{:g}°", "scale": "scale ±{:.0%}",
+                 "translate": "shift ±{:.0%}", "elastic": "elastic {:g} px", "stroke": "stroke width p {:g}",
+                 "contrast": "contrast ±{:.0%}", "blur": "blur σ ≤ {:g}"}  # fmt: skip
+
+
+def augmentation_words(knobs: dict[str, Any]) -> str:
+    """The augmentation knobs that are on, in words ('none' when all are off)."""
+    on = [AUGMENT_WORDS.get(k, k + " {}").format(v) for k, v in knobs.items() if v]
+    return ", ".join(on) or "none"
+
+
+def recipe_lines(e: ModelEntry) -> list[str]:
+    """What a lab model was trained on and how (its manifest ``recipe``); nothing for the reproduction's models."""
+    r = e.recipe
+    if not r:
+        return []
+    schedule = (f"cosine schedule, warm-up {r.get('warmup_epochs', 0)} epoch(s)" if r.get("schedule") == "cosine"
+                else "plateau schedule")  # fmt: skip
+    smoothing, ema = r.get("label_smoothing"), r.get("ema_decay")
+    steps = [schedule] + ([f"label smoothing {smoothing:g}"] if smoothing else []) + ([f"EMA {ema:g}"] if ema else [])
+    pool = " (every pool image: those without a byclass label with partial labels)" if r.get("pool_images") == "all" \
+        else ""
+    return [f"trained on **{r.get('n_train', 0):,} images**{pool}, {r.get('images_seen', 0):,} images seen "
+            f"({r.get('epochs_run', '?')} epochs, profile {r.get('profile', '?')})",
+            f"augmentation: {augmentation_words(r.get('augmentation', {}))} · {', '.join(steps)} · "
+            f"{r.get('optimizer', '?')} lr {r.get('lr', '?'):g}, batch {r.get('batch_size', '?')}"]
+
+
+def drawn(lab: Lab, e: ModelEntry) -> dict[str, Any]:
+    """The model's drawing-benchmark figures: the export's own for a lab model, else the committed benchmark's
+    (``assets/drawbench/results.json``) for this very file; {} when neither has one."""
+    return e.metrics.get("drawbench") or lab.drawbench_figures().get(e.sha256) or {}
+
+
+def drawing_line(lab: Lab, e: ModelEntry) -> str | None:
+    """The drawing benchmark's top-1 and top-3, beside the validation figure the default-slot rule compares."""
+    d = drawn(lab, e)
+    if not d:
+        return None
+    validation = e.metrics.get("best_val_accuracy")
+    return (f"drawings (drawing benchmark) top-1 **{percent(d.get('top1'))}**, top-3 {percent(d.get('top3'))} "
+            f"on {d.get('drawings', 0):,} drawings" + (f" · validation {percent(validation)}" if validation else ""))
+
+
+def slot_line(e: ModelEntry) -> str | None:
+    """The default-slot rule's decision for a lab model, with the figures it compared."""
+    rule = e.slot_rule
+    if not rule:
+        return None
+    where = f"default in the {rule['slot']} slot" if rule.get("takes_slot") else "selectable, not the default"
+    return f"{where}: {rule.get('reason', '')}"
+
+
 def model_card(lab: Lab, name: str | None) -> str:
     """A short markdown card: what the model is and how well it reads its test set in this app."""
     if not name:
@@ -98,7 +151,7 @@ def model_card(lab: Lab, name: str | None) -> str:
     epochs = m.get("epochs_run", t.get("epochs", "–"))
     seconds = m.get("train_seconds", t.get("train_seconds"))
     classes = f"{len(e.labels)} classes" + (", case merged for 15 letters" if e.merged else "")
-    return (
+    card = (
         f"**{e.name}** · {e.family or 'model'}  \n"
         f"{e.split or '?'} ({classes}) · protocol {e.protocol or '?'} · profile {e.profile or '?'}  \n"
         f"{accuracy_line(e)}  \n"
@@ -106,6 +159,14 @@ def model_card(lab: Lab, name: str | None) -> str:
         f"{epochs} epoch{'' if epochs == 1 else 's'} · trained in {duration(seconds)}"
         + (f" on {t['device']}" if t.get("device") else "")
     )
+    extra = [*recipe_lines(e), drawing_line(lab, e), slot_line(e)]
+    return "  \n".join([card, *(line for line in extra if line)])
+
+
+def trained_on(e: ModelEntry) -> str:
+    """Images trained on, where the manifest says (lab models)."""
+    n = e.recipe.get("n_train")
+    return f"{n:,} images" if isinstance(n, int) else "–"
 
 
 def models_table(lab: Lab) -> str:
@@ -113,14 +174,15 @@ def models_table(lab: Lab) -> str:
     if lab.problem:
         return status_markdown(lab)
     rows = ["| model | family | split | protocol | profile | slot | test accuracy in this app (ONNX Runtime) "
-            "| on the training device | weighted F1 | epochs | training |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| on the training device | weighted F1 | epochs | training | trained on | drawings top-1 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in lab.models:
         m = e.metrics
         rows.append(f"| {e.name} | {e.family} | {e.split} | {e.protocol} | {e.profile} | {e.slot or ''} | "
                     f"**{percent(app_accuracy(e)[0])}** | {percent(m.get('test_accuracy'))} ({training_device(e)}) | "
                     f"{percent(m.get('weighted_f1'))} | "
-                    f"{m.get('epochs_run', e.training.get('epochs', '–'))} | {duration(m.get('train_seconds'))} |")
+                    f"{m.get('epochs_run', e.training.get('epochs', '–'))} | {duration(m.get('train_seconds'))} | "
+                    f"{trained_on(e)} | {percent(drawn(lab, e).get('top1'))} |")
     text = "\n".join(rows)
     if lab.unavailable:
         text += "\n\n**Unavailable**\n\n" + "\n".join(f"- **{n}**: {r}" for n, r in lab.unavailable.items())

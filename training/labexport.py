@@ -1,0 +1,286 @@
+"""The lab family's export: which lab run ships per split, what its model card says, the issue's two checks, and the
+rule that decides whether it becomes the app's default for its split. Used by ``python -m training export --lab``:
+
+    python -m training export --lab                                   # assets/results/lab-full -> exported_models/
+    python -m training export --lab --results assets/results/lab --runs-dir runs_lab --out /tmp/lab-try   # a trial
+
+Which run: per split, the finished row of the lab table(s) in the results folder with the best validation accuracy
+(then validation loss: ``collect.validation_rank``), never a test or drawing figure. Its name is
+``<model>_lab-<split>`` (``residual_cnn_lab-byclass``): a family apart from the reproduction's
+``residual_cnn-<split>``, whose files and entries the lab export never rewrites.
+
+What the entry carries beyond a reproduction model's: ``recipe`` (profile, augmentation knobs, pool images, images
+trained on and seen, schedule, warm-up, label smoothing, EMA, optimizer), ``metrics["drawbench"]`` (the drawing
+benchmark, ``training/drawbench.py``, on the staged ONNX file through the app's preprocessing and runtime),
+``metrics["latency"]`` and ``slot_rule``. ``metrics["runtime_test_accuracy"]`` is the export's own ONNX Runtime score.
+
+Checks (a model that fails one is not exported, and the manifest lists it as skipped with the reason): the ONNX file
+under 10 MB (the export's size check, its limit capped at ``MAX_MB``) and one drawing under 5 ms on one CPU thread
+(the median of ``Recognizer.predict`` on single preprocessed benchmark canvases, an app session at one thread).
+
+The default-slot rule (``decide_slot``): a lab model takes its split's default slot only when it beats the
+reproduction's model of that split (``residual_cnn-<split>`` in the reference manifest, ``--against``, default
+exported_models/) on BOTH validation accuracy (each run's best epoch, as its training recorded it) and drawing-benchmark
+top-1 (both models scored now, on the same set). Otherwise the reproduction stays the default and the lab model is
+selectable. With no reproduction model of the split to compare with, the lab model takes the slot.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recognizer.files import sha256_bytes, write_atomic
+from recognizer.inference import Recognizer
+from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry
+from training.collect import validation_rank
+from training.drawbench import BenchConfig, BenchSet, build_set, score_probs
+from training.experiments import LAB_TABLES
+from training.lab import AUGMENT_FIELDS
+from training.records import Metrics, RecordError, ResultRow, TableResult
+
+LAB_RESULTS = "lab-full"  # assets/results/<this>: where the `lab` profile's ablation is written (see README)
+REPRODUCTION_FAMILY = "residual_cnn"  # the reproduction's slot models are residual_cnn-<split>
+MAX_MB = 10.0
+MAX_MS = 5.0
+LATENCY_REPEATS = 200
+LATENCY_WARMUP = 20
+RULE = ("a lab model takes its split's default slot only when it beats the reproduction's model of that split on "
+        "both validation accuracy and drawing-benchmark top-1; otherwise the reproduction stays the default and the "
+        "lab model is selectable")  # fmt: skip
+
+
+class OverBudget(RuntimeError):
+    """A lab model over the issue's size or latency limit: left out, with the figure that failed."""
+
+
+def lab_name(model: str, split: str) -> str:
+    return f"{model}_lab-{split}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Which run per split
+
+
+@dataclass
+class LabPick:
+    """The lab run chosen for one split, and why."""
+
+    run_id: str
+    name: str
+    split: str
+    source: str
+
+
+def read_lab_tables(folder: Path, profile: str | None, messages: list[str]) -> list[TableResult]:
+    """The lab tables (``experiments.LAB_TABLES``) written in ``folder`` (of ``profile`` when given)."""
+    tables = []
+    for name in LAB_TABLES:
+        path = folder / f"{name}.json"
+        if not path.is_file():
+            messages.append(f"no {path}: run `python -m training reproduce {name} --profile lab --out {folder}`")
+            continue
+        try:
+            table = TableResult.read(path)
+        except RecordError as err:
+            messages.append(f"skipping {path}: {err}")
+            continue
+        if profile and table.profile not in ("", profile):
+            messages.append(f"skipping {path}: profile {table.profile!r}, not {profile!r}")
+            continue
+        tables.append(table)
+    return tables
+
+
+def best_per_split(rows: list[ResultRow]) -> dict[str, ResultRow]:
+    """Each split's finished row with the best validation figures (rows without one never win)."""
+    best: dict[str, ResultRow] = {}
+    for row in rows:
+        if not row.done or row.val_accuracy is None or not row.run_id:
+            continue
+        split = row.settings.split
+        if split not in best or validation_rank(row) > validation_rank(best[split]):
+            best[split] = row
+    return best
+
+
+def lab_picks(folder: Path, profile: str | None = None) -> tuple[list[LabPick], list[str]]:
+    """The lab run per comparison slot, chosen on validation, and messages about what is missing."""
+    messages: list[str] = []
+    tables = read_lab_tables(folder, profile, messages)
+    best = best_per_split([row for table in tables for row in table.rows])
+    picks = []
+    for split in SLOTS:
+        row = best.get(split)
+        if row is None:
+            if tables:
+                messages.append(f"no finished lab row on {split} with a validation score in {folder}")
+            continue
+        source = (f"lab row {row.key} (best validation accuracy {100 * row.val_accuracy:.2f}% of the lab rows on "
+                  f"{split}; profile {row.settings.profile})")  # fmt: skip
+        picks.append(LabPick(row.run_id, lab_name(row.settings.model, split), split, source))
+    return picks, messages
+
+
+# ---------------------------------------------------------------------------------------------
+# What the card says
+
+
+def recipe(metrics: Metrics) -> dict:
+    """How the model was trained, in the terms of the lab recipe (training/lab.py), and on how many images."""
+    c = metrics.config
+    return {
+        "profile": c.profile,
+        "augmentation": {name.removeprefix("aug_"): getattr(c, name) for name in AUGMENT_FIELDS},
+        "pool_images": c.pool_images,
+        "data_source": metrics.data_source,
+        "n_train": metrics.n_train,
+        "images_seen": metrics.n_train * metrics.epochs_run,  # training images drawn over every epoch run
+        "n_val": metrics.n_val,
+        "epochs": c.epochs, "epochs_run": metrics.epochs_run, "best_epoch": metrics.best_epoch,
+        "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "label_smoothing": c.label_smoothing,
+        "ema_decay": c.ema_decay, "optimizer": c.optimizer, "lr": c.lr, "batch_size": c.batch_size,
+        "limit_train": c.limit_train, "model_args": dict(c.model_args),
+    }  # fmt: skip
+
+
+def bench_figures(bench: BenchSet, recognizer: Recognizer, name: str) -> dict:
+    """A model's drawing-benchmark figures through the app's runtime (the set is already preprocessed)."""
+    labels = list(recognizer.entry(name).labels)
+    scored = score_probs(bench, labels, lambda x: recognizer.predict_batch(name, x)[0])
+    variants = bench.config.variants
+    return {"top1": scored["drawn"]["top1"], "top3": scored["drawn"]["top3"], "plain_top1": scored["plain"]["top1"],
+            "variants": {v: scored["variants"][v]["top1"] for v in variants}, "n_sources": int(len(bench.sources)),
+            "drawings": int(len(bench.sources) * len(variants)), "config": bench.config.key()}  # fmt: skip
+
+
+def single_drawing_ms(recognizer: Recognizer, name: str, drawings: np.ndarray, repeats: int = LATENCY_REPEATS,
+                      warmup: int = LATENCY_WARMUP) -> dict:  # fmt: skip
+    """Milliseconds for one preprocessed drawing through ``Recognizer.predict`` (one session call, softmax, top-k)."""
+    times = []
+    for i in range(warmup + repeats):
+        started = time.perf_counter()
+        recognizer.predict(name, drawings[i % len(drawings)])
+        times.append(time.perf_counter() - started)
+    ms = 1e3 * np.asarray(times[warmup:])
+    return {"p50_ms": round(float(np.median(ms)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
+            "threads": recognizer.intra_op_num_threads, "repeats": repeats}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The default-slot rule
+
+
+@dataclass
+class Figures:
+    """What the rule compares: a model's validation accuracy and its drawing-benchmark top-1."""
+
+    name: str
+    validation: float | None
+    drawn_top1: float | None
+    n_val: int | None = None
+
+
+def decide_slot(split: str, lab: Figures, reproduction: Figures | None) -> dict:
+    """The slot decision (``RULE``), with both models' figures, as the manifest's ``slot_rule`` records it."""
+    decision = {"slot": split, "rule": RULE, "lab": asdict(lab), "reproduction": asdict(reproduction) if reproduction
+                else None}  # fmt: skip
+    if reproduction is None:
+        return decision | {"takes_slot": True, "reason": f"no reproduction model of {split} to compare with"}
+    better_val = None not in (lab.validation, reproduction.validation) and lab.validation > reproduction.validation
+    better_drawn = None not in (lab.drawn_top1, reproduction.drawn_top1) and lab.drawn_top1 > reproduction.drawn_top1
+    figures = (f"validation {pct(lab.validation)} vs {pct(reproduction.validation)}, drawings top-1 "
+               f"{pct(lab.drawn_top1)} vs {pct(reproduction.drawn_top1)}")  # fmt: skip
+    if better_val and better_drawn:
+        return decision | {"takes_slot": True, "reason": f"beats {reproduction.name} on both: {figures}"}
+    lost = " and ".join(what for what, won in (("validation", better_val), ("the drawings", better_drawn)) if not won)
+    return decision | {"takes_slot": False, "reason": f"{reproduction.name} stays the default (not beaten on {lost}): "
+                                                      f"{figures}"}  # fmt: skip
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def settle_slots(entries: list[ModelEntry]) -> None:
+    """Each decided slot held by the model the rule chose (when it is in this manifest), by no other model."""
+    for decided in [e for e in entries if e.slot_rule]:
+        rule = decided.slot_rule
+        holder = decided.name if rule["takes_slot"] else (rule["reproduction"] or {}).get("name")
+        if holder not in {e.name for e in entries}:
+            continue  # a trial export beside the reproduction's folder: nothing to hand the slot to here
+        for e in entries:
+            if e.name == holder:
+                e.slot = rule["slot"]
+            elif e.slot == rule["slot"]:
+                e.slot = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks and the card, per model
+
+
+@dataclass
+class LabChecks:
+    """The benchmark set, the reproduction's models to compare with, and the limits; one per export command."""
+
+    bench: BenchSet
+    reference: Path
+    max_ms: float = MAX_MS
+    repeats: int = LATENCY_REPEATS
+    _reproduction: dict[str, Figures | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, reference: Path, per_class: int, max_ms: float = MAX_MS, progress: bool = True) -> LabChecks:
+        return cls(build_set(BenchConfig(per_class=per_class), progress=progress), Path(reference), max_ms)
+
+    def reproduction(self, split: str) -> Figures | None:
+        """The reference manifest's ``residual_cnn-<split>``: its validation figure, scored now on the set."""
+        if split not in self._reproduction:
+            self._reproduction[split] = self._score_reproduction(f"{REPRODUCTION_FAMILY}-{split}")
+        return self._reproduction[split]
+
+    def _score_reproduction(self, name: str) -> Figures | None:
+        try:
+            recognizer = Recognizer(self.reference)
+        except ManifestError:
+            return None
+        if name not in recognizer.sessions:
+            return None
+        entry = recognizer.entry(name)
+        drawn = bench_figures(self.bench, recognizer, name)["top1"]
+        return Figures(name, entry.metrics.get("best_val_accuracy"), drawn)
+
+    def apply(self, entry: ModelEntry, staged: bytes, metrics: Metrics) -> None:
+        """Recipe, drawing benchmark, latency (checked) and the slot decision, into the entry before it is written."""
+        entry.recipe = recipe(metrics)
+        with tempfile.TemporaryDirectory(prefix="lab-export-") as tmp:
+            write_atomic(Path(tmp) / entry.file, staged)
+            Manifest([ModelEntry(**{**_fields(entry), "sha256": sha256_bytes(staged)})]).write(Path(tmp))
+            recognizer = Recognizer(tmp, intra_op_num_threads=1)
+            entry.metrics["drawbench"] = bench_figures(self.bench, recognizer, entry.name)
+            latency = single_drawing_ms(recognizer, entry.name, self.bench.inputs[0], self.repeats)
+        entry.metrics["latency"] = latency | {"max_ms": self.max_ms}
+        if latency["p50_ms"] > self.max_ms:
+            raise OverBudget(f"{entry.name} takes {latency['p50_ms']:.2f} ms per drawing (median, one CPU thread), "
+                             f"over the {self.max_ms:g} ms limit")  # fmt: skip
+        lab = Figures(entry.name, metrics.best_val_accuracy, entry.metrics["drawbench"]["top1"], metrics.n_val)
+        entry.slot_rule = decide_slot(metrics.split, lab, self.reproduction(metrics.split))
+        entry.slot = metrics.split if entry.slot_rule["takes_slot"] else None
+
+
+def _fields(entry: ModelEntry) -> dict:
+    return {k: v for k, v in asdict(entry).items() if k != "path"}
+
+
+def describe(entry: ModelEntry) -> str:
+    """One line per exported lab model for the command's output."""
+    d, lat, rule = entry.metrics["drawbench"], entry.metrics["latency"], entry.slot_rule
+    return (f"{entry.name}: validation {pct(entry.metrics.get('best_val_accuracy'))}, test via ONNX Runtime "
+            f"{pct(entry.metrics.get('runtime_test_accuracy'))}, drawings top-1 {pct(d['top1'])} "
+            f"({d['drawings']:,} drawings), {lat['p50_ms']:.2f} ms per drawing (one thread); "
+            f"{'DEFAULT' if rule['takes_slot'] else 'selectable'} in {rule['slot']}: {rule['reason']}")  # fmt: skip
