@@ -3,6 +3,8 @@
     python benchmarks/app_load.py [--users 50] [--requests 20] [--seconds 60] [--think 1.0]
     python benchmarks/app_load.py --route run                  # POST /gradio_api/run/predict: no queue, one request
     python benchmarks/app_load.py --think 0 --users 8          # closed loop: the server's saturation throughput
+    python benchmarks/app_load.py --route raw                  # POST /api/predict, the PNG as the body
+    python benchmarks/app_load.py --route run --floor          # Gradio alone: a /predict that does nothing
     python benchmarks/app_load.py --url http://127.0.0.1:7860/ --pid 1234   # an app already running here
 
 Starts ``python app.py`` on a free 127.0.0.1 port (so it knows the server's PID), uploads each distinct
@@ -18,7 +20,9 @@ request: the utime+stime of the server process and its children (``/proc/PID/sta
 after a warm-up to the end, divided by the requests answered. Each figure is printed against the issue's
 targets (50 users: 0 errors, p95 <= 250 ms; server CPU per /predict <= 12 ms). The server's CPU is then
 split: before the load this process times the app's own work on the same drawings (``app_work``: reading
-the PNG, preprocessing, the three models, ``webapp.api.predict_json`` whole), and the rest is Gradio's.
+the PNG, preprocessing, the three models, ``webapp.api.predict_json`` whole), and the rest is Gradio's (for
+--route raw: the HTTP stack's). ``--floor`` measures Gradio alone: the same calls against a bare Gradio app whose
+/predict does nothing.
 Only loopback addresses; users, requests and seconds have hard caps. Without shipped models it trains tiny
 LeNet-5s on the fixture.
 
@@ -43,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+import gradio as gr
 import httpx
 import numpy as np
 from PIL import Image
@@ -52,7 +57,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from app_support import build_models, canvas_image, dataset_images, free_port  # noqa: E402
 
 from recognizer.preprocess import to_model_input  # noqa: E402
-from webapp.api import predict_json  # noqa: E402
+from webapp.api import RAW_ROUTE, predict_json  # noqa: E402
 from webapp.lab import Lab  # noqa: E402
 
 MAX_USERS = 100
@@ -157,7 +162,24 @@ async def run_predict(client: httpx.AsyncClient, url: str, image: dict, session:
     return response.json()["data"][0]
 
 
-ROUTES = {"call": call_predict, "run": run_predict}
+async def raw_predict(client: httpx.AsyncClient, url: str, image: dict, session: str | None = None) -> dict:
+    """One drawing through ``POST /api/predict``: the PNG itself is the body (no upload step, no Gradio call), so
+    every request carries its image, as a new drawing would."""
+    response = await client.post(f"{url}{RAW_ROUTE.lstrip('/')}", content=image["bytes"],
+                                 params={"top_k": 5, "include_input": "false"}, headers={"content-type": "image/png"})
+    if response.status_code != 200:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+ROUTES = {"call": call_predict, "run": run_predict, "raw": raw_predict}
+
+
+async def prepare_images(client: httpx.AsyncClient, url: str, files: list[Path], route: str) -> list[dict]:
+    """What each route sends for a drawing: the raw route its bytes, Gradio's routes the uploaded file's record."""
+    if route == "raw":
+        return [{"bytes": path.read_bytes()} for path in files]
+    return [await upload(client, url, path) for path in files]
 
 
 async def one_user(client: httpx.AsyncClient, url: str, images: list[dict], requests: int, deadline: float,
@@ -188,7 +210,7 @@ async def run_load(url: str, files: list[Path], users: int, requests: int, secon
     limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
     timeout = httpx.Timeout(60.0)
     async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
-        images = [await upload(client, url, path) for path in files]
+        images = await prepare_images(client, url, files, route)
         for image in images[:warmup]:  # first calls pay one-off costs (sessions, caches): not measured
             await ROUTES[route](client, url, image, "load-warmup")
         tally = Tally()
@@ -267,11 +289,26 @@ def models_for(args: argparse.Namespace, work: Path) -> Path:
     return build_models(work / "models", work)
 
 
+def serve_floor(port: int) -> None:
+    """Gradio's floor: a bare Blocks whose /predict has the app's signature and does nothing, served as the app
+    serves its own (queue=False, 127.0.0.1). Its server CPU per call is what Gradio alone costs."""
+    def predict(image: gr.FileData | None, top_k: int = 5, include_input: bool = True, models: str = "") -> dict:
+        """Answers at once without reading the image."""
+        return {"ok": True, "error": None, "models": [], "agree": None, "input": None}
+
+    with gr.Blocks(analytics_enabled=False) as demo:
+        gr.Markdown("Gradio's floor for benchmarks/app_load.py")
+        gr.api(predict, api_name="predict", queue=False)
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, quiet=True)
+
+
 def start_app(args: argparse.Namespace, models: Path, work: Path) -> tuple[str, subprocess.Popen]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, str(REPO / "app.py"), "--host", "127.0.0.1", "--port", str(port),
                "--models", str(models), "--assets", str(args.assets), *args.app_arg]
+    if args.floor:
+        command = [sys.executable, __file__, "--serve-floor", str(port)]
     started = time.perf_counter()
     log = work / "app.log"
     process = subprocess.Popen(command, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -301,6 +338,8 @@ def report(result: dict, users: int, requests: int, args: argparse.Namespace, ur
     """Print the figures and the target lines; True when every target this run can judge is met."""
     tally, wall = result["tally"], result["wall"]
     done, errors = len(tally.latencies), len(tally.errors)
+    if args.floor:
+        print("Gradio's floor: a bare Gradio app whose /predict returns at once (--floor), not the app")
     print(f"{users} users x up to {requests} /predict calls, think {args.think:g} s, "
           f"{'no session hash' if args.no_session else 'one session per user'}, /{args.route}/predict, on {url} "
           f"(limit {args.seconds:.0f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
@@ -327,9 +366,10 @@ def report(result: dict, users: int, requests: int, args: argparse.Namespace, ur
         if result.get("app_work"):
             own = result["app_work"]
             parts = ", ".join(f"{stage} {ms:.1f}" for stage, ms in own.items() if stage != "predict_json")
+            rest = ("the HTTP stack's (uvicorn, FastAPI, Gradio's middleware)" if args.route == "raw"
+                    else "Gradio's (HTTP, routing, session, file checks)")
             print(f"  of which the app's own work {own['predict_json']:.1f} ms ({parts}; measured alone in the load "
-                  f"generator before the load) and Gradio's (HTTP, routing, session, file checks) the other "
-                  f"{per - own['predict_json']:.1f} ms")
+                  f"generator before the load) and {rest} the other {per - own['predict_json']:.1f} ms")
         ok = ok and ok_cpu
     else:
         print("target: server CPU per /predict: not measured (give --pid for an app started elsewhere)")
@@ -348,14 +388,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--app-arg", action="append", default=[],
                         help="passed to app.py (repeat), e.g. --app-arg=--api-batch=4")
     parser.add_argument("--route", choices=sorted(ROUTES), default="call",
-                        help="call: the queue (POST /call/predict + SSE, as gradio_client); run: POST /run/predict")
+                        help="call: the queue (POST /call/predict + SSE, as gradio_client); run: POST /run/predict; "
+                             "raw: POST /api/predict with the PNG as the body (no Gradio call)")
     parser.add_argument("--no-session", action="store_true",
                         help="send no session hash (a bare curl call): each call then costs the server a new session")
+    parser.add_argument("--floor", action="store_true",
+                        help="load a bare Gradio app whose /predict does nothing: Gradio's own CPU per call")
+    parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--url", help="use an app already running on this machine")
     parser.add_argument("--pid", type=int, help="with --url: the app's process, for its CPU time")
     args = parser.parse_args(argv)
     if args.url and urlparse(args.url).hostname not in LOOPBACK:
         parser.error("only an app on this machine (127.0.0.1) may be loaded")
+    if args.floor and (args.url or args.route == "raw"):
+        parser.error("--floor starts its own bare Gradio app, which has no raw route")
     args.users = max(1, min(args.users, MAX_USERS))
     args.requests = max(1, min(args.requests, MAX_REQUESTS))
     args.seconds = max(1.0, min(args.seconds, MAX_SECONDS))
@@ -365,6 +411,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
+        return 0
     work = Path(tempfile.mkdtemp(prefix="app-load-"))
     process = None
     try:
@@ -376,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             url, process = start_app(args, models, work)
             pid = process.pid
-        own = app_work(files, models, args.assets) if pid else None
+        own = app_work(files, models, args.assets) if pid and not args.floor else None
         result = asyncio.run(run_load(url, files, args.users, args.requests, args.seconds, args.think,
                                       args.warmup, pid, not args.no_session, args.route))
         result["app_work"] = own

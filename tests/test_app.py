@@ -592,7 +592,8 @@ def _top(answer: dict) -> list[list[str]]:
 
 def test_api_rest_routes_answer_like_the_client(served, files: dict[str, Path]) -> None:
     """Plain HTTP as benchmarks/app_load.py sends it: an upload, then the queue (POST /call/predict and its
-    SSE stream, many at once) and the direct POST /run/predict answer what gradio_client gets."""
+    SSE stream, many at once), the direct POST /run/predict and the raw POST /api/predict answer what
+    gradio_client gets."""
     import asyncio
     import importlib.util
 
@@ -612,11 +613,13 @@ def test_api_rest_routes_answer_like_the_client(served, files: dict[str, Path]) 
             queued = await asyncio.gather(*(load.call_predict(http, client.src, images[i % 3], f"s{i}")
                                             for i in range(9)))
             direct = [await load.run_predict(http, client.src, image) for image in images]
-        return queued, direct
+            raw = [await load.raw_predict(http, client.src, image)
+                   for image in await load.prepare_images(http, client.src, [files[n] for n in names], "raw")]
+        return queued, direct + raw
 
     queued, direct = asyncio.run(calls())
     assert [_top(a) for a in queued] == [expected[names[i % 3]] for i in range(9)]
-    assert [_top(a) for a in direct] == [expected[n] for n in names]
+    assert [_top(a) for a in direct] == [expected[n] for n in names] * 2
     assert all(a["ok"] and a["input"] is None for a in queued + direct)
 
 
@@ -629,6 +632,49 @@ def test_api_direct_route_reads_only_uploaded_files(served, files: dict[str, Pat
     response = httpx.post(f"{client.src}gradio_api/run/predict", json={"data": [named, 5, False, ""]},
                           timeout=60, trust_env=False)
     assert response.status_code >= 400 or response.json()["data"][0]["ok"] is False
+
+
+def raw_post(url: str, body: bytes, **params: object):
+    """``POST /api/predict`` with ``body`` as the request body, as curl --data-binary sends a file."""
+    import httpx
+
+    return httpx.post(f"{url}api/predict", content=body, params=params, timeout=60, trust_env=False)
+
+
+def test_raw_route_answers_like_the_client(served, files: dict[str, Path]) -> None:
+    from gradio_client import handle_file
+
+    client, _ = served
+    for name in ("drawing.png", "transparent.png", "photo.jpg"):
+        expected = client.predict(handle_file(str(files[name])), 3, False, "", api_name="/predict")
+        response = raw_post(client.src, files[name].read_bytes(), top_k=3, include_input="false")
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["ok"] and answer["input"] is None and _top(answer) == _top(expected)
+    answer = raw_post(client.src, files["drawing.png"].read_bytes()).json()
+    assert np.asarray(answer["input"]).shape == (28, 28) and all(len(m["top"]) == 5 for m in answer["models"])
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "words"),
+    [("not-an-image.png", 422, "cannot read image"), ("blank.png", 422, "No character found in the image"),
+     ("dot.png", 422, "too small"), ("huge-pixels.png", 422, "too large"), ("truncated.png", 422, "cannot read"),
+     ("empty.png", 400, "request body"), ("too-big.bmp", 413, "over 10 MB")],
+)
+def test_raw_route_bad_input_gets_a_status_and_a_message(served, files: dict[str, Path], name: str, status: int,
+                                                         words: str) -> None:
+    client, _ = served
+    response = raw_post(client.src, files[name].read_bytes())
+    assert response.status_code == status
+    answer = response.json()
+    assert answer["ok"] is False and words in answer["error"] and "Traceback" not in answer["error"]
+    assert all("top" not in m for m in answer["models"])
+
+
+def test_raw_route_bad_parameter(served, files: dict[str, Path]) -> None:
+    client, _ = served
+    response = raw_post(client.src, files["drawing.png"].read_bytes(), top_k="many")
+    assert response.status_code == 400 and "top_k" in response.json()["error"]
 
 
 def test_api_models(served) -> None:

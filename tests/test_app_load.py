@@ -68,3 +68,15 @@ def test_report_prints_each_target(capsys: pytest.CaptureFixture[str]) -> None:
     tally.errors.append("boom")
     assert app_load.report(result, 50, 20, args, "http://127.0.0.1:1/") is False
     assert "error: boom" in capsys.readouterr().out
+
+
+def test_floor_serves_a_bare_gradio_app_and_measures_it() -> None:
+    """--floor: the same REST calls against a Gradio app whose /predict does nothing (Gradio's own cost)."""
+    command = [sys.executable, str(REPO / "benchmarks" / "app_load.py"), "--floor", "--route", "run",
+               "--users", "3", "--requests", "3", "--think", "0", "--warmup", "1", "--seconds", "20"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO)
+    out = done.stdout
+    assert "Gradio's floor" in out and "completed 9, errors 0" in out, done.stdout + done.stderr
+    assert "server CPU per /predict <= 12 ms ->" in out and "app's own work" not in out
+    with pytest.raises(SystemExit):
+        app_load.parse_args(["--floor", "--route", "raw"])

@@ -76,8 +76,9 @@ class Analysis:
 
 def prepare(image: Any, max_upload_mb: float = MAX_UPLOAD_MB) -> tuple[np.ndarray | None, str | None, str | None]:
     """(x28, message, kind): the model input, or a message for the person and its kind ("empty" or "bad")."""
-    name = Path(image).name if isinstance(image, (str, os.PathLike)) else None
-    if name is not None and (refused := _refuse_upload(Path(image), max_upload_mb)):
+    is_path = isinstance(image, (str, os.PathLike))
+    name = Path(image).name if is_path else "the image" if isinstance(image, (bytes, bytearray)) else None
+    if is_path and (refused := _refuse_upload(Path(image), max_upload_mb)):
         return None, refused, "bad"
     if canvas_ink(image) > FILLED:
         return None, f"{EMPTY_MESSAGE} (the canvas is filled: clear it and draw one character)", "empty"
@@ -89,7 +90,7 @@ def prepare(image: Any, max_upload_mb: float = MAX_UPLOAD_MB) -> tuple[np.ndarra
             return None, EMPTY_MESSAGE + detail, "empty"
         return None, f"No character found in {name}: {err.detail or 'the image is blank'}.", "empty"
     except BadImage as err:  # the message names the file, never the server's folder
-        text = str(err) if name is None else str(err).replace(repr(str(image)), name).replace(str(image), name)
+        text = str(err).replace(repr(str(image)), name).replace(str(image), name) if is_path else str(err)
         return None, text, "bad"
     except InputError as err:
         return None, str(err), "bad"

@@ -1,25 +1,31 @@
-"""The app's two named API endpoints, both declared with ``gr.api``: ``/predict`` and ``/models``.
+"""The app's API: two named Gradio endpoints (``gr.api``), ``/predict`` and ``/models``, and one plain HTTP route.
 
 ``/predict(image, top_k=5, include_input=True, models="")`` reads one uploaded image file
 (``gradio_client.handle_file``) and answers per slot with the model, its top-k and its latency;
-``/models`` lists what the app serves. The answers are plain JSON built by ``predict_json`` and
-``models_summary``, which the tests also call directly.
+``/models`` lists what the app serves. ``POST /api/predict`` gives the same answer for an image sent as the
+request body (curl, any HTTP client), at about two thirds of the server CPU of a Gradio call. The answers
+are plain JSON built by ``predict_json`` and ``models_summary``, which the tests also call directly.
 """
 
 # No ``from __future__ import annotations`` here: gr.api reads the endpoints' type hints at run time
 # (the return type through inspect.signature, which would see the string "dict").
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 import numpy as np
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 
 from recognizer.manifest import SLOTS
 
-from .analysis import TOP_K, analyse
+from .analysis import MAX_UPLOAD_MB, TOP_K, analyse
 from .lab import Lab
 
 MAX_API_MODELS = 8  # models one /predict call may ask for
@@ -30,6 +36,13 @@ MAX_API_MODELS = 8  # models one /predict call may ask for
 API_BATCH = 1
 MAX_TOP_K = 62  # the most classes a split has
 TRAINING_KEYS = ("run_id", "model", "optimizer", "lr", "loss", "epochs", "batch_size", "seed", "device")
+RAW_ROUTE = "/api/predict"
+# Threads that run /predict calls skipping the queue: as many as the queue's default concurrency (the cores, up
+# to 4). Measured with 50 users on 2 cores: 2 threads 16 ms of server CPU per raw call, p95 0.33 s; Starlette's
+# 40 threads 18.5 ms, p95 0.39 s; 1 thread 17 ms, p95 0.87 s.
+API_WORKERS = max(1, min(4, os.cpu_count() or 1))
+MAX_RAW_BYTES = MAX_UPLOAD_MB * 2**20
+NO_BODY = "Send the image file as the request body, e.g. curl --data-binary @drawing.png."
 NOT_A_FILE = "Send the image as a file: gradio_client.handle_file(path)."
 
 
@@ -94,10 +107,16 @@ def uploaded_path(image: Any) -> str | None:
 
 
 class Endpoints:
-    """The endpoints' functions, bound to the lab; their signatures and docstrings are the API's documentation."""
+    """The endpoints' functions, bound to the lab; their signatures and docstrings are the API's documentation.
 
-    def __init__(self, lab: Lab) -> None:
+    Calls that skip the queue run on ``workers`` threads of their own, in arrival order: Gradio's direct route
+    and Starlette would otherwise run each call on its thread pool of 40, and 40 threads taking turns at the
+    GIL over numpy's small steps cost 2-4 ms more CPU per call and a longer tail (benchmarks/app_load.py).
+    """
+
+    def __init__(self, lab: Lab, workers: int = API_WORKERS) -> None:
         self.lab = lab
+        self.pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="predict")
 
     def predict(self, image: gr.FileData | None, top_k: int = TOP_K, include_input: bool = True,
                 models: str = "") -> dict:
@@ -105,12 +124,58 @@ class Endpoints:
         latency, plus whether the models agree. A bad image gives ok=false and the reason in error."""
         path = uploaded_path(image)
         if path is None and image is not None:
-            return {"ok": False, "error": NOT_A_FILE, "models": [], "agree": None, "input": None}
+            return _refusal(NOT_A_FILE)
         return predict_json(self.lab, path, k=top_k, include_input=bool(include_input), models=models)
+
+    async def predict_in_pool(self, image: gr.FileData | None, top_k: int = TOP_K, include_input: bool = True,
+                              models: str = "") -> dict:
+        """Read one image file: for each slot the model, its top-k characters with probabilities and its
+        latency, plus whether the models agree. A bad image gives ok=false and the reason in error."""
+        work = functools.partial(self.predict, image, top_k, include_input, models)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, work)
+
+    async def predict_raw(self, request: Request) -> Response:
+        """``POST /api/predict``: the image file itself as the request body, the /predict answer as JSON.
+
+        One request per drawing, with no upload step and none of Gradio's per-call work (session state, file
+        records, events): Gradio alone costs about 7 ms of server CPU per call on the 2-core machine
+        (``benchmarks/app_load.py --floor``). Query parameters as /predict's (top_k, include_input, models).
+        Status 200 with the answer; 422 when the image cannot be read or holds no character (the answer says
+        why); 400 for an empty body or a bad parameter; 413 over the size limit.
+        """
+        body = await _read_limited(request, MAX_RAW_BYTES)
+        if body is None:
+            return JSONResponse(_refusal(f"The image is over {MAX_UPLOAD_MB} MB."), status_code=413)
+        if not body:
+            return JSONResponse(_refusal(NO_BODY), status_code=400)
+        query = request.query_params
+        try:
+            k = int(query.get("top_k", TOP_K))
+        except ValueError:
+            return JSONResponse(_refusal("top_k must be a whole number."), status_code=400)
+        include_input = query.get("include_input", "true").lower() not in ("0", "false", "no")
+        work = functools.partial(predict_json, self.lab, body, k, include_input, query.get("models", ""))
+        answer = await asyncio.get_running_loop().run_in_executor(self.pool, work)
+        return JSONResponse(answer, status_code=200 if answer["ok"] else 422)
 
     def models(self) -> dict:
         """The models the app serves (metrics, training settings, slots) and those unavailable, with why."""
         return models_summary(self.lab)
+
+
+def _refusal(message: str) -> dict:
+    return {"ok": False, "error": message, "models": [], "agree": None, "input": None}
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it passes ``limit`` bytes (nothing more is read)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def batched(predict: Callable[..., dict]) -> Callable[..., tuple[list[dict]]]:
@@ -125,8 +190,14 @@ def batched(predict: Callable[..., dict]) -> Callable[..., tuple[list[dict]]]:
     return functools.update_wrapper(predict_batch, predict)
 
 
-def add_api(lab: Lab, batch: int = API_BATCH) -> None:
+def add_raw_route(app: Any, endpoints: Endpoints) -> None:
+    """Add ``POST /api/predict`` to the running server's FastAPI app (Gradio builds it at launch)."""
+    app.add_api_route(RAW_ROUTE, endpoints.predict_raw, methods=["POST"], include_in_schema=False)
+
+
+def add_api(lab: Lab, batch: int = API_BATCH) -> Endpoints:
     """Declare /predict and /models on the Blocks being built; ``batch`` > 1 lets the queue batch /predict.
+    Returns the endpoints, whose ``predict_raw`` ``add_raw_route`` serves once the server exists.
 
     Unbatched, /predict sets queue=False, which in Gradio 6 only opens ``POST /gradio_api/run/predict``: one
     request with the answer in its body, about half the server CPU of the queue's POST + SSE pair.
@@ -138,5 +209,6 @@ def add_api(lab: Lab, batch: int = API_BATCH) -> None:
     if batch > 1:
         gr.api(batched(endpoints.predict), api_name="predict", batch=True, max_batch_size=batch)
     else:
-        gr.api(endpoints.predict, api_name="predict", queue=False)
+        gr.api(endpoints.predict_in_pool, api_name="predict", queue=False)
     gr.api(endpoints.models, api_name="models")
+    return endpoints

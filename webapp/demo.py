@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from .analysis import MAX_UPLOAD_MB
-from .api import API_BATCH, add_api
+from .api import API_BATCH, add_api, add_raw_route
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
 from .lab import Lab
@@ -72,8 +72,9 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
         build_embeddings_tab(lab, x28)
         build_results_tab(lab.results_views())
         build_models_tab(lab)
-        add_api(lab, api_batch)
+        endpoints = add_api(lab, api_batch)
     demo.emnist_lab = lab  # for launch() (allowed paths) and tests
+    demo.emnist_api = endpoints  # for launch(): the plain HTTP route joins the server it starts
     return demo
 
 
@@ -85,8 +86,13 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
         os.environ.setdefault(name, value)  # a deployment's own setting wins
     demo.queue(default_concurrency_limit=concurrency or max(1, min(4, os.cpu_count() or 1)),
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
-    return demo.launch(
-        server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
+    launched = demo.launch(
+        server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, js=JS,
         allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
     )
+    if endpoints := getattr(demo, "emnist_api", None):
+        add_raw_route(demo.server_app, endpoints)
+    if not prevent_thread_lock:
+        demo.block_thread()
+    return launched
