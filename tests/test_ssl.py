@@ -17,9 +17,11 @@ import torch
 
 from recognizer.embeddings import STAGE_NAMES, load_embedding
 from training import embed, fixmatch, ssl, trainer
+from training.collect import load_results, pick_without_validation
 from training.config import RunConfig
 from training.data import load_studyb
 from training.experiments import Row, Spec, SpecError, load_spec
+from training.export import select_candidates
 from training.handwriting import MILD, STRONG, HandwritingAugment, augment
 from training.models import create_model
 from training.plan import plan_table
@@ -28,6 +30,7 @@ from training.runner import torch_threads
 from training.trainer import train
 from training.unlabelled import build_unlabelled
 
+REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 2, "limit_unlabelled": 64, "batch_size": 32, "profile": "test"}
 
 
@@ -250,3 +253,19 @@ def test_embedding_maps_before_and_after_pretraining(emnist_env: Path, tmp_path:
                                         "preds": labels, "thumbs": thumbs, **own, **maps})  # fmt: skip
     assert load_embedding(tmp_path / "m.npz").methods == ["umap", "tsne", *STAGE_NAMES]
     assert (tmp_path / embed.plot_stages(tmp_path, entry, {**own, **maps}, labels)).stat().st_size > 10_000
+
+
+def test_the_shipped_digit_model_is_the_no_validation_rule_s_pick() -> None:
+    """Study B has no validation part: the export ships the first seed of the export row with the best mean on the
+    full MNIST test set, and only when the table is named (the default export is unchanged)."""
+    spec = load_spec("studyB_ssl")
+    [winner] = pick_without_validation(load_results(REPO / "assets/results/paper"))
+    rows = {r.key: r for r in load_results(REPO / "assets/results/paper")["studyB_ssl"].done}
+    best = max(spec.export_rows, key=lambda k: rows[k].mnist_test_accuracy_mean if k in rows else -1)
+    assert (winner.key, winner.run_id) == (best, rows[best].seed_run_ids[0])
+    shipped = {e["name"]: e for e in json.loads((REPO / "exported_models/manifest.json").read_text())["models"]}
+    assert shipped["ssl_cnn-mnist50"]["training"]["run_id"] == winner.run_id
+    named, _ = select_candidates(REPO / "assets/results", "paper", ["studyB_ssl"])
+    assert [c.run_id for c in named] == [winner.run_id]
+    everything, _ = select_candidates(REPO / "assets/results", "paper")
+    assert winner.run_id not in [c.run_id for c in everything]

@@ -18,7 +18,7 @@ from typing import Any
 from recognizer.files import write_atomic
 from training.config import RunConfig
 from training.crosssplit import cross_evaluate
-from training.experiments import LAB_TABLES, TABLES, Spec
+from training.experiments import LAB_TABLES, TABLES, Spec, load_spec
 from training.experiments.profiles import PROFILES
 from training.models import model_info
 from training.plan import PlannedRow, resolve_protocol
@@ -204,6 +204,23 @@ def validation_rank(row: ResultRow) -> tuple[float, float]:
     Validation losses of different losses are not comparable: they only break ties among cross-entropy runs."""
     cross_entropy = row.settings.loss == "cross_entropy" and row.val_loss
     return (row.val_accuracy or 0.0, -row.val_loss if cross_entropy else -math.inf)
+
+
+def pick_without_validation(results: dict[str, TableResult]) -> list[Winner]:
+    """The shipped run of each table without a validation part that names ``export_rows`` (Study B's SSL table):
+    the row among them with the best ``export_metric`` (the figure the table's claims are decided on; for Study B
+    the mean over seeds on the full MNIST test set), and that row's first-seed run (its single-run figure). No other
+    test figure is read: not the seeds' own scores, not the report's 100 images."""
+    picked = []
+    for name, result in results.items():
+        spec = load_spec(name) if name in TABLES else None
+        if spec is None or not spec.export_rows:
+            continue
+        rows = [r for r in result.done if r.key in spec.export_rows and getattr(r, spec.export_metric) is not None]
+        if rows:
+            best = max(rows, key=lambda r: getattr(r, spec.export_metric))
+            picked.append(Winner(best.run_id, best.settings.profile, name, best.key, None, best.test_accuracy))
+    return picked
 
 
 def pick_winners(results: dict[str, TableResult]) -> Winners:

@@ -7,8 +7,13 @@
 
 Which runs: Table 8's final residual CNN of each split (slot = split), and for each baseline family
 (LeNet-5, plain CNN, ResNet-50) its run with the best *validation* accuracy over every table; test
-figures never choose. Each file takes an image [N, 1, 28, 28] float32 in [0, 1] (upright, dynamic
-N) and gives ``logits`` [N, C] and ``features`` [N, D] (the penultimate vector for the maps).
+figures never choose. A table without a validation part (Study B's SSL table) ships the first-seed run of
+the row its spec's ``export_rows`` rank best on the figure its claims are decided on
+(``collect.pick_without_validation``), exported only when the table is named (``--table studyB_ssl``, with
+its runs folder), so the default export is unchanged.
+
+Each file takes an image [N, 1, 28, 28] float32 in [0, 1] (upright, dynamic N) and gives ``logits`` [N, C]
+and ``features`` [N, D] (the penultimate vector for the maps).
 
 Checks per model: onnx.checker; parity of ONNX Runtime (CPU) with torch on 1,000 seeded test images
 (largest |logit difference| <= 1e-4 and identical accuracy, else the model is not written); the size
@@ -56,7 +61,7 @@ from tqdm import tqdm
 from recognizer.files import sha256_bytes, write_atomic
 from recognizer.inference import Recognizer
 from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
-from training.collect import pick_winners
+from training.collect import pick_winners, pick_without_validation
 from training.data import DataError, SplitData, load_split
 from training.drawbench import BenchConfig
 from training.labexport import LAB_RESULTS, LabChecks, OverBudget, describe, lab_name, lab_picks, settle_slots
@@ -168,21 +173,36 @@ def baseline_candidates(chosen: Winners, messages: list[str]) -> list[Candidate]
     return picked
 
 
-def select_candidates(results_dir: Path, profile: str | None) -> tuple[list[Candidate], list[str]]:
-    """The runs the results tables name as winners, and messages about what is missing."""
+def no_validation_candidates(tables: dict[str, TableResult]) -> list[Candidate]:
+    """The run each table without a validation part ships (``collect.pick_without_validation``)."""
+    return [Candidate(w.run_id, None, None, f"{w.table} row {w.key}, first seed (no validation part: the row of its "
+                      "export_rows with the best mean over seeds on the figure its claims are decided on)")
+            for w in pick_without_validation(tables)]  # fmt: skip
+
+
+def select_candidates(results_dir: Path, profile: str | None,
+                      only: list[str] | None = None) -> tuple[list[Candidate], list[str]]:  # fmt: skip
+    """The runs the results tables (``only`` these, when given) name as winners, and messages about what is
+    missing."""
     if not results_dir.is_dir():
         return [], [f"no results folder {results_dir}: run `python -m training reproduce` first, or pass --run"]
     folder = results_dir / profile if profile and (results_dir / profile).is_dir() else results_dir
     messages: list[str] = []
     tables = read_tables(folder, profile, messages)
+    if only:
+        tables = {name: table for name, table in tables.items() if name in only}
+        messages += [f"no {folder / name}.json" for name in only if name not in tables]
     # One rule for "the winner", shared with winners.json: training.collect.pick_winners (validation, never test).
     chosen = pick_winners(tables)
     picked: list[Candidate] = []
     if FINAL_TABLE in tables:
         picked += final_candidates(chosen, messages)
-    else:
+    elif not only:
         messages.append(f"no {folder / FINAL_TABLE}.json: the final residual CNNs (one per split) are not exported")
-    return picked + baseline_candidates(chosen, messages), messages
+    if not only:
+        return picked + baseline_candidates(chosen, messages), messages
+    # Named tables only: a table without a validation part ships its pick when asked for by name.
+    return picked + baseline_candidates(chosen, []) + no_validation_candidates(tables), messages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,6 +668,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-limit", type=int, help="score at most this many test images through the runtime")
     parser.add_argument("--clean", action="store_true", help="drop manifest entries (and files) not exported now")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--table", dest="tables", action="append",
+                        help="only the runs this results table picks (repeatable), e.g. studyB_ssl")
     lab = parser.add_argument_group("the lab family (training/labexport.py)")
     lab.add_argument("--lab", action="store_true",
                      help=f"export the best lab run per split (on validation) from --results (default: "
@@ -685,7 +707,7 @@ def candidates_from_args(args: argparse.Namespace) -> list[Candidate]:
         return lab_candidates(args)
     candidates: list[Candidate] = []
     if not args.runs or args.results is not None:
-        candidates, messages = select_candidates(args.results or results_dir(), args.profile)
+        candidates, messages = select_candidates(args.results or results_dir(), args.profile, args.tables)
         for message in messages:
             print(message, file=sys.stderr)
     return candidates + args.runs

@@ -11,9 +11,11 @@ step of ``trainer.train_one_epoch`` adds, beside the labelled batch's loss, ``fi
   settings ``STRONG`` plus random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward
   the pseudo-label, the images under the threshold masked out (the mean over all images, as in FixMatch).
 
-The unlabelled images are the pretraining's (training/unlabelled.py: no Study B test image among them) and are drawn
-with replacement from torch's global generator, which the trainer seeds per epoch: a resumed run draws what an
-unbroken one would. ``used`` per epoch is the share of unlabelled images above the threshold.
+The unlabelled images are the digit sources of the pretraining's set (training/unlabelled.py: MNIST's and EMNIST
+digits' training images, deduplicated, no Study B test image among them), not the pool's letters, which would be
+pseudo-labelled as digits. They are drawn with replacement from torch's global generator, which the trainer seeds per
+epoch: a resumed run draws what an unbroken one would. ``unlabelled_used`` per epoch (the run's history) is the share
+of unlabelled images above the threshold.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from training.unlabelled import build_unlabelled
 STRONG = {"aug_rotate": 30.0, "aug_shear": 20.0, "aug_scale": 0.25, "aug_translate": 0.12, "aug_elastic": 2.0,
           "aug_stroke": 0.6, "aug_contrast": 0.4, "aug_blur": 1.0}  # fmt: skip
 ERASE_SCALE = (0.02, 0.12)  # Cutout: one random rectangle of 2-12% of the image, on half the images
+SOURCES = ("mnist_train", "digits_train")  # digits only: FixMatch's pseudo-labels are digits
 
 
 def strong_augmentation() -> nn.Module:
@@ -46,8 +49,8 @@ def strong_augmentation() -> nn.Module:
 
 @lru_cache(maxsize=1)
 def unlabelled_images(root: str) -> torch.Tensor:
-    """Study B's unlabelled set as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
-    return torch.from_numpy(build_unlabelled(Path(root)).images)
+    """Study B's unlabelled digits as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
+    return torch.from_numpy(build_unlabelled(Path(root), sources=SOURCES).images)
 
 
 class FixMatch:
@@ -57,6 +60,10 @@ class FixMatch:
         self.images = images.to(device)
         self.strong = strong_augmentation().to(device)
         self.mu, self.threshold, self.weight = config.fixmatch_mu, config.fixmatch_threshold, config.fixmatch_weight
+
+    def describe(self) -> str:
+        return (f"FixMatch on {len(self.images):,} unlabelled digit images ({' + '.join(SOURCES)}, no Study B test "
+                f"image): {self.mu} per labelled image, threshold {self.threshold}, weight {self.weight}")
 
     def loss(self, model: nn.Module, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.images), (self.mu * batch_size,), device=self.images.device)

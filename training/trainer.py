@@ -323,6 +323,8 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
         if config.init_from:  # a fresh run starts from a pretrained encoder; a resumed one has its own weights
             load_pretrained(learner.model, run.path.parent / config.init_from)
             run.log(f"body initialised from the pretrained encoder {config.init_from}")
+        if learner.unlabelled is not None:
+            run.log(learner.unlabelled.describe())
     use_val = len(sets["val"]) > 0
     board = Board(run.path, len(sets["train"]), state.history)
     while state.epoch < config.epochs and not state.should_stop(config, use_val):

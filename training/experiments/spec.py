@@ -79,6 +79,11 @@ class Spec:
     # Self-supervised pretrainings run before the rows (training/ssl.py): name -> PretrainConfig settings; a row
     # whose ``init_from`` names one starts from its encoder (the plan replaces the name by the pretraining's id).
     pretrain: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A table without a validation part (Study B) names the rows whose model may ship: the export takes the one
+    # with the best ``export_metric`` (the figure its claims are decided on), first seed (training/collect.py,
+    # ``pick_without_validation``). Tables with a validation part leave it empty: validation chooses there.
+    export_rows: tuple[str, ...] = ()
+    export_metric: str = "mnist_test_accuracy_mean"
 
     def __post_init__(self) -> None:
         check_spec(self)
@@ -109,6 +114,9 @@ def check_spec(spec: Spec) -> None:
             raise SpecError(f"{where} row {row.key}: init_from {init_from!r} is not one of its pretrainings "
                             f"{sorted(spec.pretrain)}")  # fmt: skip
     trained = {row.key for row in spec.trained}
+    if set(spec.export_rows) - trained or spec.export_metric not in METRICS:
+        raise SpecError(f"{where}: export_rows {list(spec.export_rows)} must be trained rows and export_metric "
+                        f"{spec.export_metric!r} one of {METRICS}")  # fmt: skip
     for claim in spec.claims:
         _check_claim(f"{where} claim {claim.text!r}", claim, trained, spec.cross_split)
 
