@@ -30,6 +30,7 @@ from app_support import (
 )
 from PIL import Image
 
+from recognizer.embeddings import STAGE_NAMES, STAGE_TITLES
 from recognizer.inference import Prediction
 from recognizer.manifest import SLOTS
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
@@ -346,6 +347,26 @@ def test_embedding_map_places_the_drawing(lab: Lab, canvases) -> None:
     chosen = points["class"][0]
     only, _ = embedding_points(lab, name, "umap", [chosen], None)
     assert set(only["class"]) == {chosen} and 0 < len(only["x"]) < n
+
+
+def test_maps_before_and_after_pretraining_are_offered(tiny_models: Path, tiny_assets: Path, tmp_path: Path,
+                                                      canvases) -> None:  # fmt: skip
+    """A pretrained model's file also holds its encoder's maps before and after pretraining: the Map choice lists
+    them after the model's own, titled, and the drawing lands on them by the fine-tuned model's neighbours."""
+    shutil.copytree(tiny_assets, tmp_path / "assets")
+    name = Lab(tiny_models, tiny_assets).slot_defaults()[0]
+    path = tmp_path / "assets" / "embeddings" / f"{name}.npz"
+    with np.load(path) as raw:
+        arrays = dict(raw)
+    stages = {m: arrays["tsne" if m.startswith("umap") else "umap"] for m in STAGE_NAMES}
+    np.savez_compressed(path, **arrays, **stages)
+    lab = Lab(tiny_models, tmp_path / "assets")
+    methods = embedding_methods(lab, name)
+    assert [m for _, m in methods] == ["umap", "tsne", *STAGE_NAMES]
+    assert methods[2][0] == STAGE_TITLES["umap_random"] and "before pretraining" in methods[2][0]
+    x28 = analyse(lab, sketchpad_value(canvases[0][0]), [name]).x28
+    points, note = embedding_points(lab, name, "umap_random", None, x28)
+    assert len(points["x"]) == len(lab.embedding(name)) + 1 and "fine-tuned model's neighbours" in note
 
 
 def test_mistakes_browser(lab: Lab) -> None:
