@@ -171,3 +171,14 @@ def test_the_model_card_shows_how_and_on_what_it_was_trained(made) -> None:
         assert words in card, words
     assert f"| {e.recipe['n_train']:,} images | {100 * e.metrics['drawbench']['top1']:.2f}% |" in models_table(lab)
     assert "drawings" not in model_card(lab, "residual_cnn-byclass")  # no benchmark figure for that file here
+
+
+def test_lab_slots_trains_the_ablations_shipping_runs(emnist_env: Path) -> None:
+    """`reproduce lab_slots` trains exactly the ablation's three recipe runs: a lease can train them first."""
+    from training.plan import plan_table
+
+    def run_ids(table: str) -> dict[str, str]:
+        return {p.row.key: p.configs[0].run_id() for p in plan_table(table, "lab", emnist_env)}
+
+    slots, ablation = run_ids("lab_slots"), run_ids("lab")
+    assert slots == {k: ablation[k] for k in ("recipe", "recipe_bymerge", "recipe_balanced")}

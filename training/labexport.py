@@ -82,7 +82,6 @@ def read_lab_tables(folder: Path, profile: str | None, messages: list[str]) -> l
     for name in LAB_TABLES:
         path = folder / f"{name}.json"
         if not path.is_file():
-            messages.append(f"no {path}: run `python -m training reproduce {name} --profile lab --out {folder}`")
             continue
         try:
             table = TableResult.read(path)
@@ -93,18 +92,22 @@ def read_lab_tables(folder: Path, profile: str | None, messages: list[str]) -> l
             messages.append(f"skipping {path}: profile {table.profile!r}, not {profile!r}")
             continue
         tables.append(table)
+    if not any((folder / f"{name}.json").is_file() for name in LAB_TABLES):
+        messages.append(f"no lab table ({', '.join(LAB_TABLES)}) in {folder}: run `python -m training reproduce "
+                        f"lab_slots --profile lab --out {folder}` (or `lab`, the whole ablation)")  # fmt: skip
     return tables
 
 
-def best_per_split(rows: list[ResultRow]) -> dict[str, ResultRow]:
-    """Each split's finished row with the best validation figures (rows without one never win)."""
-    best: dict[str, ResultRow] = {}
-    for row in rows:
-        if not row.done or row.val_accuracy is None or not row.run_id:
-            continue
-        split = row.settings.split
-        if split not in best or validation_rank(row) > validation_rank(best[split]):
-            best[split] = row
+def best_per_split(tables: list[TableResult]) -> dict[str, tuple[str, ResultRow]]:
+    """Each split's finished row (and its table) with the best validation figures; rows without one never win."""
+    best: dict[str, tuple[str, ResultRow]] = {}
+    for table in tables:
+        for row in table.done:
+            if row.val_accuracy is None or not row.run_id:
+                continue
+            split = row.settings.split
+            if split not in best or validation_rank(row) > validation_rank(best[split][1]):
+                best[split] = (table.table, row)
     return best
 
 
@@ -112,16 +115,16 @@ def lab_picks(folder: Path, profile: str | None = None) -> tuple[list[LabPick], 
     """The lab run per comparison slot, chosen on validation, and messages about what is missing."""
     messages: list[str] = []
     tables = read_lab_tables(folder, profile, messages)
-    best = best_per_split([row for table in tables for row in table.rows])
+    best = best_per_split(tables)
     picks = []
     for split in SLOTS:
-        row = best.get(split)
-        if row is None:
+        if split not in best:
             if tables:
                 messages.append(f"no finished lab row on {split} with a validation score in {folder}")
             continue
-        source = (f"lab row {row.key} (best validation accuracy {100 * row.val_accuracy:.2f}% of the lab rows on "
-                  f"{split}; profile {row.settings.profile})")  # fmt: skip
+        table, row = best[split]
+        source = (f"{table} row {row.key} (best validation accuracy {100 * row.val_accuracy:.2f}% of the lab rows "
+                  f"on {split}; profile {row.settings.profile})")  # fmt: skip
         picks.append(LabPick(row.run_id, lab_name(row.settings.model, split), split, source))
     return picks, messages
 

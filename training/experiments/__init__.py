@@ -17,7 +17,7 @@ TABLES = ("table2", "table3", "table4", "table5", "table6", "table7", "table8", 
           "studyB_ssl")
 
 # Tables of this project's own models, not the reports': loadable by name, left out of `all`.
-LAB_TABLES = ("lab",)
+LAB_TABLES = ("lab", "lab_slots")
 
 __all__ = ["LAB_TABLES", "TABLES", "Claim", "Row", "Spec", "SpecError", "load_spec"]
 
