@@ -3,6 +3,7 @@ its recipe, ONNX Runtime and drawing-benchmark figures and latency, the default-
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -25,7 +26,8 @@ from training.trainer import train
 RECIPE = dict(aug_rotate=12.0, aug_shear=12.0, aug_scale=0.12, aug_translate=0.08, aug_elastic=1.5, aug_stroke=0.5,
               aug_contrast=0.3, aug_blur=1.0, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
               ema_decay=0.99, pool_images="all")  # fmt: skip
-FAST = ["--exporter", "legacy", "--quiet", "--drawbench-per-class", "1"]
+# No test depends on the machine's speed: the 5 ms limit is the default, checked apart; here it is 1 s.
+FAST = ["--exporter", "legacy", "--quiet", "--drawbench-per-class", "1", "--max-ms", "1000"]
 
 
 def constant_run(runs: Path, seed: int, val_accuracy: float) -> str:
@@ -109,7 +111,7 @@ def test_the_entry_carries_recipe_images_and_figures(made) -> None:
     d = e.metrics["drawbench"]
     assert 0 <= d["top1"] <= d["top3"] <= 1 and d["drawings"] == 3 * d["n_sources"] >= 3 * 40
     latency = e.metrics["latency"]
-    assert latency["threads"] == 1 and 0 < latency["p50_ms"] <= latency["max_ms"] == L.MAX_MS
+    assert latency["threads"] == 1 and latency["p50_ms"] > 0 and latency["repeats"] == L.LATENCY_REPEATS
     assert e.path.stat().st_size < L.MAX_MB * 1e6
     assert E.read_metadata(e.path)["recipe"] == r  # the lone file describes itself
 
@@ -147,11 +149,15 @@ def test_settle_slots_gives_a_lost_slot_back_to_the_reproduction() -> None:
 
 
 def test_a_slow_model_is_not_exported(made, tmp_path: Path, capsys) -> None:
+    parser = argparse.ArgumentParser()
+    E.add_arguments(parser)
+    defaults = parser.parse_args(["--lab"])
+    assert (defaults.max_ms, defaults.max_mb) == (L.MAX_MS, L.MAX_MB) == (5.0, 10.0)
     out = tmp_path / "slow"
     shutil.copytree(made.refs["strong"], out)
     with fixture_data(made.tmp):
         code = E.main(["--lab", "--results", str(made.results), "--out", str(out), "--against", str(out),
-                       "--max-ms", "1e-6", *FAST])  # fmt: skip
+                       *FAST, "--max-ms", "1e-6"])  # fmt: skip
     assert code == 1 and "over the 1e-06 ms limit" in capsys.readouterr().err
     assert (out / "manifest.json").read_text() == (made.refs["strong"] / "manifest.json").read_text()
 
