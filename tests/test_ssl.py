@@ -174,7 +174,7 @@ def test_two_pretrainings_are_compared_on_the_labelled_images_only(emnist_env: P
     assert [s["config"]["method"] for s in summaries] == ["simclr", "vicreg"]
     assert all(np.isfinite(h["loss"]) for s in summaries for h in s["history"])
     page = ssl.pretraining_page(spec, "smoke", tmp_path / "runs", tmp_path / "out").read_text()
-    choice = json.loads((tmp_path / "out" / "t-pretraining.json").read_text())
+    choice = json.loads((tmp_path / "out" / "pretraining" / "t.json").read_text())
     assert [p["method"] for p in choice["pretrainings"]] == ["simclr", "vicreg"]
     assert choice["chosen"] in ("s", "v") and choice["rows_start_from"] == ["s"]
     assert all(0 <= p["probe_cv_accuracy"] <= 1 for p in choice["pretrainings"])

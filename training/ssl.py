@@ -323,13 +323,14 @@ def describe_pretraining(name: str, summary: dict, profile: str) -> str:
 
 
 def compare_pretrainings(spec: Spec, scores: list[dict], out_dir: Path) -> list[str]:
-    """``<out>/<table>-pretraining.json``: each pretraining's validation figures and the one they choose (the
-    higher cross-validated probe accuracy; the k-NN figure breaks a tie). Returns the page's lines."""
+    """``<out>/pretraining/<table>.json`` (a folder of its own: the results folder's top JSONs are tables): each
+    pretraining's validation figures and the one they choose (the higher cross-validated probe accuracy; the k-NN
+    figure breaks a tie). Returns the page's lines."""
     if len(scores) < 2:
         return []
     chosen = max(scores, key=lambda s: (s["probe_cv_accuracy"], s["knn_loo_accuracy"]))
     used = sorted({row.settings["init_from"] for row in spec.trained if row.settings.get("init_from")})
-    write_json(out_dir / f"{spec.name}-pretraining.json", {"table": spec.name, "rule": CHOICE_RULE,
+    write_json(out_dir / "pretraining" / f"{spec.name}.json", {"table": spec.name, "rule": CHOICE_RULE,
                "pretrainings": scores, "chosen": chosen["name"], "rows_start_from": used}, indent=1, newline=True)
     figures = "; ".join(f"`{s['name']}` {100 * s['probe_cv_accuracy']:.1f}% (± {100 * s['probe_cv_std']:.1f} over "
                         f"5 folds; leave-one-out 10-NN {100 * s['knn_loo_accuracy']:.1f}%)"
