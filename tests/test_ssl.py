@@ -222,6 +222,20 @@ def test_fixmatch_is_off_by_default_and_a_killed_run_resumes_exactly(
     assert plain.run_id != unbroken.run_id and plain.test_loss != unbroken.test_loss
 
 
+def test_fixmatch_leaves_batchnorm_running_statistics_to_the_labelled_batches() -> None:
+    model = create_model("ssl_cnn", augment=True).train()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    config = RunConfig(model="ssl_cnn", split="mnist50", fixmatch_mu=2, fixmatch_threshold=0.0)
+    part = fixmatch.FixMatch(torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8), config, torch.device("cpu"))
+    loss, used = part.loss(model, 8)
+    loss.backward()
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before) and float(used) == 1.0
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    model(torch.rand(8, 1, 28, 28))  # a labelled batch still moves them
+    assert not all(torch.equal(before[k], model.state_dict()[k]) for k in before)
+
+
 def test_fixmatch_strong_views_are_seeded_and_stay_images() -> None:
     x = torch.zeros(16, 1, 28, 28)
     x[:, :, 6:22, 12:16] = 1.0

@@ -10,6 +10,10 @@ step of ``trainer.train_one_epoch`` adds, beside the labelled batch's loss, ``fi
 - the strong view is the lab recipe's kornia augmentation (training/lab.py, one augmentation home) at the strong
   settings ``STRONG`` plus random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward
   the pseudo-label, the images under the threshold masked out (the mean over all images, as in FixMatch).
+- Both unlabelled passes normalise with their own batch statistics but leave BatchNorm's running statistics (what
+  evaluation uses) to the labelled batches: the strong views' contrast, blur and erasing made them unlike clean
+  test images (measured on one quick run: 97.5% on the MNIST test set as trained, 98.2% with the statistics
+  re-estimated on the 400 clean training images).
 
 The unlabelled images are the digit sources of the pretraining's set (training/unlabelled.py: MNIST's and EMNIST
 digits' training images, deduplicated, no Study B test image among them), not the pool's letters, which would be
@@ -21,6 +25,8 @@ of unlabelled images above the threshold.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,6 +59,20 @@ def unlabelled_images(root: str) -> torch.Tensor:
     return torch.from_numpy(build_unlabelled(Path(root), sources=SOURCES).images)
 
 
+@contextmanager
+def running_stats_kept(model: nn.Module) -> Iterator[None]:
+    """BatchNorm as usual in training mode (batch statistics), but its running statistics do not move (momentum 0)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+
+
 class FixMatch:
     """The unlabelled part of a training step: ``loss(model, batch)`` -> (weighted loss, share above threshold)."""
 
@@ -68,11 +88,12 @@ class FixMatch:
     def loss(self, model: nn.Module, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.images), (self.mu * batch_size,), device=self.images.device)
         x = self.images[idx].unsqueeze(1).float().div_(255.0)
-        with torch.no_grad():
-            confidence, pseudo = model(x).float().softmax(1).max(1)  # weak view: the model's own augmentation
-            mask = (confidence >= self.threshold).float()
-            strong = self.strong(x).clamp_(0.0, 1.0)
-        per_image = F.cross_entropy(model(strong).float(), pseudo, reduction="none")
+        with running_stats_kept(model):
+            with torch.no_grad():
+                confidence, pseudo = model(x).float().softmax(1).max(1)  # weak view: the model's own augmentation
+                mask = (confidence >= self.threshold).float()
+                strong = self.strong(x).clamp_(0.0, 1.0)
+            per_image = F.cross_entropy(model(strong).float(), pseudo, reduction="none")
         return self.weight * (per_image * mask).mean(), mask.mean()
 
 
