@@ -29,6 +29,7 @@ from training.runfolder import RunFolder
 from training.runner import torch_threads
 from training.trainer import train
 from training.unlabelled import build_unlabelled
+from training.utils import stratified_subset
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 2, "limit_unlabelled": 64, "batch_size": 32, "profile": "test"}
@@ -234,6 +235,32 @@ def test_fixmatch_leaves_batchnorm_running_statistics_to_the_labelled_batches() 
     assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
     model(torch.rand(8, 1, 28, 28))  # a labelled batch still moves them
     assert not all(torch.equal(before[k], model.state_dict()[k]) for k in before)
+
+
+def test_clean_batchnorm_statistics_change_only_the_final_statistics(emnist_env: Path, tmp_path: Path) -> None:
+    settings = {"model": "ssl_cnn", "split": "mnist50", "model_args": {"augment": True}, "epochs": 2, "batch_size": 20,
+                "early_stop_patience": 0, "limit_train": 40, "profile": "test"}  # fmt: skip
+    running = train(RunConfig(**settings), runs_dir=tmp_path, device="cpu", progress=False)
+    clean = train(RunConfig(**settings, bn_statistics="clean"), runs_dir=tmp_path, device="cpu", progress=False)
+    folders = [tmp_path / m.run_id for m in (running, clean)]
+    histories = [json.loads((f / "history.json").read_text()) for f in folders]
+    assert _without_seconds(histories[0]) == _without_seconds(histories[1])  # the same training
+    weights = [RunFolder(f).load_best("cpu") for f in folders]
+    assert torch.equal(weights[0]["body.0.weight"], weights[1]["body.0.weight"])
+    assert not torch.equal(weights[0]["body.1.running_mean"], weights[1]["body.1.running_mean"])
+    assert "PreciseBN" in (folders[1] / "log.txt").read_text()
+    # The first BatchNorm's mean is the plain average of the first convolution's output over the clean images.
+    model = create_model("ssl_cnn", augment=True)
+    model.load_state_dict(weights[1])
+    x = torch.from_numpy(load_studyb(emnist_env).parts["train"][0]).unsqueeze(1).float() / 255
+    x = x[torch.from_numpy(stratified_subset(load_studyb(emnist_env).parts["train"][1], 40, seed=42))]
+    with torch.no_grad():
+        means = torch.stack([model.body[0](x[i : i + 20]).mean((0, 2, 3)) for i in (0, 20)]).mean(0)
+    assert torch.allclose(weights[1]["body.1.running_mean"], means, atol=1e-5)
+
+
+def _without_seconds(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
 def test_fixmatch_strong_views_are_seeded_and_stay_images() -> None:

@@ -63,6 +63,9 @@ class RunConfig:
     fixmatch_mu: int = field(default=0, metadata=ADDED)
     fixmatch_threshold: float = field(default=0.95, metadata=ADDED)
     fixmatch_weight: float = field(default=1.0, metadata=ADDED)
+    # BatchNorm's statistics for evaluation: "running" (the averages kept while training) or "clean" (re-estimated
+    # after the last epoch over the training part without augmentation: PreciseBN, trainer.clean_bn_statistics).
+    bn_statistics: str = field(default="running", metadata=ADDED)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings; a field added later (``ADDED``) is left out while it holds its default, so the records

@@ -268,6 +268,39 @@ def extra_test_scores(learner: Learner, data: SplitData, config: RunConfig,
     return scores, preds
 
 
+@torch.no_grad()
+def clean_bn_statistics(model: nn.Module, train_set: Batches, batch_size: int) -> None:
+    """PreciseBN (Wu & Johnson 2021): BatchNorm's running statistics replaced by the plain average over the training
+    part, each image once, without augmentation or dropout. The averages kept while training mix in augmented
+    batches (the handwriting augmentation, FixMatch's strong views), which clean test images do not look like."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    model.eval()  # augmentation and dropout off; only the BatchNorm layers gather statistics
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+        m.train()
+    for start in range(0, len(train_set), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(train_set)), device=train_set.y.device)
+        model(train_set.batch(idx)[0])
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    model.eval()
+
+
+def final_weights(run: RunFolder, learner: Learner, config: RunConfig, train_set: Batches,
+                  device: torch.device) -> None:  # fmt: skip
+    """The weights a run is scored and exported with: the best epoch's (early stopping's restore_best_weights), with
+    BatchNorm's statistics re-estimated on the clean training part when the run asks for it (saved as best.pt)."""
+    learner.model.load_state_dict(run.load_best(device))
+    if config.bn_statistics == "clean":
+        clean_bn_statistics(learner.model, getattr(train_set, "inner", train_set), config.batch_size)
+        run.save_best(learner.model)
+        run.log("BatchNorm statistics re-estimated over the training part without augmentation (PreciseBN)")
+    elif config.bn_statistics != "running":
+        raise ValueError(f"bn_statistics must be 'running' or 'clean', not {config.bn_statistics!r}")
+
+
 def resume(run: RunFolder, learner: Learner, device: torch.device) -> TrainState | None:
     """The state after the last finished epoch (weights, optimizer and schedule restored), or None to start."""
     checkpoint = run.load_checkpoint(device)
@@ -344,8 +377,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
         state.end_epoch(row, improved)
         board.epoch(row)
         save_epoch(run, learner, state, improved)
-    # Restore the best weights (early stopping's restore_best_weights) and score the test part.
-    learner.model.load_state_dict(run.load_best(dev))
+    final_weights(run, learner, config, sets["train"], dev)
     metrics, predictions = test_metrics(learner, sets, data, config, state, run.id, dev)
     run.log(f"test loss {metrics.test_loss:.4f} accuracy {metrics.test_accuracy:.4f} "
             f"weighted F1 {metrics.weighted_f1:.4f}; trained {state.train_seconds:.1f} s")  # fmt: skip
