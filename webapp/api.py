@@ -37,9 +37,9 @@ API_BATCH = 1
 MAX_TOP_K = 62  # the most classes a split has
 TRAINING_KEYS = ("run_id", "model", "optimizer", "lr", "loss", "epochs", "batch_size", "seed", "device")
 RAW_ROUTE = "/api/predict"
-# Threads that run /predict calls skipping the queue: as many as the queue's default concurrency (the cores, up
-# to 4). Measured with 50 users on 2 cores: 2 threads 16 ms of server CPU per raw call, p95 0.33 s; Starlette's
-# 40 threads 18.5 ms, p95 0.39 s; 1 thread 17 ms, p95 0.87 s.
+# Calls the app works on at once: the queue's default concurrency (webapp.launch) and the threads that run /predict
+# calls skipping the queue (the cores, up to 4). Measured with 50 users on 2 cores: 2 threads 16 ms of server CPU
+# per raw call, p95 0.33 s; Starlette's 40 threads 18.5 ms, p95 0.39 s; 1 thread 17 ms, p95 0.87 s.
 API_WORKERS = max(1, min(4, os.cpu_count() or 1))
 MAX_RAW_BYTES = MAX_UPLOAD_MB * 2**20
 NO_BODY = "Send the image file as the request body, e.g. curl --data-binary @drawing.png."
@@ -131,8 +131,7 @@ class Endpoints:
                               models: str = "") -> dict:
         """Read one image file: for each slot the model, its top-k characters with probabilities and its
         latency, plus whether the models agree. A bad image gives ok=false and the reason in error."""
-        work = functools.partial(self.predict, image, top_k, include_input, models)
-        return await asyncio.get_running_loop().run_in_executor(self.pool, work)
+        return await self._in_pool(self.predict, image, top_k, include_input, models)
 
     async def predict_raw(self, request: Request) -> Response:
         """``POST /api/predict``: the image file itself as the request body, the /predict answer as JSON.
@@ -154,9 +153,11 @@ class Endpoints:
         except ValueError:
             return JSONResponse(_refusal("top_k must be a whole number."), status_code=400)
         include_input = query.get("include_input", "true").lower() not in ("0", "false", "no")
-        work = functools.partial(predict_json, self.lab, body, k, include_input, query.get("models", ""))
-        answer = await asyncio.get_running_loop().run_in_executor(self.pool, work)
+        answer = await self._in_pool(predict_json, self.lab, body, k, include_input, query.get("models", ""))
         return JSONResponse(answer, status_code=200 if answer["ok"] else 422)
+
+    async def _in_pool(self, work: Callable[..., dict], *args: Any) -> dict:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(work, *args))
 
     def models(self) -> dict:
         """The models the app serves (metrics, training settings, slots) and those unavailable, with why."""

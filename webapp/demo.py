@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from .analysis import MAX_UPLOAD_MB
-from .api import API_BATCH, add_api, add_raw_route
+from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
 from .lab import Lab
@@ -84,7 +84,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
     lab: Lab | None = getattr(demo, "emnist_lab", None)
     for name, value in QUEUE_ANALYTICS.items():
         os.environ.setdefault(name, value)  # a deployment's own setting wins
-    demo.queue(default_concurrency_limit=concurrency or max(1, min(4, os.cpu_count() or 1)),
+    demo.queue(default_concurrency_limit=concurrency or API_WORKERS,
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
     launched = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
