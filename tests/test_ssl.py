@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -84,22 +84,30 @@ def test_nt_xent_is_the_simclr_formula() -> None:
     assert float(ssl.nt_xent(z1, z2, t)) == pytest.approx(sum(losses) / 10, rel=1e-9)
 
 
+def interrupt_in_epoch_2(monkeypatch: pytest.MonkeyPatch, module: object, epoch_fn: str, epoch_arg: int,
+                         run: Callable[[], object]) -> None:
+    """``run`` interrupted as ``module.epoch_fn`` starts epoch 2 (its argument ``epoch_arg``), then the real
+    function put back, so the next run resumes from what the interrupted one left."""
+    real_epoch = getattr(module, epoch_fn)
+
+    def killed_in_epoch_2(*args, **kwargs):
+        if args[epoch_arg] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(module, epoch_fn, killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(module, epoch_fn, real_epoch)
+
+
 def test_pretraining_resumes_exactly_and_a_probe_keeps_its_encoder(
     emnist_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = ssl.PretrainConfig(**TINY)
     unbroken = ssl.pretrain(config, tmp_path / "a", emnist_env, "cpu", progress=False)
-    real_epoch = ssl.pretrain_epoch
-
-    def killed_in_epoch_2(*args, **kwargs):
-        if args[4] == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(ssl, "pretrain_epoch", killed_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        ssl.pretrain(config, tmp_path / "b", emnist_env, "cpu", progress=False)
-    monkeypatch.setattr(ssl, "pretrain_epoch", real_epoch)
+    interrupt_in_epoch_2(monkeypatch, ssl, "pretrain_epoch", 4,
+                         lambda: ssl.pretrain(config, tmp_path / "b", emnist_env, "cpu", progress=False))
     resumed = ssl.pretrain(config, tmp_path / "b", emnist_env, "cpu", progress=False)
     assert "resuming" in (tmp_path / "b" / config.run_id() / "log.txt").read_text()
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in unbroken["history"]]
@@ -198,17 +206,8 @@ def test_fixmatch_is_off_by_default_and_a_killed_run_resumes_exactly(
     shutil.copytree(tmp_path / "a" / pretraining.run_id(), tmp_path / "b" / pretraining.run_id())
     config = fixmatch_config(pretraining.run_id())  # threshold 0: every unlabelled image gets its pseudo-label
     unbroken = train(config, runs_dir=tmp_path / "a", device="cpu", progress=False)
-    real_epoch = trainer.train_one_epoch
-
-    def killed_in_epoch_2(*args, **kwargs):
-        if args[3] == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "train_one_epoch", killed_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, runs_dir=tmp_path / "b", device="cpu", progress=False)
-    monkeypatch.setattr(trainer, "train_one_epoch", real_epoch)
+    interrupt_in_epoch_2(monkeypatch, trainer, "train_one_epoch", 3,
+                         lambda: train(config, runs_dir=tmp_path / "b", device="cpu", progress=False))
     resumed = train(config, runs_dir=tmp_path / "b", device="cpu", progress=False)
     assert "resuming" in (tmp_path / "b" / config.run_id() / "log.txt").read_text()
     assert (resumed.test_accuracy, resumed.mnist_test_accuracy) == (unbroken.test_accuracy,
