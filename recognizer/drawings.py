@@ -13,10 +13,10 @@ random id (uuid4 hex). Nothing about the person: no address, cookie or browser s
 The store (``DrawingStore``, the interface; ``SQLiteStore``, the one implementation): write-ahead log, one
 transaction per drawing (``BEGIN IMMEDIATE``, so concurrent writers queue on the busy timeout instead of failing),
 ``synchronous=FULL`` (a drawing whose ``keep`` returned survives a killed process and a power cut), the schema
-version in ``PRAGMA user_version``. Each thread gets its own connection. Bad input raises ``InvalidDrawing`` (a
-``ValueError`` whose message a person can read) and stores nothing; a store that cannot be opened or written
-(read-only, corrupt, full, missing folder) raises ``StoreUnavailable`` with the reason, so the app keeps reading
-drawings and says why keeping is off.
+version in ``PRAGMA user_version``. Each call borrows its own connection from a small pool. Bad input raises
+``InvalidDrawing`` (a ``ValueError`` whose message a person can read) and stores nothing; a store that cannot be
+opened or written (read-only, corrupt, full, missing folder) raises ``StoreUnavailable`` with the reason, so the app
+keeps reading drawings and says why keeping is off.
 
 ``write_dataset`` exports drawings as a dataset: 28x28 images and labels in EMNIST's gzip IDX form (images stored
 transposed, as NIST's files are), NIST-style mapping files, one PNG per drawing and a CSV.
@@ -115,7 +115,7 @@ def merged_label(character: str) -> int:
     return MERGED_CHARS.index(merged_character(character))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: an array field has no plain ==
 class Drawing:
     """One kept drawing. ``answers``: per slot ``{"slot", "model", "sha256", "top": [[char, probability], ...]}``."""
 
@@ -288,7 +288,7 @@ def unavailable(path: Path | str, err: BaseException) -> StoreUnavailable:
 
 
 class SQLiteStore:
-    """Kept drawings in one SQLite file; safe to share between threads (one connection per thread).
+    """Kept drawings in one SQLite file; safe to share between threads (a connection per call in flight).
 
     ``read_only``: reads work, ``keep`` and ``undo`` raise ``StoreUnavailable``. ``max_bytes``: the file never
     grows past this (``PRAGMA max_page_count``); a keep that would pass it raises ``StoreUnavailable``, as a
@@ -301,14 +301,14 @@ class SQLiteStore:
         self.read_only = read_only
         self.max_bytes = max_bytes
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []  # open connections no thread is using
         self._lock = threading.Lock()
         self._closed = False
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._prepare(self._connection())
+            with self._borrow() as conn:
+                self._prepare(conn)
         except (sqlite3.Error, OSError) as err:
             self.close()
             raise unavailable(self.path, err) from err
@@ -333,17 +333,24 @@ class SQLiteStore:
             conn.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
         return conn
 
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
+    @contextlib.contextmanager
+    def _borrow(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation: an idle one, else a new one. Each thread in a call holds its own, so
+        SQLite's locks (and the busy timeout) order the writers; there are never more than the calls at once."""
         if self._closed:
             raise StoreUnavailable(f"{self.path}: the store is closed")
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._connect()
+        try:
+            yield conn
+        finally:
             with self._lock:
-                self._connections.append(conn)
-        return conn
+                closed = self._closed
+                if not closed:
+                    self._idle.append(conn)
+            if closed:
+                conn.close()
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Check the file (catches corruption now, not mid-keep) and create or check the schema."""
@@ -375,22 +382,23 @@ class SQLiteStore:
         """One statement in its own immediate transaction; returns the rows it changed."""
         if self.read_only:
             raise StoreUnavailable(f"{self.path}: the store is open read-only")
-        conn = self._connection()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                changed = conn.execute(sql, params).rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
+            with self._borrow() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    changed = conn.execute(sql, params).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
         except sqlite3.Error as err:
             raise unavailable(self.path, err) from err
         return changed
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:
-            return self._connection().execute(sql, params).fetchall()
+            with self._borrow() as conn:
+                return conn.execute(sql, params).fetchall()
         except sqlite3.Error as err:
             raise unavailable(self.path, err) from err
 
@@ -449,10 +457,10 @@ class SQLiteStore:
         return self.all()
 
     def close(self) -> None:
-        """Close every thread's connection (a WAL checkpoint happens when the last one closes)."""
-        self._closed = True
+        """Close the idle connections now and busy ones when their call ends (the last close checkpoints the log)."""
         with self._lock:
-            connections, self._connections = self._connections, []
+            self._closed = True
+            connections, self._idle = self._idle, []
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):  # closing is best effort
                 conn.close()
