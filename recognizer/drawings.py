@@ -430,9 +430,6 @@ class SQLiteStore:
     def count(self) -> int:
         return self._read("SELECT COUNT(*) FROM drawings")[0][0]
 
-    def __len__(self) -> int:
-        return self.count()
-
     def count_per_class(self) -> dict[str, int]:
         """Kept drawings per character, in the order of ``CHARACTERS`` (only characters that have any)."""
         counts = dict(self._read("SELECT character, COUNT(*) FROM drawings GROUP BY character"))
