@@ -19,13 +19,20 @@ opened or written (read-only, corrupt, full, missing folder) raises ``StoreUnava
 keeps reading drawings and says why keeping is off.
 
 ``write_dataset`` exports drawings as a dataset: 28x28 images and labels in EMNIST's gzip IDX form (images stored
-transposed, as NIST's files are), NIST-style mapping files, one PNG per drawing and a CSV.
+transposed, as NIST's files are), NIST-style mapping files, one PNG per drawing and a CSV. ``score_drawings`` is the
+live benchmark: every letter-reading model's top-1 and top-3 on kept drawings, folded to the 47 merged classes as the
+drawing benchmark scores (``training/drawbench.py``), so the app can show it without torch.
+
+    python -m recognizer.drawings count [--store PATH]
+    python -m recognizer.drawings delete ID [ID ...]        # the command line may delete any drawing by id
+    python -m recognizer.drawings export OUT                # the dataset (the app's download is the same files)
 
 Needs only the standard library, numpy and Pillow (never torch, Gradio or ``training``).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import datetime as dt
@@ -35,6 +42,7 @@ import json
 import re
 import sqlite3
 import struct
+import sys
 import threading
 import tomllib
 import uuid
@@ -562,3 +570,71 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return text.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# The live benchmark: every letter-reading model on kept drawings
+
+LETTER_SPLITS = ("byclass", "bymerge", "balanced")  # models that read letters (drawbench.BENCH_SPLITS)
+
+
+def folded_hits(probs: np.ndarray, labels: Sequence[str], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 and top-3 hits per drawing in the merged classes (``truth``: MERGED_CHARS indices); a byclass 'c' is
+    right for 'C', 'c' and 'C/c'. The same rule as ``training.drawbench.folded_hits``."""
+    folded = np.array([MERGED_CHARS.index(merge_key(c)) for c in labels])
+    top3 = folded[np.argsort(-np.asarray(probs), axis=1, kind="stable")[:, :3]]
+    return top3[:, 0] == truth, (top3 == truth[:, None]).any(1)
+
+
+def score_drawings(recognizer: Any, drawings: Iterable[Drawing]) -> list[dict[str, Any]]:
+    """Each loaded letter-reading model of a ``recognizer.inference.Recognizer`` on the drawings: top-1, top-3 (folded)
+    and the count, beside the manifest's pool test figure and drawing-benchmark top-1 where it has them."""
+    rows = list(drawings)
+    x = np.stack([d.x28 for d in rows]) if rows else np.zeros((0, 28, 28), np.float32)
+    truth = np.array([merged_label(d.character) for d in rows], np.int64)
+    results = []
+    for entry in recognizer.models:
+        if entry.split not in LETTER_SPLITS:
+            continue
+        top1 = top3 = None
+        if rows:
+            hits1, hits3 = folded_hits(recognizer.predict_batch(entry.name, x)[0], entry.labels, truth)
+            top1, top3 = float(hits1.mean()), float(hits3.mean())
+        results.append({"name": entry.name, "slot": entry.slot, "sha256": entry.sha256, "top1": top1, "top3": top3,
+                        "n": len(rows), "pool_test": entry.metrics.get("runtime_test_accuracy"),
+                        "drawbench_top1": (entry.metrics.get("drawbench") or {}).get("top1")})  # fmt: skip
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line (torch-free, for the machine the app runs on)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recognizer.drawings", description="the kept-drawings store")
+    parser.add_argument("--store", type=Path, default=None, help=f"default {DEFAULT_PATH}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("count", help="kept drawings per character")
+    delete = sub.add_parser("delete", help="delete drawings by id")
+    delete.add_argument("ids", nargs="+")
+    export = sub.add_parser("export", help="every drawing as a dataset (EMNIST IDX, PNGs, CSV)")
+    export.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        with open_store(args.store, read_only=args.command != "delete") as store:
+            if args.command == "count":
+                print(json.dumps({"total": store.count(), "per_class": store.count_per_class()}))
+            elif args.command == "delete":
+                missing = [i for i in args.ids if not store.delete(i)]
+                print(f"deleted {len(args.ids) - len(missing)}; not found: {missing or 'none'}")
+                return 1 if missing else 0
+            else:
+                print(json.dumps(write_dataset(store.all(), args.out)))
+    except StoreUnavailable as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -256,3 +256,16 @@ def test_the_store_module_needs_no_torch() -> None:
             "assert not bad, bad\n")  # fmt: skip
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_command_line_counts_deletes_and_exports(store: SQLiteStore, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    ids = [store.keep(make("a", i)) for i in range(3)]
+    path = str(store.path)
+    assert drawings.main(["--store", path, "count"]) == 0
+    assert '"total": 3' in capsys.readouterr().out
+    assert drawings.main(["--store", path, "delete", ids[0], "f" * 32]) == 1  # one deleted, one not found
+    assert store.get(ids[0]) is None and store.count() == 2
+    assert drawings.main(["--store", path, "export", str(tmp_path / "set")]) == 0
+    assert (tmp_path / "set" / "emnist-drawings-all-images-idx3-ubyte.gz").is_file()
+    assert drawings.main(["--store", str(tmp_path / "absent.sqlite3"), "count"]) == 2

@@ -13,7 +13,7 @@ import pytest
 import torch
 from app_support import fixture_data
 
-from recognizer.drawings import open_store
+from recognizer.drawings import folded_hits, open_store, score_drawings
 from recognizer.files import sha256_file
 from recognizer.inference import Recognizer
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
@@ -120,6 +120,17 @@ def test_score_every_model_on_the_kept_drawings(work: dict) -> None:
     for r in results:
         assert r["all"]["n"] == len(kept) and r["test"]["n"] == len(kept.part("test"))
         assert 0 <= r["all"]["top1"] <= r["all"]["top3"] <= 1
+    # The app's torch-free live score (recognizer.drawings.score_drawings) gives the same figures.
+    with open_store(work["store"], read_only=True) as store:
+        live = {r["name"]: r for r in score_drawings(Recognizer(MODELS), store.all())}
+    for r in results:
+        assert (live[r["name"]]["top1"], live[r["name"]]["top3"], live[r["name"]]["n"]) == (
+            r["all"]["top1"], r["all"]["top3"], r["all"]["n"])
+    probs = np.random.default_rng(0).random((500, 62))
+    truth = np.random.default_rng(1).integers(0, 47, 500)
+    for ours, theirs in zip(folded_hits(probs, BYCLASS_CHARS, truth), drawbench.folded_hits(probs, list(BYCLASS_CHARS),
+                                                                                             truth), strict=True):
+        assert np.array_equal(ours, theirs)
     best = max(r["all"]["top1"] for r in results)
     assert best > 0.5, "the shipped models fail on drawings of real images: the folding or the labels are wrong"
     assert main(["drawings", "score", "--store", str(work["store"]), "--json", str(work["tmp"] / "s.json")]) == 0
