@@ -78,6 +78,18 @@ def test_exact_onnx_to_torch_load(work: dict, name: str) -> None:
     assert all(torch.equal(a, m.running_mean) for a, m in zip(before, norms, strict=True))
 
 
+def test_trial_renderings_come_from_the_pool_training_part_only(work: dict) -> None:
+    pool = work["pool"]
+    sources = drawings.pick_training_sources(pool, 200, seed=1)
+    assert len(sources) == len(set(sources.tolist())) == 200
+    assert set(pool.part[sources].tolist()) <= set(range(8)), "a trial source from validation or test"
+    assert len(set(pool.merged[sources].tolist())) == 47  # spread over every merged class
+    for i in sources[:50]:
+        char = drawings.pool_character(pool, int(i))
+        assert drawings.merged_character(char) == MERGED_CHARS[pool.merged[i]]
+        assert ("/" in char) == (pool.byclass[i] < 0 and MERGED_CHARS[pool.merged[i]] in "CIJKLMOPSUVWXYZ")
+
+
 def test_a_model_that_does_not_fit_the_file_is_refused() -> None:
     entry = fromonnx.manifest_entry("residual_cnn-byclass", MODELS)
     wrong = fromonnx.create_model("lenet5", 62)
