@@ -35,7 +35,7 @@ from recognizer.inference import Prediction
 from recognizer.manifest import SLOTS
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
 from webapp.api import models_summary, predict_json
-from webapp.draw import shown
+from webapp.draw import CanvasMemory, shown
 from webapp.embeddings_tab import (
     DRAWING,
     DRAWING_GID,
@@ -268,6 +268,29 @@ def test_page_values_for_an_analysis(lab: Lab, canvases) -> None:
     empty = shown(analyse(lab, None, lab.slot_defaults()))
     assert empty.x28 is None and empty.preview is None and empty.status.startswith("✎") and empty.agreement == ""
     assert all(v in (None, "") for v in [*empty.labels, *empty.infos])
+
+
+def test_clear_shows_the_ready_state_and_a_cleared_drawing_never_comes_back(tiny_models: Path,
+                                                                           tiny_assets: Path, canvases) -> None:
+    """The Sketchpad can deliver a change raised before Clear after it: the server ignores the drawing it cleared."""
+    import gradio as gr
+
+    import app
+
+    tab = app.build_demo(tiny_models, tiny_assets).emnist_draw
+    names, memory = tab.lab.slot_defaults(), CanvasMemory()
+    first, second = (sketchpad_value(canvas) for canvas, _ in canvases[:2])
+    drawn = tab.on_drawing(first, memory, *names)
+    assert drawn[tab.x28] is not None and all(" ms" in drawn[info] for info in tab.infos)
+    cleared = tab.on_clear(memory)
+    assert cleared[tab.x28] is None and cleared[tab.preview] is None and cleared[tab.upload] is None
+    assert cleared[tab.status].startswith("✎") and cleared[tab.agreement] == ""
+    assert all(cleared[c] in (None, "") for c in [*tab.labels, *tab.infos, *tab.saliencies])
+    assert tab.sketch not in cleared  # the page clears the canvas itself (CLEAR_JS): see webapp/draw.py
+    late = tab.on_drawing(first, memory, *names)  # the cleared drawing, delivered late
+    assert set(late) == set(tab.answers()) and all(v == gr.skip() for v in late.values())
+    assert tab.on_drawing(second, memory, *names)[tab.x28] is not None  # the next drawing is read
+    assert tab.on_drawing(first, CanvasMemory(), *names)[tab.x28] is not None  # another visitor's is their own
 
 
 def test_slot_with_another_model_and_empty_slot(lab: Lab, canvases) -> None:

@@ -1,7 +1,8 @@
-"""A person's path through the app in a real browser: draw a character, see three predictions, open the map.
+"""A person's path through the app in a real browser: draw characters one after another, see three predictions,
+use the canvas's own tools, open the maps and the results.
 
-Drives Debian's chromium (``apt-get install -y chromium``; scripts/ensure_chromium.sh) through
-Playwright, headless; never ``playwright install``. Screenshots go to tests/output/.
+Only the clicks a person makes: the mouse on the canvas, Clear, the canvas's own icons, the tabs. Drives
+Debian's chromium through Playwright (tests/browser_support.py). Screenshots go to tests/output/.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, make_assets
+from browser_support import CHARACTERS, CHROMIUM, canvas_ink, draw, launch, open_app, slot_answers, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 OUTPUT = Path(__file__).parent / "output"
+EMPTY_INK = 400  # dark pixels on an empty canvas's screenshot (its icons); a drawn character has thousands
+SHIPPED = (REAL_MODELS / "manifest.json").exists()
 
 pytestmark = [
     pytest.mark.browser,
@@ -48,13 +49,41 @@ def app_url(tmp_path_factory: pytest.TempPathFactory):
 
 def wait_for_text(page, selector: str, needle: str, limit: float = 60.0) -> str:
     """The element's text once it contains ``needle`` (the page updates asynchronously)."""
-    started, text = time.monotonic(), ""
-    while time.monotonic() - started < limit:
+    text = ""
+
+    def shows() -> str | None:
+        nonlocal text
         text = page.locator(selector).inner_text()
-        if needle in text:
-            return text
-        time.sleep(0.2)
-    raise AssertionError(f"{selector} never showed {needle!r} within {limit:.0f} s; it shows {text!r}")
+        return text if needle in text else None
+
+    try:
+        return wait_until(shows, f"{selector} showing {needle!r}", limit)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; it shows {text!r}") from None
+
+
+def read_as(page, char: str, limit: float = 30.0) -> list[str]:
+    """Wait until every slot's top answer is ``char`` (case merged where the model merges it)."""
+    def answered() -> list[str] | None:
+        answers = slot_answers(page)
+        tops = [a.split()[1].split("/")[0].upper() if len(a.split()) > 1 else "" for a in answers]
+        return answers if tops == [char.upper()] * 3 else None
+
+    try:
+        return wait_until(answered, f"all three slots reading {char!r}", limit)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; the slots show {slot_answers(page)}") from None
+
+
+def assert_cleared(page, settle: float = 1.5) -> None:
+    """The canvas shows no ink, the page the ready state and no answer; and it stays so for ``settle`` s."""
+    def ready() -> bool:
+        return (canvas_ink(page) < EMPTY_INK and slot_answers(page) == ["", "", ""]
+                and "Draw a character" in page.locator("#status").inner_text())
+
+    wait_until(ready, "an empty canvas and the ready state after Clear", 15)
+    time.sleep(settle)  # a change raised before Clear may arrive after it: it must not bring the answers back
+    assert ready(), (canvas_ink(page), slot_answers(page), page.locator("#status").inner_text())
 
 
 def test_draw_a_character_and_see_three_predictions(app_url) -> None:
@@ -63,30 +92,13 @@ def test_draw_a_character_and_see_three_predictions(app_url) -> None:
     url, lab = app_url
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        browser = launch(p)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page = open_app(browser, url)
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
-            page.goto(url)
-            page.wait_for_selector("#sketch canvas", timeout=60_000)
-            # The app selects the Brush tool itself, so a person can draw at once (Gradio starts with none active).
-            page.wait_for_function(
-                "() => document.querySelector('#sketch button[aria-label=\"Brush\"]')?.classList.contains('highlight')",
-                timeout=20_000,
-            )
             assert "Draw a character" in page.locator("#status").inner_text()
-
-            # The visible drawing surface is a square centred in the canvas element; draw an "A" inside it.
-            box = page.locator("#sketch canvas").first.bounding_box()
-            side = 0.6 * min(box["width"], box["height"])
-            left, top = box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2
-            for (x0, y0), (x1, y1) in [((0.5, 0.0), (0.12, 1.0)), ((0.5, 0.0), (0.88, 1.0)),
-                                       ((0.28, 0.62), (0.72, 0.62))]:
-                page.mouse.move(left + x0 * side, top + y0 * side)
-                page.mouse.down()
-                page.mouse.move(left + x1 * side, top + y1 * side, steps=2)  # each step redraws the canvas
-                page.mouse.up()
+            draw(page, CHARACTERS["A"])  # straight away: no tool to pick first
 
             infos = [wait_for_text(page, f"#info-{i}", " ms") for i in range(3)]
             for i, info in enumerate(infos):
@@ -121,5 +133,60 @@ def test_draw_a_character_and_see_three_predictions(app_url) -> None:
                                            ".every(img => img.complete && img.naturalWidth > 0)", timeout=15_000)
             page.screenshot(path=str(OUTPUT / "app-results.png"), full_page=True)
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
+def test_character_after_character_with_only_clear_between(app_url) -> None:
+    """Draw, read, Clear, draw again: six characters with the mouse and nothing else clicked."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app_url
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = open_app(browser, url)
+            for char in "7LTXZH":
+                draw(page, CHARACTERS[char])
+                read_as(page, char)
+                assert canvas_ink(page) > 10 * EMPTY_INK  # the character is on the canvas, as drawn
+                page.locator("#clear").click()
+                assert_cleared(page)
+            page.screenshot(path=str(OUTPUT / "app-after-six-characters.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
+def test_the_canvas_own_tools_still_work(app_url) -> None:
+    """Undo, the eraser (which stays picked) and the trash icon, and drawing again after each."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app_url
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = open_app(browser, url)
+            sketch = page.locator("#sketch")
+            draw(page, CHARACTERS["7"])
+            read_as(page, "7")
+            sketch.locator('button[aria-label="Undo"]').click()  # one stroke: undo empties the canvas
+            wait_until(lambda: canvas_ink(page) < EMPTY_INK, "an empty canvas after Undo", 15)
+
+            draw(page, CHARACTERS["L"])
+            read_as(page, "L")
+            drawn = canvas_ink(page)
+            eraser = sketch.locator('button[aria-label="Erase"]')
+            eraser.click()
+            draw(page, [[(0.25, -0.1), (0.25, 1.1)]], steps=12)  # rub out the L's upright
+            wait_until(lambda: canvas_ink(page) < drawn / 2, "the eraser taking ink off", 15)
+            time.sleep(0.5)
+            assert "highlight" in (eraser.get_attribute("class") or "")  # the person's pick stays
+
+            sketch.locator('button[aria-label="Clear canvas"]').click()  # the canvas's own trash icon
+            assert_cleared(page, settle=0.5)
+            draw(page, CHARACTERS["T"])  # no tool picked by hand: the brush is back
+            read_as(page, "T")
         finally:
             browser.close()

@@ -14,7 +14,7 @@ import gradio as gr
 
 from .analysis import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
-from .draw import build_draw_tab
+from .draw import CANVAS_JS, build_draw_tab
 from .embeddings_tab import build_embeddings_tab
 from .lab import Lab
 from .models_tab import build_models_tab, status_markdown
@@ -35,25 +35,6 @@ CSS = """
 footer { visibility: visible; }
 """
 
-# Strokes register only once the Brush tool is active: activate it as soon as the canvas appears,
-# so a person can draw straight away (a real browser otherwise needs a click on "Brush" first).
-JS = """
-() => {
-  // Re-select the brush whenever a new canvas appears (first load, a re-mounted editor), never after that,
-  // so a person who picks the eraser keeps it.
-  let seen = null;
-  setInterval(() => {
-    const root = document.querySelector('#sketch');
-    const canvas = root && root.querySelector('canvas');
-    if (!canvas || canvas === seen) return;
-    const brush = root.querySelector('button[aria-label="Brush"]');
-    if (!brush) return;
-    if (!brush.classList.contains('highlight')) brush.click();
-    seen = canvas;
-  }, 300);
-}
-"""
-
 
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
@@ -68,12 +49,13 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                     "on different EMNIST splits read it side by side.")
         gr.Markdown(status_markdown(lab), elem_id="model-status")
         x28 = gr.State(None)  # the current drawing as the models see it: written by the draw tab, read by the maps
-        build_draw_tab(lab, x28)
+        draw = build_draw_tab(lab, x28)
         build_embeddings_tab(lab, x28)
         build_results_tab(lab.results_views())
         build_models_tab(lab)
         endpoints = add_api(lab, api_batch)
     demo.emnist_lab = lab  # for launch() (allowed paths) and tests
+    demo.emnist_draw = draw  # for tests
     demo.emnist_api = endpoints  # for launch(): the plain HTTP route joins the server it starts
     return demo
 
@@ -88,7 +70,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
     launched = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
-        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, js=JS,
+        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, js=CANVAS_JS,
         allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
     )
     if endpoints := getattr(demo, "emnist_api", None):

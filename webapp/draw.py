@@ -7,7 +7,8 @@ Handlers return dicts keyed by component, so no output is matched by position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -17,14 +18,53 @@ from PIL import Image
 from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
-from .analysis import MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
+from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
 from .events import QUIET
 from .lab import Lab
 from .models_tab import model_card
 
 CANVAS = 400  # the drawing canvas, in pixels
 BRUSH = 12  # brush radius: ~24 px strokes, about 2 of 28 pixels for a character 300 px tall (EMNIST: about 2.3)
-READY = "✎ Draw a character (or upload a photo of one)."
+READY = Analysis(None, EMPTY_MESSAGE, "empty")  # an empty canvas: what the page shows at start and after Clear
+
+# Gradio 6's ImageEditor (which gr.Sketchpad is) puts its tool back to "image" whenever its content is reset:
+# when it starts, when its trash icon is clicked, and when the server sends an empty value. In that state it
+# shows "select the draw tool to start" and ignores the pointer. And a value from the server only resets it
+# when it differs from the previous one the server sent: strokes never change that value (they go to the
+# server as files when an event fires), so a second `None` from the server is no change, and the canvas keeps
+# the drawing (gradio-app/gradio issue 9978). Hence: the Clear button clears on the page, through the editor's
+# own "Clear canvas" command, which resets it every time; and whenever no tool is active, the brush is
+# selected, so a person can always draw. A tool the person picked (the eraser, pan) stays.
+# The buttons are found by their English labels, or else by their place, so other locales work too.
+CANVAS_JS = """
+() => {
+  const tool = (root, label, index) =>
+    root.querySelector(`button[aria-label="${label}"]`) || root.querySelectorAll('button.quite-round')[index];
+  let queued = false;
+  const check = () => {
+    queued = false;
+    const root = document.querySelector('#sketch');
+    const brush = root && tool(root, 'Brush', 0);
+    if (!brush || !root.querySelector('canvas')) return;
+    const active = [brush, tool(root, 'Erase', 1), root.querySelector('button[aria-label="Pan"]')]
+      .some(button => button && button.classList.contains('highlight'));
+    if (!active) brush.click();
+  };
+  const later = () => { if (!queued) { queued = true; requestAnimationFrame(check); } };
+  new MutationObserver(later).observe(document.body,
+    {subtree: true, childList: true, attributes: true, attributeFilter: ['class']});
+  later();
+}
+"""
+# The page's Clear: the editor's own clear command (the trash icon), then the server resets the answers.
+CLEAR_JS = """
+() => {
+  const root = document.querySelector('#sketch');
+  const trash = root && (root.querySelector('button[aria-label="Clear canvas"]')
+                         || [...root.querySelectorAll('button.icon-button')].at(-1));
+  if (trash && !trash.disabled) trash.click();
+}
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +142,26 @@ def status(analysis: Analysis) -> str:
     return ("✎ " if analysis.kind == "empty" else "⚠ ") + analysis.message
 
 
+@dataclass
+class CanvasMemory:
+    """Per visitor, as digests: the states of the drawing read since the last Clear, and those Clear wiped.
+
+    The Sketchpad uploads a drawing asynchronously, and a change raised just before Clear can reach the server
+    after it, carrying the drawing that was cleared; the server recognises it (the same pixels) and ignores it.
+    """
+
+    current: list[str] = field(default_factory=list)
+    cleared: frozenset[str] = frozenset()
+
+
+def canvas_digest(value: Any) -> str | None:
+    """A digest of the canvas's pixels (None for anything else), to recognise a drawing that comes back."""
+    composite = value.get("composite") if isinstance(value, dict) else None
+    if composite is None:
+        return None
+    return hashlib.blake2b(np.ascontiguousarray(composite).tobytes(), digest_size=16).hexdigest()
+
+
 # ---------------------------------------------------------------------------------------------
 # The tab
 
@@ -112,6 +172,7 @@ class DrawTab:
 
     lab: Lab
     x28: gr.State  # the current model input, shared with the embeddings tab
+    memory: gr.State  # a CanvasMemory
     sketch: gr.Sketchpad
     upload: gr.Image
     clear: gr.Button
@@ -124,6 +185,10 @@ class DrawTab:
     labels: list[gr.Label]
     infos: list[gr.Markdown]
     saliencies: list[gr.Image]
+
+    def answers(self) -> list[gr.components.Component]:
+        """What an analysis sets on the page."""
+        return [self.x28, self.preview, self.status, self.agreement, *self.labels, *self.infos]
 
     def show(self, analysis: Analysis) -> dict[gr.components.Component, Any]:
         values = shown(analysis)
@@ -138,6 +203,15 @@ class DrawTab:
             gr.Warning(analysis.message)
         return self.show(analysis)
 
+    def on_drawing(self, image: Any, memory: CanvasMemory, *names: str | None) -> dict:
+        """A stroke on the canvas: the predictions, unless it is the drawing that was just cleared."""
+        digest = canvas_digest(image)
+        if digest in memory.cleared:
+            return dict.fromkeys(self.answers(), gr.skip())  # raised before Clear, delivered after: stay cleared
+        if digest is not None:
+            memory.current.append(digest)
+        return self.on_image(image, *names) | {self.memory: memory}
+
     def on_slots(self, x28: np.ndarray | None, *names: str | None) -> dict:
         """Another model in a slot: every slot's answer again, and the cards."""
         analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
@@ -147,24 +221,29 @@ class DrawTab:
         maps = saliency_maps(self.lab, x28 if use_saliency else None, list(names))
         return dict(zip(self.saliencies, maps, strict=True))
 
-    def on_clear(self) -> dict:
-        return {self.sketch: None, self.upload: None}
+    def on_clear(self, memory: CanvasMemory) -> dict:
+        """Clear (after ``CLEAR_JS`` emptied the canvas on the page): no upload, and the ready state."""
+        memory.cleared, memory.current = frozenset(memory.current), []
+        return self.show(READY) | {self.upload: None, self.memory: memory} | dict.fromkeys(self.saliencies)
 
     def with_saliency(self, event: Any) -> None:
         """Draw the saliency maps once ``event`` (which shows the predictions) is done."""
         event.then(self.on_saliency, [self.x28, self.saliency_on, *self.dropdowns], self.saliencies, **QUIET)
 
     def wire(self) -> None:
-        shows = [self.x28, self.preview, self.status, self.agreement, *self.labels, *self.infos]
-        for source in (self.sketch, self.upload):
-            self.with_saliency(source.change(self.on_image, [source, *self.dropdowns], shows,
-                                             trigger_mode="always_last", **QUIET))
+        shows = self.answers()
+        self.with_saliency(self.sketch.change(self.on_drawing, [self.sketch, self.memory, *self.dropdowns],
+                                              [*shows, self.memory], trigger_mode="always_last", **QUIET))
+        self.with_saliency(self.upload.change(self.on_image, [self.upload, *self.dropdowns], shows,
+                                              trigger_mode="always_last", **QUIET))
         for dropdown in self.dropdowns:
             self.with_saliency(dropdown.change(self.on_slots, [self.x28, *self.dropdowns], [*shows, *self.cards],
                                                **QUIET))
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, *self.dropdowns], self.saliencies,
                                 **QUIET)
-        self.clear.click(self.on_clear, None, [self.sketch, self.upload], **QUIET)
+        # The canvas itself is never an output: see CANVAS_JS for why the server cannot clear it.
+        self.clear.click(self.on_clear, self.memory, [self.upload, *shows, *self.saliencies, self.memory],
+                         js=CLEAR_JS, **QUIET)
 
 
 def build_draw_tab(lab: Lab, x28: gr.State) -> DrawTab:
@@ -178,14 +257,14 @@ def build_draw_tab(lab: Lab, x28: gr.State) -> DrawTab:
                                    elem_id="model-input", buttons=[], format="png")
             saliency_on = gr.Checkbox(value=True, label="Saliency maps (occlusion)")
         with gr.Column(scale=7):
-            status_md = gr.Markdown(READY, elem_id="status")
+            status_md = gr.Markdown(status(READY), elem_id="status")
             agreement_md = gr.Markdown(elem_id="agreement")
             with gr.Row(equal_height=False):
                 slots = [_slot(lab, i, default) for i, default in enumerate(lab.slot_defaults())]
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
-    tab = DrawTab(lab=lab, x28=x28, sketch=sketch, upload=upload, clear=clear, preview=preview,
-                  saliency_on=saliency_on, status=status_md, agreement=agreement_md, dropdowns=dropdowns,
-                  cards=cards, labels=labels, infos=infos, saliencies=saliencies)
+    tab = DrawTab(lab=lab, x28=x28, memory=gr.State(CanvasMemory()), sketch=sketch, upload=upload, clear=clear,
+                  preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md,
+                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies)
     tab.wire()
     return tab
 

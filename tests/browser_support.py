@@ -1,0 +1,88 @@
+"""What the browser tests and benchmarks/browser_latency.py share: Chromium, characters drawn with the mouse.
+
+Drives Debian's chromium (``apt-get install -y chromium``; scripts/ensure_chromium.sh) through Playwright,
+headless; never ``playwright install``. Every character is a list of strokes in a unit square, drawn with
+``page.mouse`` over the Sketchpad's drawing surface the way a person drags a mouse.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+Stroke = list[tuple[float, float]]
+# Block capitals and digits the shipped models read with near certainty; (x, y) in a unit square, y down.
+CHARACTERS: dict[str, list[Stroke]] = {
+    "7": [[(0.15, 0.05), (0.85, 0.05), (0.4, 1.0)]],
+    "L": [[(0.25, 0.0), (0.25, 1.0), (0.8, 1.0)]],
+    "T": [[(0.1, 0.05), (0.9, 0.05)], [(0.5, 0.05), (0.5, 1.0)]],
+    "X": [[(0.15, 0.0), (0.85, 1.0)], [(0.85, 0.0), (0.15, 1.0)]],
+    "Z": [[(0.15, 0.05), (0.85, 0.05), (0.15, 0.95), (0.85, 0.95)]],
+    "H": [[(0.2, 0.0), (0.2, 1.0)], [(0.8, 0.0), (0.8, 1.0)], [(0.2, 0.5), (0.8, 0.5)]],
+    "E": [[(0.75, 0.0), (0.25, 0.0), (0.25, 1.0), (0.75, 1.0)], [(0.25, 0.5), (0.65, 0.5)]],
+    "A": [[(0.5, 0.0), (0.12, 1.0)], [(0.5, 0.0), (0.88, 1.0)], [(0.28, 0.62), (0.72, 0.62)]],
+    "V": [[(0.1, 0.0), (0.5, 1.0), (0.9, 0.0)]],
+    "4": [[(0.65, 1.0), (0.65, 0.0), (0.1, 0.65), (0.9, 0.65)]],
+}
+DARK = 80  # a screenshot pixel darker than this is ink (the page's own greys are lighter)
+
+
+def launch(playwright, **kwargs):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS, **kwargs)
+
+
+def open_app(browser, url: str, **context):
+    """A fresh page on the app, once its canvas is there (a Gradio page never reaches 'networkidle')."""
+    page = browser.new_context(**{"viewport": {"width": 1400, "height": 1100}, **context}).new_page()
+    page.goto(url)
+    page.wait_for_selector("#sketch canvas", timeout=60_000)
+    return page
+
+
+def surface(page) -> tuple[float, float, float]:
+    """(left, top, side) of a square in the middle of the canvas, where a character is drawn."""
+    box = page.locator("#sketch canvas").first.bounding_box()
+    side = 0.55 * min(box["width"], box["height"])
+    return box["x"] + (box["width"] - side) / 2, box["y"] + (box["height"] - side) / 2, side
+
+
+def draw(page, strokes: list[Stroke], steps: int = 3) -> None:
+    """Drag the mouse along each stroke, button down from its first point to its last."""
+    left, top, side = surface(page)
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(left + x0 * side, top + y0 * side)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(left + x * side, top + y * side, steps=steps)
+        page.mouse.up()
+
+
+def canvas_ink(page) -> int:
+    """Dark pixels in a screenshot of the canvas: what a person sees on it (0-200 for an empty canvas's icons)."""
+    grey = np.asarray(Image.open(io.BytesIO(page.locator("#sketch canvas").first.screenshot())).convert("L"))
+    return int((grey < DARK).sum())
+
+
+def wait_until(predicate, what: str, limit: float = 30.0, every: float = 0.1):
+    """The predicate's first truthy value, polled; an AssertionError naming ``what`` after ``limit`` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {limit:.0f} s")
+
+
+def slot_answers(page) -> list[str]:
+    """Each slot's answer line as the page shows it ('' when none)."""
+    return [page.locator(f"#info-{i}").inner_text().strip() for i in range(3)]
