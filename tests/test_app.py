@@ -35,6 +35,7 @@ from recognizer.inference import Prediction
 from recognizer.manifest import SLOTS
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
 from webapp.api import models_summary, predict_json
+from webapp.canvas import CanvasValueError, canvas_value, png_data_url
 from webapp.draw import CanvasMemory, shown
 from webapp.embeddings_tab import (
     DRAWING,
@@ -279,7 +280,7 @@ def test_clear_shows_the_ready_state_and_a_cleared_drawing_never_comes_back(tiny
 
     tab = app.build_demo(tiny_models, tiny_assets).emnist_draw
     names, memory = tab.lab.slot_defaults(), CanvasMemory()
-    first, second = (sketchpad_value(canvas) for canvas, _ in canvases[:2])
+    first, second = (png_data_url(sketchpad_value(canvas)["layers"][0]) for canvas, _ in canvases[:2])
     drawn = tab.on_drawing(first, memory, *names)
     assert drawn[tab.x28] is not None and all(" ms" in drawn[info] for info in tab.infos)
     cleared = tab.on_clear(memory)
@@ -291,6 +292,40 @@ def test_clear_shows_the_ready_state_and_a_cleared_drawing_never_comes_back(tiny
     assert set(late) == set(tab.answers()) and all(v == gr.skip() for v in late.values())
     assert tab.on_drawing(second, memory, *names)[tab.x28] is not None  # the next drawing is read
     assert tab.on_drawing(first, CanvasMemory(), *names)[tab.x28] is not None  # another visitor's is their own
+    x28 = tab.on_drawing(second, memory, *names)[tab.x28]
+    maps = tab.on_saliency(x28, True, memory, *names)
+    assert all(maps[m] is not None for m in tab.saliencies)
+    again = tab.on_saliency(x28, True, memory, *names)  # a step that found the newest drawing already mapped
+    assert all(v == gr.skip() for v in again.values())
+    assert all(v is None for v in tab.on_saliency(x28, False, memory, *names).values())  # maps turned off
+
+
+def test_canvas_png_reads_like_the_sketchpad_value(lab: Lab, canvases) -> None:
+    """The canvas sends its PNG; decoded, it is the Sketchpad's value form and gives the same model input."""
+    value = sketchpad_value(canvases[0][0])
+    decoded = canvas_value(png_data_url(value["layers"][0]))
+    assert np.array_equal(decoded["layers"][0], value["layers"][0])
+    assert np.abs(decoded["composite"].astype(int) - value["composite"].astype(int)).max() <= 1
+    a, b = analyse(lab, value, lab.slot_defaults()), analyse(lab, decoded, lab.slot_defaults())
+    assert np.allclose(a.x28, b.x28, atol=1e-2) and [r.prediction.char for r in a.slots] == [
+        r.prediction.char for r in b.slots]
+    assert canvas_value(None) is None and canvas_value("") is None
+
+
+@pytest.mark.parametrize("value, words", [
+    ("data:image/jpeg;base64,/9j/4AAQ", "PNG"), ("data:image/png;base64,not base64!", "decoded"),
+    ("data:image/png;base64,iVBORw0KGgo=", "decoded"), (12, "PNG"), ({"composite": None}, "PNG"),
+])
+def test_canvas_values_that_no_canvas_sends_get_a_message(value, words: str) -> None:
+    with pytest.raises(CanvasValueError, match=words):
+        canvas_value(value)
+
+
+def test_canvas_value_of_another_size_or_too_large_is_refused() -> None:
+    with pytest.raises(CanvasValueError, match="400x400"):
+        canvas_value(png_data_url(np.zeros((28, 28, 4), np.uint8)))
+    with pytest.raises(CanvasValueError, match="too large"):
+        canvas_value("data:image/png;base64," + "A" * 3_000_000)
 
 
 def test_slot_with_another_model_and_empty_slot(lab: Lab, canvases) -> None:

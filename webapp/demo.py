@@ -14,7 +14,7 @@ import gradio as gr
 
 from .analysis import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
-from .draw import CANVAS_JS, build_draw_tab
+from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
 from .lab import Lab
 from .models_tab import build_models_tab, status_markdown
@@ -70,7 +70,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
     launched = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
-        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, js=CANVAS_JS,
+        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS,
         allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
     )
     if endpoints := getattr(demo, "emnist_api", None):

@@ -19,52 +19,15 @@ from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
 from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
+from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
 from .events import QUIET
 from .lab import Lab
 from .models_tab import model_card
 
-CANVAS = 400  # the drawing canvas, in pixels
-BRUSH = 12  # brush radius: ~24 px strokes, about 2 of 28 pixels for a character 300 px tall (EMNIST: about 2.3)
 READY = Analysis(None, EMPTY_MESSAGE, "empty")  # an empty canvas: what the page shows at start and after Clear
 
-# Gradio 6's ImageEditor (which gr.Sketchpad is) puts its tool back to "image" whenever its content is reset:
-# when it starts, when its trash icon is clicked, and when the server sends an empty value. In that state it
-# shows "select the draw tool to start" and ignores the pointer. And a value from the server only resets it
-# when it differs from the previous one the server sent: strokes never change that value (they go to the
-# server as files when an event fires), so a second `None` from the server is no change, and the canvas keeps
-# the drawing (gradio-app/gradio issue 9978). Hence: the Clear button clears on the page, through the editor's
-# own "Clear canvas" command, which resets it every time; and whenever no tool is active, the brush is
-# selected, so a person can always draw. A tool the person picked (the eraser, pan) stays.
-# The buttons are found by their English labels, or else by their place, so other locales work too.
-CANVAS_JS = """
-() => {
-  const tool = (root, label, index) =>
-    root.querySelector(`button[aria-label="${label}"]`) || root.querySelectorAll('button.quite-round')[index];
-  let queued = false;
-  const check = () => {
-    queued = false;
-    const root = document.querySelector('#sketch');
-    const brush = root && tool(root, 'Brush', 0);
-    if (!brush || !root.querySelector('canvas')) return;
-    const active = [brush, tool(root, 'Erase', 1), root.querySelector('button[aria-label="Pan"]')]
-      .some(button => button && button.classList.contains('highlight'));
-    if (!active) brush.click();
-  };
-  const later = () => { if (!queued) { queued = true; requestAnimationFrame(check); } };
-  new MutationObserver(later).observe(document.body,
-    {subtree: true, childList: true, attributes: true, attributeFilter: ['class']});
-  later();
-}
-"""
-# The page's Clear: the editor's own clear command (the trash icon), then the server resets the answers.
-CLEAR_JS = """
-() => {
-  const root = document.querySelector('#sketch');
-  const trash = root && (root.querySelector('button[aria-label="Clear canvas"]')
-                         || [...root.querySelectorAll('button.icon-button')].at(-1));
-  if (trash && !trash.disabled) trash.click();
-}
-"""
+# The page's Clear empties the canvas on the page (its own trash icon), then the server resets the answers.
+CLEAR_JS = "() => { document.querySelector('#sketch button[aria-label=\"Clear canvas\"]')?.click(); }"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,12 +109,22 @@ def status(analysis: Analysis) -> str:
 class CanvasMemory:
     """Per visitor, as digests: the states of the drawing read since the last Clear, and those Clear wiped.
 
-    The Sketchpad uploads a drawing asynchronously, and a change raised just before Clear can reach the server
-    after it, carrying the drawing that was cleared; the server recognises it (the same pixels) and ignores it.
+    A change raised just before Clear can reach the server after it (Gradio's ``always_last`` holds a trigger
+    while the previous one runs), carrying the drawing that was cleared; the server recognises it (the same
+    pixels) and ignores it, so the page stays cleared.
     """
 
     current: list[str] = field(default_factory=list)
     cleared: frozenset[str] = frozenset()
+    mapped: str | None = None  # the input and models whose heat maps the page shows
+
+
+def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | None:
+    """Which heat maps these are: the model input and the slots' models (None: no maps)."""
+    if x28 is None:
+        return None
+    digest = hashlib.blake2b(np.ascontiguousarray(x28, np.float32).tobytes(), digest_size=16).hexdigest()
+    return f"{digest}:{'|'.join(str(n) for n in names)}"
 
 
 def canvas_digest(value: Any) -> str | None:
@@ -173,7 +146,7 @@ class DrawTab:
     lab: Lab
     x28: gr.State  # the current model input, shared with the embeddings tab
     memory: gr.State  # a CanvasMemory
-    sketch: gr.Sketchpad
+    sketch: gr.HTML  # webapp.canvas.drawing_canvas
     upload: gr.Image
     clear: gr.Button
     preview: gr.Image
@@ -203,8 +176,12 @@ class DrawTab:
             gr.Warning(analysis.message)
         return self.show(analysis)
 
-    def on_drawing(self, image: Any, memory: CanvasMemory, *names: str | None) -> dict:
-        """A stroke on the canvas: the predictions, unless it is the drawing that was just cleared."""
+    def on_drawing(self, value: str | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """A stroke on the canvas (its PNG): the predictions, unless it is the drawing that was just cleared."""
+        try:
+            image = canvas_value(value)
+        except CanvasValueError as err:
+            return self.show(Analysis(None, str(err), "bad")) | {self.memory: memory}
         digest = canvas_digest(image)
         if digest in memory.cleared:
             return dict.fromkeys(self.answers(), gr.skip())  # raised before Clear, delivered after: stay cleared
@@ -217,18 +194,26 @@ class DrawTab:
         analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
         return self.show(analysis) | {card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
 
-    def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, *names: str | None) -> dict:
+    def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, memory: CanvasMemory,
+                    *names: str | None) -> dict:
+        """The heat maps, after the answers. Gradio reads the State when the step runs, so a step queued behind a
+        newer drawing maps that newer one; the newer drawing's own step then finds it done and skips."""
+        key = maps_key(x28 if use_saliency else None, names)
+        if key == memory.mapped:
+            return dict.fromkeys(self.saliencies, gr.skip())
         maps = saliency_maps(self.lab, x28 if use_saliency else None, list(names))
+        memory.mapped = key
         return dict(zip(self.saliencies, maps, strict=True))
 
     def on_clear(self, memory: CanvasMemory) -> dict:
         """Clear (after ``CLEAR_JS`` emptied the canvas on the page): no upload, and the ready state."""
-        memory.cleared, memory.current = frozenset(memory.current), []
+        memory.cleared, memory.current, memory.mapped = frozenset(memory.current), [], None
         return self.show(READY) | {self.upload: None, self.memory: memory} | dict.fromkeys(self.saliencies)
 
-    def with_saliency(self, event: Any) -> None:
-        """Draw the saliency maps once ``event`` (which shows the predictions) is done."""
-        event.then(self.on_saliency, [self.x28, self.saliency_on, *self.dropdowns], self.saliencies, **QUIET)
+    def with_saliency(self, event: Any) -> Any:
+        """Draw the saliency maps once ``event`` (which shows the predictions) is done; returns that step."""
+        return event.then(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
+                          self.saliencies, **QUIET)
 
     def wire(self) -> None:
         shows = self.answers()
@@ -239,9 +224,9 @@ class DrawTab:
         for dropdown in self.dropdowns:
             self.with_saliency(dropdown.change(self.on_slots, [self.x28, *self.dropdowns], [*shows, *self.cards],
                                                **QUIET))
-        self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, *self.dropdowns], self.saliencies,
-                                **QUIET)
-        # The canvas itself is never an output: see CANVAS_JS for why the server cannot clear it.
+        self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
+                                self.saliencies, **QUIET)
+        # The canvas is never an output: the page clears it (CLEAR_JS), the server only what it shows.
         self.clear.click(self.on_clear, self.memory, [self.upload, *shows, *self.saliencies, self.memory],
                          js=CLEAR_JS, **QUIET)
 
@@ -269,15 +254,10 @@ def build_draw_tab(lab: Lab, x28: gr.State) -> DrawTab:
     return tab
 
 
-def _inputs() -> tuple[gr.Sketchpad, gr.Image]:
+def _inputs() -> tuple[gr.HTML, gr.Image]:
     """The canvas and the upload, each in its own sub-tab."""
     with gr.Tab("Draw"):
-        sketch = gr.Sketchpad(
-            type="numpy", canvas_size=(CANVAS, CANVAS), fixed_canvas=True, image_mode="RGBA",
-            brush=gr.Brush(default_size=BRUSH, colors=["#000000"], color_mode="fixed"),
-            eraser=gr.Eraser(default_size=BRUSH * 2), layers=False, transforms=(),
-            format="png", label="Draw one character", elem_id="sketch", buttons=[], height=CANVAS + 140,
-        )
+        sketch = drawing_canvas("sketch")
     with gr.Tab("Upload"):
         upload = gr.Image(
             type="filepath", image_mode=None, sources=["upload", "clipboard"], format="png",

@@ -1,0 +1,176 @@
+"""The drawing canvas: a plain HTML canvas (``gr.HTML`` with its own script) in place of Gradio's Sketchpad.
+
+Why not ``gr.Sketchpad``: measured in real Chromium on this machine (benchmarks/browser_latency.py, README),
+the Sketchpad spent 0.7-1.3 s between a stroke's mouse-up and its first request (its WebGL layers read back and
+PNG-encoded, three files uploaded, then the event), against 11 ms of server work; and it lost its tool on every
+reset and ignored a second clear from the server (gradio-app/gradio issue 9978). This canvas draws with the 2D
+API, encodes one PNG in a few milliseconds and sends it inside the event itself, so a stroke's answer needs one
+request. Pointer events make the mouse, a finger and a pen draw alike; ``touch-action: none`` keeps a finger's
+stroke from scrolling the page.
+
+Its toolbar: Brush, Erase, Undo and "Clear canvas" (the trash icon), each a button a person clicks. Its value is
+the PNG as a data URL after every stroke (``None`` once nothing is drawn); ``canvas_value`` turns it into the
+Sketchpad's value form (an RGBA layer whose alpha is the ink, over white), which ``webapp.analysis`` reads
+exactly as it read the Sketchpad's, so drawings, uploads and the drawing benchmark share one path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+CANVAS = 400  # the drawing's pixels (the page may show it smaller, e.g. on a phone)
+BRUSH = 12  # brush radius: ~24 px strokes, about 2 of 28 pixels for a character 300 px tall (EMNIST: about 2.3)
+MAX_PNG_BYTES = 2_000_000  # a 400x400 drawing is 5-20 kB as PNG; anything this big did not come from the canvas
+PREFIX = "data:image/png;base64,"
+
+
+class CanvasValueError(ValueError):
+    """A canvas value that is not a drawing from this canvas (the message is for the person)."""
+
+
+# Icons as inline SVG (stroke-drawn), so they show without any icon font.
+ICONS = {
+    "brush": '<path d="M4 20l4-1 11-11-3-3L5 16z"/><path d="M14 6l3 3"/>',
+    "eraser": '<path d="M8 20h12"/><path d="M4 15l9-9 6 6-8 8H8z"/><path d="M9 10l6 6"/>',
+    "undo": '<path d="M9 14L4 9l5-5"/><path d="M4 9h11a5 5 0 0 1 0 10h-3"/>',
+    "trash": '<path d="M4 7h16"/><path d="M9 7V4h6v3"/><path d="M6 7l1 13h10l1-13"/>',
+}
+
+
+def icon(name: str) -> str:
+    return (f'<svg viewBox="0 0 24 24" width="22" height="22" fill="none" stroke="currentColor" stroke-width="2" '
+            f'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{ICONS[name]}</svg>')
+
+
+HTML = f"""
+<div class="drawing">
+  <div class="drawing-tools" role="toolbar" aria-label="Drawing tools">
+    <button type="button" class="tool brush active" aria-label="Brush" aria-pressed="true"
+            title="Brush">{icon("brush")}</button>
+    <button type="button" class="tool eraser" aria-label="Erase" aria-pressed="false"
+            title="Eraser">{icon("eraser")}</button>
+    <button type="button" class="undo" aria-label="Undo" title="Undo the last stroke">{icon("undo")}</button>
+    <button type="button" class="trash" aria-label="Clear canvas" title="Clear the canvas">{icon("trash")}</button>
+  </div>
+  <canvas width="{CANVAS}" height="{CANVAS}" aria-label="Drawing canvas: draw one character"></canvas>
+</div>
+"""
+
+CSS = """
+.drawing { display: flex; flex-direction: column; align-items: center; gap: 6px; width: 100%; }
+.drawing-tools { display: flex; gap: 6px; }
+.drawing-tools button { min-width: 44px; min-height: 40px; border-radius: 8px; color: var(--body-text-color);
+  display: flex; align-items: center; justify-content: center;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); cursor: pointer; }
+.drawing-tools button.active { border-color: var(--color-accent); background: var(--color-accent-soft); }
+.drawing canvas { width: min(100%, 400px); aspect-ratio: 1; background: #fff; border-radius: 8px;
+  border: 1px solid var(--border-color-primary); touch-action: none; cursor: crosshair; }
+"""
+
+# Strokes are kept as data so Undo can redraw the rest; the eraser paints transparency.
+JS = f"""
+const canvas = element.querySelector('canvas');
+const pen = canvas.getContext('2d');
+const strokes = [];
+let mode = 'brush', current = null;
+const widths = {{brush: {2 * BRUSH}, eraser: {4 * BRUSH}}};
+const place = e => {{
+  const box = canvas.getBoundingClientRect();
+  return [(e.clientX - box.left) * canvas.width / box.width, (e.clientY - box.top) * canvas.height / box.height];
+}};
+const paint = (stroke, from = 0) => {{
+  pen.globalCompositeOperation = stroke.mode === 'eraser' ? 'destination-out' : 'source-over';
+  pen.lineCap = 'round'; pen.lineJoin = 'round'; pen.lineWidth = widths[stroke.mode]; pen.strokeStyle = '#000';
+  pen.beginPath();
+  const points = stroke.points.slice(from);
+  points.forEach(([x, y], i) => i ? pen.lineTo(x, y) : pen.moveTo(x, y));
+  if (points.length === 1) pen.lineTo(...points[0]);
+  pen.stroke();
+}};
+const redraw = () => {{ pen.clearRect(0, 0, canvas.width, canvas.height); strokes.forEach(s => paint(s)); }};
+const send = () => {{
+  props.value = strokes.some(s => s.mode === 'brush') ? canvas.toDataURL('image/png') : null;
+  trigger('change');
+}};
+canvas.addEventListener('pointerdown', e => {{
+  if (e.button > 0) return;
+  e.preventDefault();
+  canvas.setPointerCapture(e.pointerId);
+  current = {{mode, points: [place(e)]}};
+  strokes.push(current);
+  paint(current);
+}});
+canvas.addEventListener('pointermove', e => {{
+  if (!current) return;
+  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+  const from = current.points.length - 1;
+  current.points.push(...events.map(place));
+  paint(current, from);  // only the new segments: a long stroke stays smooth
+}});
+const finish = () => {{ if (current) {{ current = null; send(); }} }};
+canvas.addEventListener('pointerup', finish);
+canvas.addEventListener('pointercancel', finish);
+const pick = name => element.querySelectorAll('.tool').forEach(b => {{
+  const on = b.classList.contains(name);
+  b.classList.toggle('active', on);
+  b.setAttribute('aria-pressed', String(on));
+}});
+element.querySelector('.brush').addEventListener('click', () => {{ mode = 'brush'; pick('brush'); }});
+element.querySelector('.eraser').addEventListener('click', () => {{ mode = 'eraser'; pick('eraser'); }});
+element.querySelector('.undo').addEventListener('click', () => {{
+  if (strokes.length) {{ strokes.pop(); redraw(); send(); }}
+}});
+element.querySelector('.trash').addEventListener('click', () => {{
+  const had = strokes.length > 0;
+  strokes.length = 0; redraw();
+  mode = 'brush'; pick('brush');  // a clean canvas is for the next character
+  if (had) send();
+}});
+"""
+
+
+def drawing_canvas(elem_id: str = "sketch") -> gr.HTML:
+    """The canvas component (inside a Blocks); its ``change`` event carries the PNG data URL."""
+    return gr.HTML(value=None, html_template=HTML, css_template=CSS, js_on_load=JS, elem_id=elem_id,
+                   apply_default_css=False)
+
+
+def canvas_value(value: Any) -> dict[str, Any] | None:
+    """The canvas's PNG data URL as the Sketchpad's value: ``layers[0]`` the RGBA ink, ``composite`` it over white.
+
+    ``None`` (nothing drawn) stays ``None``. Raises ``CanvasValueError`` for anything this canvas does not send.
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith(PREFIX):
+        raise CanvasValueError("The drawing did not arrive as a PNG from the canvas.")
+    if len(value) > MAX_PNG_BYTES * 4 // 3 + len(PREFIX) + 4:
+        raise CanvasValueError(f"The drawing is too large (over {MAX_PNG_BYTES / 1e6:g} MB).")
+    try:
+        data = base64.b64decode(value[len(PREFIX):], validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG" or image.size != (CANVAS, CANVAS):
+                raise CanvasValueError(f"The drawing is not a {CANVAS}x{CANVAS} PNG from the canvas.")
+            layer = np.asarray(image.convert("RGBA"))
+    except (binascii.Error, OSError, ValueError) as err:
+        if isinstance(err, CanvasValueError):
+            raise
+        raise CanvasValueError("The drawing could not be decoded.") from err
+    alpha = layer[..., 3:4].astype(np.float32) / 255.0
+    over_white = layer[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+    composite = np.concatenate([np.round(over_white).astype(np.uint8), np.full_like(layer[..., 3:4], 255)], axis=-1)
+    return {"background": None, "layers": [layer], "composite": composite}
+
+
+def png_data_url(layer: np.ndarray) -> str:
+    """An RGBA layer (alpha = ink) as the canvas sends it: for tests and benchmarks."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(layer, np.uint8), "RGBA").save(buffer, format="PNG")
+    return PREFIX + base64.b64encode(buffer.getvalue()).decode("ascii")
