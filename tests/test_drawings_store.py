@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +249,12 @@ def test_dataset_export_in_emnist_form(store: SQLiteStore, tmp_path: Path) -> No
     rows = list(csv.DictReader((out / "drawings.csv").open()))
     assert [r["id"] for r in rows] == kept and rows[1]["case_open"] == "1" and rows[1]["byclass_label"] == ""
     assert (out / rows[2]["png"]).read_bytes() == store.get(kept[2]).canvas_png
+    # The download: the same files in one zip.
+    assert drawings.write_dataset_zip(store.all(), tmp_path / "kept.zip") == {"all": 4}
+    with zipfile.ZipFile(tmp_path / "kept.zip") as archive:
+        names = set(archive.namelist())
+    assert {"drawings/drawings.csv", "drawings/emnist-drawings-all-images-idx3-ubyte.gz",
+            f"drawings/png/{kept[0]}.png"} <= names  # fmt: skip
 
 
 def test_the_store_module_needs_no_torch() -> None:
