@@ -78,6 +78,14 @@ def test_exact_onnx_to_torch_load(work: dict, name: str) -> None:
     assert all(torch.equal(a, m.running_mean) for a, m in zip(before, norms, strict=True))
 
 
+def test_a_finetune_needs_kept_training_drawings_and_a_letter_model(work: dict) -> None:
+    with pytest.raises(ValueError, match="no kept drawings"):
+        finetune_kept.finetune(drawings.kept_set([]), CONFIG, MODELS, progress=False)
+    kept = drawings.read_kept(work["store"])
+    with pytest.raises(ValueError, match="reads mnist50"):
+        finetune_kept.finetune(kept, finetune_kept.FinetuneConfig(model="ssl_cnn-mnist50"), MODELS, progress=False)
+
+
 def test_trial_renderings_come_from_the_pool_training_part_only(work: dict) -> None:
     pool = work["pool"]
     sources = drawings.pick_training_sources(pool, 200, seed=1)

@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"kept {len(ids)} renderings of {len(sources)} pool training images; store holds {store.count()}")
         else:
             return finetune_kept.run(args, read_kept(args.store))
-    except StoreUnavailable as err:
+    except (StoreUnavailable, ValueError) as err:  # ValueError: a model or store the fine-tune cannot use
         print(f"drawings: {err}", file=sys.stderr)
         return 2
     return 0

@@ -12,7 +12,7 @@
    candidate, so a fine-tune that does not help returns the start). Before and after: the kept validation and test
    drawings (folded top-1 and top-3, as the drawing benchmark scores) and the pool's validation and test parts.
 4. Resumable: a checkpoint after every epoch in ``runs/<model>_kept-<hash>/``, whose id changes with the settings,
-   the base model's sha256 and the kept training and validation drawings; ``result.json`` is written last.
+   the base model's sha256 and the kept drawings; ``result.json`` is written last.
 5. ``export_finetuned``: ONNX through the export's own conversion and parity check (``training.export``), scored
    through the app's runtime, named ``<base>_kept`` (the reproduced models stay untouched) with ``recipe`` saying
    what it was trained on, and a default slot only under the lab's rule (``labexport.decide_slot``: it must beat
@@ -41,14 +41,14 @@ from recognizer.files import sha256_bytes, write_atomic, write_json
 from recognizer.inference import Recognizer, softmax
 from recognizer.labels import merge_key
 from recognizer.manifest import Manifest, ManifestError, ModelEntry
+from training.convert import check_parity, checked_bytes, opset, parity_sample, set_metadata, to_onnx
 from training.data import SplitData, load_split
 from training.drawbench import BENCH_SPLITS, BenchConfig, build_set, folded_hits
-from training.export import check_parity, checked_bytes, opset, parity_sample, set_metadata, to_onnx
 from training.fromonnx import frozen_bn_train, load_exported, manifest_entry, model_for, torch_logits
-from training.labexport import REPRODUCTION_FAMILY, Figures, bench_figures, decide_slot, settle_slots
 from training.models import count_parameters, model_info
 from training.paths import models_dir, runs_dir
 from training.runfolder import RunFolder
+from training.slots import REPRODUCTION_FAMILY, Figures, bench_figures, decide_slot, settle_slots
 from training.utils import environment
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def better(row: dict, best: dict | None) -> bool:
 
 
 def run_id(config: FinetuneConfig, base: ModelEntry, kept: KeptSet) -> str:
-    used = kept.part("train").digest() + kept.part("val").digest() + base.sha256 + config.key()
+    used = kept.digest() + base.sha256 + config.key()  # every kept drawing: its before/after figures name them all
     return f"{config.model}{SUFFIX}-{hashlib.sha256(used.encode()).hexdigest()[:10]}"
 
 
@@ -213,6 +213,8 @@ def finetune(kept: KeptSet, config: FinetuneConfig, models: Path | None = None, 
     if base.split not in BENCH_SPLITS:
         raise ValueError(f"{base.name} reads {base.split}, not the letters kept drawings hold: pick a model of "
                          f"{', '.join(BENCH_SPLITS)}")
+    if len(kept.part("train")) == 0:
+        raise ValueError("no kept drawings in the training part: keep some drawings first")
     run = RunFolder(Path(runs or runs_dir()) / run_id(config, base, kept), echo=progress)
     if (run.path / "result.json").is_file():
         run.log(f"{run.id} is already finished: {run.path / 'result.json'}")
