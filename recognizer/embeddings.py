@@ -32,6 +32,23 @@ STAGE_TITLES = {
 STAGE_NAMES = tuple(STAGE_TITLES)
 
 
+# 60 distinguishable colours (matplotlib's tab20, tab20b and tab20c, in that order), cycled over the classes: the
+# offline maps (training/embed.py) and the app's (webapp/embeddings_tab.py) colour a class alike.
+PALETTE = (
+    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd", "#c5b0d5",
+    "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7", "#bcbd22", "#dbdb8d", "#17becf", "#9edae5",
+    "#393b79", "#5254a3", "#6b6ecf", "#9c9ede", "#637939", "#8ca252", "#b5cf6b", "#cedb9c", "#8c6d31", "#bd9e39",
+    "#e7ba52", "#e7cb94", "#843c39", "#ad494a", "#d6616b", "#e7969c", "#7b4173", "#a55194", "#ce6dbd", "#de9ed6",
+    "#3182bd", "#6baed6", "#9ecae1", "#c6dbef", "#e6550d", "#fd8d3c", "#fdae6b", "#fdd0a2", "#31a354", "#74c476",
+    "#a1d99b", "#c7e9c0", "#756bb1", "#9e9ac8", "#bcbddc", "#dadaeb", "#636363", "#969696", "#bdbdbd", "#d9d9d9",
+)  # fmt: skip
+
+
+def class_colours(n: int) -> list[str]:
+    """The colour of each of ``n`` classes, in class order (the palette repeats after 60)."""
+    return [PALETTE[i % len(PALETTE)] for i in range(n)]
+
+
 def map_title(name: str) -> str:
     """A map's title for menus and plots (its name when it is not a known map)."""
     return MAP_TITLES.get(name) or STAGE_TITLES.get(name) or name

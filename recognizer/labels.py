@@ -59,12 +59,3 @@ def byclass_to_merged_index() -> list[int]:
     """For each byclass label, its label in the 47-class splits."""
     position = {c: i for i, c in enumerate(MERGED_CHARS)}
     return [position[merge_key(c)] for c in BYCLASS_CHARS]
-
-
-def parse_mapping(text: str) -> tuple[str, ...]:
-    """Characters from a NIST mapping file (``label ascii_code`` per line, CRLF tolerated)."""
-    rows = [line.split() for line in text.splitlines() if line.strip()]
-    labels = [int(r[0]) for r in rows]
-    if labels != list(range(labels[0], labels[0] + len(labels))):
-        raise ValueError("mapping file labels are not consecutive")
-    return tuple(chr(int(r[1])) for r in rows)

@@ -79,16 +79,6 @@ def from_idx(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(a, -1, -2), dtype=np.float32) / 255.0
 
 
-def ink_map(image: Any) -> np.ndarray:
-    """Float32 HxW map in [0, 1] of how much ink each pixel holds, paper at 0, noise removed."""
-    return _ink_levels(image).full()
-
-
-def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right) of the half-ink pixels after despeckling, bottom/right exclusive."""
-    return _mask_box(ink >= 0.5)
-
-
 def frame(ink: np.ndarray | _Ink, box: tuple[int, int, int, int]) -> np.ndarray:
     """Crop, blur, reframe and downscale the ink inside ``box`` to the EMNIST layout."""
     work = _to_working_frame(ink, box)
@@ -145,6 +135,16 @@ def _to_grey(image: Any) -> np.ndarray:
     raise BadImage(
         f"expected an image (numpy array, PIL image, path or Sketchpad value), got {type(image).__name__}"
     )
+
+
+def sketchpad_value(rgb: np.ndarray) -> dict:
+    """What ``gr.Sketchpad(type="numpy")`` hands a callback for an RGB picture of dark strokes on white (uint8):
+    the opaque composite, and the ink in the one layer's alpha (the drawing benchmark's canvases, the tests)."""
+    alpha = (255 - rgb.min(axis=-1)).astype(np.uint8)
+    layer = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    layer[..., 3] = alpha
+    composite = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    return {"background": np.full_like(composite, 255), "layers": [layer], "composite": composite}
 
 
 def _from_editor_value(value: Mapping) -> Any:

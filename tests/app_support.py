@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from recognizer.preprocess import sketchpad_value  # noqa: F401 - the tests and benchmarks take it from here
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_ROOT = REPO / "tests" / "fixtures" / "emnist"
 # The shipped models and assets; the variables point the tests at another export (e.g. one being prepared).
@@ -92,15 +94,6 @@ def canvas_image(thumb: np.ndarray, size: int = CANVAS, glyph: int = 300) -> np.
     canvas = Image.new("L", (size, size), 255)
     canvas.paste(Image.fromarray(255 - np.asarray(big)), ((size - glyph) // 2, (size - glyph) // 2))
     return np.asarray(canvas.convert("RGB"))
-
-
-def sketchpad_value(rgb: np.ndarray) -> dict:
-    """What gr.Sketchpad(type="numpy") hands a callback for this picture: opaque composite, ink in the layer's alpha."""
-    alpha = (255 - rgb.min(axis=-1)).astype(np.uint8)
-    layer = np.zeros((*rgb.shape[:2], 4), np.uint8)
-    layer[..., 3] = alpha
-    composite = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-    return {"background": np.full_like(composite, 255), "layers": [layer], "composite": composite}
 
 
 def letter_a(size: int = CANVAS, width: int = 22) -> np.ndarray:

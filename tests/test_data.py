@@ -18,10 +18,19 @@ from training import data as D
 REPO = Path(__file__).resolve().parents[1]
 
 
+def parse_mapping(text: str) -> tuple[str, ...]:
+    """Characters from a NIST mapping file (``label ascii_code`` per line, CRLF tolerated)."""
+    rows = [line.split() for line in text.splitlines() if line.strip()]
+    labels = [int(r[0]) for r in rows]
+    if labels != list(range(labels[0], labels[0] + len(labels))):
+        raise ValueError("mapping file labels are not consecutive")
+    return tuple(chr(int(r[1])) for r in rows)
+
+
 def test_mapping_files_agree_with_label_rules(emnist_env: Path) -> None:
     for split in ("byclass", "bymerge", "balanced", "digits", "mnist"):
         text = (emnist_env / f"emnist-{split}-mapping.txt").read_text()
-        assert L.parse_mapping(text) == L.split_chars(split)
+        assert parse_mapping(text) == L.split_chars(split)
     merged = L.byclass_to_merged_index()
     assert L.MERGED_CHARS[merged[L.BYCLASS_CHARS.index("c")]] == "C"
     assert L.MERGED_CHARS[merged[L.BYCLASS_CHARS.index("a")]] == "a"
@@ -65,10 +74,10 @@ def test_duplicates_keep_the_byclass_label(emnist_env: Path) -> None:
     byclass_images = {img.tobytes() for img in stored[0].images}
     shared = [img for img in stored[1].images if img.tobytes() in byclass_images]
     assert shared, "the fixture carries images present in both byclass and bymerge"
-    upright = {img.tobytes(): i for i, img in enumerate(pool["images"])}
+    upright = {img.tobytes(): i for i, img in enumerate(pool.images)}
     for img in shared:
-        assert pool["byclass"][upright[img.T.tobytes()]] >= 0
-    assert len(pool["images"]) == len(np.unique(pool["images"].reshape(len(pool["images"]), -1), axis=0))
+        assert pool.byclass[upright[img.T.tobytes()]] >= 0
+    assert len(pool.images) == len(np.unique(pool.images.reshape(len(pool.images), -1), axis=0))
 
 
 def test_study_b_draws_50_per_digit(emnist_env: Path) -> None:
@@ -162,8 +171,8 @@ def test_official_protocol_reads_torchvision_layout(tmp_path: Path, emnist_env: 
 def test_pool_known_answers_on_shared_data(shared_root: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("EMNIST_CACHE", str(tmp_path / "cache"))
     pool = D.load_pool(shared_root)
-    assert len(pool["images"]) == 232_048
-    assert int((pool["byclass"] >= 0).sum()) == 126_765
+    assert len(pool.images) == 232_048
+    assert int((pool.byclass >= 0).sum()) == 126_765
     sizes = {s: tuple(len(D.pool_split(pool, s).parts[p][1]) for p in ("train", "val", "test"))
              for s in D.POOL_SPLITS}
     assert sizes == {"byclass": (101_319, 12_771, 12_675), "bymerge": (185_640, 23_335, 23_073),

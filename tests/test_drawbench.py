@@ -24,7 +24,7 @@ def test_renderings_are_strokes_on_a_canvas_and_photos(emnist_env: Path) -> None
     pool = load_pool(emnist_env)
     source = int(drawbench.pick_sources(pool, 1, seed=3)[0])
     config = drawbench.BenchConfig()
-    params, renderings = drawbench.render(pool["images"][source], config, np.random.default_rng([3, source]))
+    params, renderings = drawbench.render(pool.images[source], config, np.random.default_rng([3, source]))
     canvas = renderings["canvas"]["composite"]
     assert canvas.shape == (400, 400, 4) and canvas.dtype == np.uint8 and (canvas[..., 3] == 255).all()
     grey = canvas[..., 0]
@@ -35,7 +35,7 @@ def test_renderings_are_strokes_on_a_canvas_and_photos(emnist_env: Path) -> None
         photo = Image.open(io.BytesIO(renderings[variant]))
         assert photo.format == "JPEG" and photo.size == (400, 400)
         assert 120 < np.median(np.asarray(photo.convert("L"))) < 230  # grey paper, not white
-    again = drawbench.render(pool["images"][source], config, np.random.default_rng([3, source]))
+    again = drawbench.render(pool.images[source], config, np.random.default_rng([3, source]))
     assert again[0] == params and (again[1]["canvas"]["composite"] == canvas).all()
     assert again[1]["photo"] == renderings["photo"]
 
@@ -46,7 +46,7 @@ def test_drawbench_command_on_the_fixture(emnist_env: Path, tmp_path: Path, monk
     result = json.loads((out / "results.json").read_text())
     pool = load_pool(emnist_env)
     sources = np.array(result["sources"])
-    assert (pool["part"][sources] == drawbench.TEST_PART).all(), "a source image is not in the test part"
+    assert (pool.part[sources] == drawbench.TEST_PART).all(), "a source image is not in the test part"
     assert len(sources) == result["n_sources"] >= 40
     manifest = json.loads((REPO / "exported_models" / "manifest.json").read_text())
     assert [m["name"] for m in result["models"]] == [e["name"] for e in manifest["models"]

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from training.config import RunConfig
 from training.losses import FocalLoss, WeightedCrossEntropy, balanced_class_weights, create_loss
 from training.models import ACTIVATIONS, MODELS, count_parameters, create_model, model_info
 from training.optim import OPTIMIZERS, create_optimizer
@@ -66,7 +67,7 @@ def test_class_weights_follow_frequencies() -> None:
     labels = torch.tensor([0] * 90 + [1] * 10).numpy()
     w = balanced_class_weights(labels, 2)
     assert torch.allclose(w, torch.tensor([100 / (2 * 90), 100 / (2 * 10)]))
-    loss = create_loss("weighted_cross_entropy", labels, 2)
+    loss = create_loss(RunConfig(loss="weighted_cross_entropy"), labels, 2)
     assert isinstance(loss, WeightedCrossEntropy)
     logits = torch.zeros(2, 2)
     assert torch.allclose(loss(logits, torch.tensor([1, 1])), w[1] * torch.log(torch.tensor(2.0)))

@@ -16,12 +16,13 @@ from recognizer.preprocess import (
     InputError,
     NothingDrawn,
     _grey_where,
+    _ink_levels,
+    _mask_box,
     _opaque8,
     _percentiles8,
     frame,
     from_idx,
-    ink_box,
-    ink_map,
+    sketchpad_value,
     stroke_width,
     to_model_input,
 )
@@ -32,6 +33,16 @@ IMAGE_SOURCES = [
     TESTS.parents[1] / "shared" / "data" / "emnist" / "emnist-byclass-test-images-idx3-ubyte.gz",
     TESTS / "fixtures" / "emnist" / "partial" / "emnist-byclass-test-images-idx3-ubyte.fixture.gz",
 ]
+
+def ink_map(image) -> np.ndarray:
+    """The full float32 ink map in [0, 1] (paper at 0, noise removed): the reference the lazy 8-bit path must match."""
+    return _ink_levels(image).full()
+
+
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the half-ink pixels after despeckling, bottom/right exclusive."""
+    return _mask_box(ink >= 0.5)
+
 
 # A stroke list in 0..1 coordinates that reads as a '4'.
 FOUR = [[(0.55, 0.1), (0.15, 0.65), (0.75, 0.65)], [(0.6, 0.35), (0.6, 0.95)]]
@@ -143,15 +154,6 @@ REFERENCE_TOLERANCE = 0.01
 FIXTURE_IMAGES = IMAGE_SOURCES[-1]  # the shipped fixture, so the inputs are the same on every machine
 
 
-def sketchpad(rgb: np.ndarray) -> dict:
-    """A Gradio Sketchpad value for a picture of dark strokes on white: opaque composite, ink in the layer alpha."""
-    alpha = (255 - rgb.min(axis=-1)).astype(np.uint8)
-    layer = np.zeros((*rgb.shape[:2], 4), np.uint8)
-    layer[..., 3] = alpha
-    composite = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-    return {"background": np.full_like(composite, 255), "layers": [layer], "composite": composite}
-
-
 def reference_inputs() -> dict[str, object]:
     """Canvas drawings of real EMNIST images (as the app gets them) and every other kind of input the tests use."""
     with gzip.open(FIXTURE_IMAGES) as handle:
@@ -160,7 +162,7 @@ def reference_inputs() -> dict[str, object]:
     rng = np.random.default_rng(14)
     inputs: dict[str, object] = {}
     for i, image in enumerate(stored[:24]):
-        inputs[f"sketchpad_{i}"] = sketchpad(paste_on_canvas(from_idx(image), rng))
+        inputs[f"sketchpad_{i}"] = sketchpad_value(paste_on_canvas(from_idx(image), rng))
     for i, image in enumerate(stored[24:36]):
         inputs[f"rgb_{i}"] = paste_on_canvas(from_idx(image), rng)
     for i, image in enumerate(stored[36:40]):  # 2-pixel outlines of the characters: the thickening path

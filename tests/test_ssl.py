@@ -1,6 +1,6 @@
 """Study B's representation learning: the unlabelled set, the augmentations, SimCLR's and VICReg's losses,
 pretraining and its resume, their comparison on validation, a run that starts from the pretrained encoder, and
-FixMatch's runs and their resume (training/ssl.py, unlabelled.py, handwriting.py, fixmatch.py)."""
+FixMatch's runs and their resume (training/ssl.py, unlabelled.py, augmentation.py, fixmatch.py)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ import torch
 
 from recognizer.embeddings import STAGE_NAMES, load_embedding
 from training import embed, fixmatch, ssl, trainer
+from training.augmentation import MILD, SIMCLR_VIEWS, HandwritingAugment, augment, strong_view
 from training.collect import load_results, pick_without_validation
 from training.config import RunConfig
 from training.data import load_studyb
 from training.experiments import Row, Spec, SpecError, load_spec
 from training.export import select_candidates
-from training.handwriting import MILD, STRONG, HandwritingAugment, augment
 from training.models import create_model
 from training.plan import plan_table
 from training.runfolder import RunFolder
@@ -61,9 +61,9 @@ def test_augmentations_are_batched_seeded_and_off_in_eval() -> None:
     x = torch.zeros(8, 1, 28, 28)
     x[:, :, 8:20, 12:16] = 1.0  # a bar: every view keeps ink in [0, 1]
     torch.manual_seed(0)
-    a = augment(x, STRONG)
+    a = augment(x, SIMCLR_VIEWS)
     torch.manual_seed(0)
-    assert torch.equal(a, augment(x, STRONG))  # resumable: the same seed gives the same views
+    assert torch.equal(a, augment(x, SIMCLR_VIEWS))  # resumable: the same seed gives the same views
     assert a.shape == x.shape and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     assert not torch.equal(a[0], a[1])  # each image of the batch gets its own map
     assert (a.sum((1, 2, 3)) > 10).all()  # the ink survives
@@ -265,7 +265,7 @@ def _without_seconds(history: list[dict]) -> list[dict]:
 def test_fixmatch_strong_views_are_seeded_and_stay_images() -> None:
     x = torch.zeros(16, 1, 28, 28)
     x[:, :, 6:22, 12:16] = 1.0
-    strong = fixmatch.strong_augmentation()
+    strong = strong_view()
     torch.manual_seed(3)
     a = strong(x).clamp(0, 1)
     torch.manual_seed(3)

@@ -41,7 +41,8 @@ class RunConfig:
     limit_train: int | None = None  # a seeded, class-stratified subset of the training part
     limit_val: int | None = None
     profile: str = "custom"
-    # The `lab` recipe (training/lab.py), every knob off by default so the reproduction's runs keep their ids.
+    # The drawing recipe (augmentation.py, data.with_every_pool_image, losses.PartialLabelLoss, optim.py's schedule
+    # and EMA), every knob off by default so the reproduction's runs keep their ids.
     aug_rotate: float = field(default=0.0, metadata=ADDED)  # degrees each way
     aug_shear: float = field(default=0.0, metadata=ADDED)  # degrees each way
     aug_scale: float = field(default=0.0, metadata=ADDED)  # scale in [1 - s, 1 + s]

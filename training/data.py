@@ -17,14 +17,15 @@ import struct
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recognizer.files import sha256_file, write_atomic, write_json
-from recognizer.labels import byclass_to_merged_index, split_chars
+from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, byclass_to_merged_index, merge_key, split_chars
+from training.config import RunConfig
 from training.paths import REPO_ROOT
 
 OFFICIAL_SHA256 = Path(__file__).with_name("official_sha256.txt")
@@ -228,7 +229,24 @@ def pool_partition(images_as_stored: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_pool(root: Path) -> dict[str, np.ndarray]:
+POOL_ARRAYS = ("images", "byclass", "merged", "part")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The deduplicated pool (DATA.md): each image upright, its byclass label (-1 where only its merged label is
+    known), its merged label, and its part (0-7 train, 8 val, 9 test)."""
+
+    images: np.ndarray
+    byclass: np.ndarray
+    merged: np.ndarray
+    part: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {n: getattr(self, n) for n in POOL_ARRAYS}
+
+
+def build_pool(root: Path) -> Pool:
     """Deduplicate every pool image, keep its finest label, and place it in a part."""
     chunks = [c for s in POOL_SOURCES for p in ("train", "test") for c in find_chunks(root, s, p)]
     if not chunks:
@@ -254,10 +272,8 @@ def build_pool(root: Path) -> dict[str, np.ndarray]:
     if len(clash):
         raise DataError(f"{len(clash)} duplicate images carry labels that disagree once case is merged.")
     stored = images[first]
-    return {"images": _upright(stored), "byclass": byclass, "merged": merged_u, "part": pool_partition(stored)}
+    return Pool(images=_upright(stored), byclass=byclass, merged=merged_u, part=pool_partition(stored))
 
-
-POOL_ARRAYS = ("images", "byclass", "merged", "part")
 # A pool pack: the built pool in one LZMA-compressed file (44 MB instead of the 70 MB of source files), for a
 # machine that has no EMNIST files, such as a lent GPU box. `python -m training data --pack DIR` writes it.
 POOL_PACK = "pool-pack.npz"
@@ -265,7 +281,7 @@ POOL_PACK = "pool-pack.npz"
 
 def write_pool_pack(root: Path, out_dir: Path) -> Path:
     """Write the pool built from ``root`` into ``out_dir/pool-pack.npz`` (a zip of .npy files, LZMA)."""
-    arrays = {**load_pool(root), "fingerprint": np.array(_pool_fingerprint(root))}
+    arrays = {**load_pool(root).arrays(), "fingerprint": np.array(_pool_fingerprint(root))}
     packed = io.BytesIO()
     with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_LZMA) as archive:
         for name, array in arrays.items():
@@ -287,54 +303,54 @@ def _pool_fingerprint(root: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_pool(root: Path) -> dict[str, np.ndarray]:
+def load_pool(root: Path) -> Pool:
     """The pool, decoded once (from the files, or from a pool pack) and cached as .npy files."""
     folder = cache_dir() / f"pool-{_pool_fingerprint(root)}"
     if all((folder / f"{n}.npy").exists() for n in POOL_ARRAYS):
-        return {n: np.load(folder / f"{n}.npy") for n in POOL_ARRAYS}
+        return Pool(**{n: np.load(folder / f"{n}.npy") for n in POOL_ARRAYS})
     if (root / POOL_PACK).is_file():
         with np.load(root / POOL_PACK) as z:
-            pool = {n: z[n] for n in POOL_ARRAYS}
+            pool = Pool(**{n: z[n] for n in POOL_ARRAYS})
     else:
         pool = build_pool(root)
     _cache_pool(pool, folder)
     return pool
 
 
-def _cache_pool(pool: dict[str, np.ndarray], folder: Path) -> None:
+def _cache_pool(pool: Pool, folder: Path) -> None:
     """Save the pool's arrays into a fresh folder, then rename it into place: a reader (another worker of the
     runner) sees every array or none."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     for n in POOL_ARRAYS:
-        np.save(tmp / f"{n}.npy", pool[n])
+        np.save(tmp / f"{n}.npy", getattr(pool, n))
     try:
         os.replace(tmp, folder)
     except OSError:  # another process cached the same pool first
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def pool_split(pool: dict[str, np.ndarray], split: str, seed: int = SEED) -> SplitData:
+def pool_split(pool: Pool, split: str, seed: int = SEED) -> SplitData:
     """byclass-pool, bymerge-pool or balanced-pool from the pool (DATA.md, step 3)."""
     if split == "byclass":
-        keep = pool["byclass"] >= 0
-        labels = pool["byclass"]
+        keep = pool.byclass >= 0
+        labels = pool.byclass
     elif split in ("bymerge", "balanced"):
-        keep = np.ones(len(pool["merged"]), dtype=bool)
-        labels = pool["merged"]
+        keep = np.ones(len(pool.merged), dtype=bool)
+        labels = pool.merged
     else:
         raise DataError(f"The pool protocol has no split {split!r}; it has {POOL_SPLITS}.")
     chars = split_chars(split)
     parts = {}
     rng = np.random.default_rng(seed)
     for code, part in ((0, "train"), (8, "val"), (9, "test")):
-        in_part = keep & ((pool["part"] <= 7) if part == "train" else (pool["part"] == code))
+        in_part = keep & ((pool.part <= 7) if part == "train" else (pool.part == code))
         idx = np.flatnonzero(in_part)
         if split == "balanced":
             per_class = [idx[labels[idx] == c] for c in range(len(chars))]
             n = min(len(ix) for ix in per_class)
             idx = np.sort(np.concatenate([rng.choice(ix, n, replace=False) for ix in per_class]))
-        parts[part] = (pool["images"][idx], labels[idx].astype(np.int64))
+        parts[part] = (pool.images[idx], labels[idx].astype(np.int64))
     return SplitData(split, "pool", chars, parts, source="pool of the files under the data root")
 
 
@@ -422,6 +438,67 @@ def load_split(
     if protocol == "pool":
         return pool_split(load_pool(root), split, seed)
     raise DataError(f"Unknown protocol {protocol!r}: use official, pool or auto.")
+
+
+class SplitCache:
+    """Each (split, protocol) decoded once per command (the export's and the embed step's many models)."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], SplitData] = {}
+
+    def get(self, split: str, protocol: str) -> SplitData:
+        key = (split, protocol)
+        if key not in self._data:
+            self._data[key] = load_split(split, protocol)
+        return self._data[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Every pool image: pair labels for the training images without a byclass label (``pool_images="all"``)
+
+PAIR_BASE = len(BYCLASS_CHARS)  # labels 62.. name an upper/lower pair of a merged letter (byclass training only)
+
+
+def merged_to_byclass() -> list[tuple[int, ...]]:
+    """For each merged class, the byclass classes it holds: one (32 classes) or an upper/lower pair (15)."""
+    return [tuple(c for c, ch in enumerate(BYCLASS_CHARS) if merge_key(ch) == m) for m in MERGED_CHARS]
+
+
+def pair_classes() -> list[tuple[int, int]]:
+    """The byclass pairs that a pair label ``PAIR_BASE + k`` allows, in merged-class order."""
+    return [members for members in merged_to_byclass() if len(members) == 2]  # type: ignore[misc]
+
+
+def labels_from_merged(merged: np.ndarray) -> np.ndarray:
+    """A merged label -> its byclass label where it fixes one, else the pair label of its two cases."""
+    table, pairs = [], pair_classes()
+    for members in merged_to_byclass():
+        table.append(members[0] if len(members) == 1 else PAIR_BASE + pairs.index(members))
+    return np.asarray(table, np.int64)[merged]
+
+
+def with_every_pool_image(config: RunConfig, data: SplitData) -> SplitData:
+    """byclass-pool plus the training-part images it leaves out for lack of a byclass label (``pool_images="all"``):
+    they fix the byclass label for the 32 classes EMNIST never merges and narrow it to an upper/lower pair (a pair
+    label, ``PAIR_BASE + k``, which ``losses.PartialLabelLoss`` reads) for the other 15. Validation and test parts
+    are unchanged, and the keyed-hash partition holds (DATA.md): only pool images of the training part are added.
+
+    The pool is read from the data root (``$EMNIST_ROOT``, ``default_root``): point it at the same files, or a
+    pool pack, that ``data`` came from."""
+    if config.pool_images == "labelled":
+        return data
+    if config.pool_images != "all":
+        raise ValueError(f"pool_images must be 'labelled' or 'all', not {config.pool_images!r}")
+    if data.name != "byclass" or data.protocol != "pool":
+        raise DataError(f"pool_images='all' adds byclass's missing pool images; this run is "
+                        f"{data.name}/{data.protocol}")
+    pool = load_pool(default_root())
+    extra = np.flatnonzero((pool.part <= 7) & (pool.byclass < 0))
+    x, y = data.parts["train"]
+    parts = dict(data.parts, train=(np.concatenate([x, pool.images[extra]]),
+                                    np.concatenate([y, labels_from_merged(pool.merged[extra])])))  # fmt: skip
+    return replace(data, parts=parts, source=data.source + f" + {len(extra):,} pool images without a "
+                   "byclass label (partial labels)")  # fmt: skip
 
 
 def describe(data: SplitData) -> str:

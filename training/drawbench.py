@@ -48,8 +48,8 @@ from recognizer import preprocess  # noqa: E402
 from recognizer.files import write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import MERGED_CHARS, merge_key  # noqa: E402
-from recognizer.preprocess import InputError, gaussian_blur, to_model_input  # noqa: E402
-from training.data import cache_dir, default_root, load_pool  # noqa: E402
+from recognizer.preprocess import InputError, gaussian_blur, sketchpad_value, to_model_input  # noqa: E402
+from training.data import Pool, cache_dir, default_root, load_pool  # noqa: E402
 from training.paths import REPO_ROOT, models_dir, runs_dir  # noqa: E402
 from training.records import TableResult  # noqa: E402
 from training.trainer import load_trained  # noqa: E402
@@ -104,13 +104,13 @@ class BenchSet:
 # Sources: test-part images only
 
 
-def pick_sources(pool: dict[str, np.ndarray], per_class: int, seed: int) -> np.ndarray:
+def pick_sources(pool: Pool, per_class: int, seed: int) -> np.ndarray:
     """Up to ``per_class`` test-part images of each merged class, drawn with the seed, sorted."""
     rng = np.random.default_rng(seed)
-    test = np.flatnonzero(pool["part"] == TEST_PART)
+    test = np.flatnonzero(pool.part == TEST_PART)
     chosen = []
     for c in range(len(MERGED_CHARS)):
-        members = test[pool["merged"][test] == c]
+        members = test[pool.merged[test] == c]
         chosen.append(rng.choice(members, min(per_class, len(members)), replace=False))
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
@@ -176,13 +176,10 @@ def stroke_ink(points: np.ndarray, pairs: np.ndarray, brush: float, canvas: int,
     return np.asarray(big.resize((canvas, canvas), Image.Resampling.BOX), np.float32) / 255.0
 
 
-def sketchpad_value(ink: np.ndarray) -> dict:
-    """What ``gr.Sketchpad(type="numpy", image_mode="RGBA")`` hands the app: black strokes on white."""
+def canvas_value(ink: np.ndarray) -> dict:
+    """The strokes as the app's Sketchpad hands them over: black on white (``preprocess.sketchpad_value``)."""
     grey = np.round(255 * (1.0 - ink)).astype(np.uint8)
-    composite = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
-    layer = np.zeros_like(composite)
-    layer[..., 3] = 255 - grey
-    return {"background": np.full_like(composite, 255), "layers": [layer], "composite": composite}
+    return sketchpad_value(np.repeat(grey[..., None], 3, axis=2))
 
 
 def photo_bytes(ink: np.ndarray, params: dict[str, float], rng: np.random.Generator, uneven: bool) -> bytes:
@@ -211,7 +208,7 @@ def render(image: np.ndarray, config: BenchConfig, rng: np.random.Generator) -> 
     else:
         ink = stroke_ink(place(points, params, config.canvas), pairs, params["brush"], config.canvas,
                          config.supersample)  # fmt: skip
-    makers = {"canvas": lambda: sketchpad_value(ink), "paper": lambda: photo_bytes(ink, params, rng, uneven=False),
+    makers = {"canvas": lambda: canvas_value(ink), "paper": lambda: photo_bytes(ink, params, rng, uneven=False),
               "photo": lambda: photo_bytes(ink, params, rng, uneven=True)}  # fmt: skip
     return params, {v: makers[v]() for v in config.variants}
 
@@ -233,7 +230,7 @@ def build_set(config: BenchConfig, root: Path | None = None, progress: bool = Tr
     sources = pick_sources(pool, config.per_class, config.seed)
     # The inputs depend on the sources and on the app's preprocessing code: a change to either renders again.
     code = Path(preprocess.__file__).read_bytes()
-    digest = hashlib.sha256(sources.tobytes() + pool["images"][sources].tobytes() + code).hexdigest()[:12]
+    digest = hashlib.sha256(sources.tobytes() + pool.images[sources].tobytes() + code).hexdigest()[:12]
     cached = cache_dir() / f"drawbench-{config.key()}-{digest}.npz"
     if cached.is_file():
         with np.load(cached) as z:
@@ -245,14 +242,14 @@ def build_set(config: BenchConfig, root: Path | None = None, progress: bool = Tr
     params: dict[str, list] = {}
     for i in tqdm(range(n), desc="drawbench: render + preprocess", disable=not progress):
         rng = np.random.default_rng([config.seed, int(sources[i])])  # per image: any subset renders the same
-        drawn, renderings = render(pool["images"][sources[i]], config, rng)
+        drawn, renderings = render(pool.images[sources[i]], config, rng)
         for k, v in drawn.items():
             params.setdefault(k, []).append(v)
         for j, variant in enumerate(variants):
             x = model_input(renderings[variant])
             ok[j, i] = x is not None
             inputs[j, i] = x if x is not None else 0.0
-    bench = BenchSet(config, sources, pool["images"][sources], pool["merged"][sources].astype(np.int64), inputs, ok,
+    bench = BenchSet(config, sources, pool.images[sources], pool.merged[sources].astype(np.int64), inputs, ok,
                      {k: np.asarray(v) for k, v in params.items()})  # fmt: skip
     cached.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -273,22 +270,49 @@ def folded_hits(probs: np.ndarray, labels: list[str], truth: np.ndarray) -> tupl
     return top3[:, 0] == truth, (top3 == truth[:, None]).any(1)
 
 
-def score_probs(bench: BenchSet, labels: list[str], probs_of) -> dict:
+@dataclass(frozen=True)
+class Hits:
+    """Top-1 and top-3 shares of the images right (folded to the merged classes); a variant's also how many of its
+    renderings the preprocessing refused (counted as wrong)."""
+
+    top1: float
+    top3: float
+    refused: int | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None or k != "refused"}
+
+
+@dataclass(frozen=True)
+class BenchFigures:
+    """A model's figures on the set: on the source images themselves (``plain``), over every drawn variant
+    (``drawn``), per variant, and top-1 per merged class."""
+
+    plain: Hits
+    drawn: Hits
+    variants: dict[str, Hits]
+    per_class: dict[str, float]
+
+    def to_dict(self) -> dict:
+        """As results.json and the table pages hold it."""
+        return {"plain": self.plain.to_dict(), "drawn": self.drawn.to_dict(),
+                "variants": {v: h.to_dict() for v, h in self.variants.items()}, "per_class": dict(self.per_class)}
+
+
+def score_probs(bench: BenchSet, labels: list[str], probs_of) -> BenchFigures:
     """A model's figures on the set; ``probs_of(batch (N, 28, 28) float32) -> (N, C) probabilities``."""
     plain1, plain3 = folded_hits(probs_of(bench.images.astype(np.float32) / 255.0), labels, bench.truth)
     variants, hits1, hits3 = {}, [], []
     for j, variant in enumerate(bench.config.variants):
         top1, top3 = folded_hits(probs_of(bench.inputs[j]), labels, bench.truth)
         top1, top3 = top1 & bench.ok[j], top3 & bench.ok[j]
-        refused = int((~bench.ok[j]).sum())
-        variants[variant] = {"top1": float(top1.mean()), "top3": float(top3.mean()), "refused": refused}
+        variants[variant] = Hits(float(top1.mean()), float(top3.mean()), int((~bench.ok[j]).sum()))
         hits1.append(top1)
         hits3.append(top3)
     all1, all3 = np.stack(hits1), np.stack(hits3)
     per_class = {MERGED_CHARS[c]: float(all1[:, bench.truth == c].mean()) for c in np.unique(bench.truth)}
-    return {"plain": {"top1": float(plain1.mean()), "top3": float(plain3.mean())},
-            "drawn": {"top1": float(all1.mean()), "top3": float(all3.mean())},
-            "variants": variants, "per_class": per_class}  # fmt: skip
+    return BenchFigures(Hits(float(plain1.mean()), float(plain3.mean())), Hits(float(all1.mean()), float(all3.mean())),
+                        variants, per_class)  # fmt: skip
 
 
 BENCH_SPLITS = ("byclass", "bymerge", "balanced")  # models that read letters; a digits-only model has no score here
@@ -307,7 +331,8 @@ def score_exported(bench: BenchSet, folder: Path, progress: bool = True) -> list
         figures = score_probs(bench, list(entry.labels), lambda x, e=entry: recognizer.predict_batch(e.name, x)[0])
         results.append({"name": entry.name, "split": entry.split, "slot": entry.slot, "profile": entry.profile,
                         "family": entry.family, "sha256": entry.sha256, "n_train": entry.metrics.get("n_train"),
-                        "runtime_test_accuracy": entry.metrics.get("runtime_test_accuracy"), **figures})  # fmt: skip
+                        "runtime_test_accuracy": entry.metrics.get("runtime_test_accuracy"),
+                        **figures.to_dict()})  # fmt: skip
     return results
 
 
@@ -332,7 +357,8 @@ def score_table(bench: BenchSet, table_path: Path, runs: Path, progress: bool = 
         model, metrics = load_trained(runs / row.run_id)
         figures = score_probs(bench, list(metrics.chars), torch_probs(model))
         rows.append({"key": row.key, "label": row.label, "run_id": row.run_id, "n_train": metrics.n_train,
-                     "val_accuracy": row.val_accuracy, "test_accuracy": row.test_accuracy, **figures})  # fmt: skip
+                     "val_accuracy": row.val_accuracy, "test_accuracy": row.test_accuracy,
+                     **figures.to_dict()})  # fmt: skip
     return rows
 
 
@@ -439,7 +465,7 @@ def plot_examples(out: Path, bench: BenchSet, root: Path | None, count: int = 8)
     fig, axes = plt.subplots(len(picks), len(columns), figsize=(2 * len(columns), 2 * len(picks)), squeeze=False)
     for row, i in enumerate(picks):
         rng = np.random.default_rng([bench.config.seed, int(bench.sources[i])])
-        _, renderings = render(pool["images"][bench.sources[i]], bench.config, rng)
+        _, renderings = render(pool.images[bench.sources[i]], bench.config, rng)
         shown = [bench.images[i]]
         for v in bench.config.variants:
             value = renderings[v]

@@ -54,14 +54,13 @@ import torch  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recognizer.embeddings import MAP_NAMES, MAP_TITLES, STAGE_TITLES, map_title  # noqa: E402
+from recognizer.embeddings import MAP_NAMES, MAP_TITLES, STAGE_TITLES, class_colours, map_title  # noqa: E402
 from recognizer.files import sha256_bytes, write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import MERGED_SPLITS  # noqa: E402
 from recognizer.manifest import ManifestError, ModelEntry  # noqa: E402
 from training import ssl  # noqa: E402
-from training.data import DataError, SplitData  # noqa: E402
-from training.export import SplitCache  # noqa: E402
+from training.data import DataError, SplitCache, SplitData  # noqa: E402
 from training.paths import embeddings_dir, models_dir, runs_dir  # noqa: E402
 from training.utils import environment, stratified_subset  # noqa: E402
 
@@ -108,12 +107,6 @@ def compute_map(method: str, features: np.ndarray, pixels: np.ndarray, tsne_max_
     raise ValueError(f"unknown map {method!r}; known: {METHODS}")
 
 
-def class_colours(n: int) -> np.ndarray:
-    """n distinguishable colours (tab20, tab20b, tab20c, then repeating)."""
-    base = np.concatenate([matplotlib.colormaps[name].colors for name in ("tab20", "tab20b", "tab20c")])
-    return base[np.arange(n) % len(base)]
-
-
 def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str], title: str) -> None:
     """A scatter coloured by class, with each class's character at its centroid."""
     fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
@@ -122,7 +115,7 @@ def plot_map(path: Path, coords: np.ndarray, labels: np.ndarray, chars: list[str
 
 
 def draw_map(ax: plt.Axes, coords: np.ndarray, labels: np.ndarray, chars: list[str], title: str) -> None:
-    colours = class_colours(len(chars))
+    colours = np.array([matplotlib.colors.to_rgb(c) for c in class_colours(len(chars))])
     ax.scatter(coords[:, 0], coords[:, 1], c=colours[labels], s=4, alpha=0.6, linewidths=0)
     for c in np.unique(labels):
         centre = np.median(coords[labels == c], axis=0)

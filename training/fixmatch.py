@@ -5,10 +5,10 @@ step of ``trainer.train_one_epoch`` adds, beside the labelled batch's loss, ``fi
 ``fixmatch_mu`` times as many unlabelled images:
 
 - the weak view is the image through the model's own training-mode forward (Study B's SimCLR rows: the mild
-  handwriting augmentation, training/handwriting.py), without gradients; its most probable class becomes the
+  augmentation, ``augmentation.HandwritingAugment``), without gradients; its most probable class becomes the
   image's pseudo-label where that probability is at least ``fixmatch_threshold``;
-- the strong view is the lab recipe's kornia augmentation (training/lab.py, one augmentation home) at the strong
-  settings ``STRONG`` plus random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward
+- the strong view is ``augmentation.strong_view``: the runs' kornia augmentation at ``FIXMATCH_STRONG`` plus
+  random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward
   the pseudo-label, the images under the threshold masked out (the mean over all images, as in FixMatch).
 - Both unlabelled passes normalise with their own batch statistics but leave BatchNorm's running statistics (what
   evaluation uses) to the labelled batches: the strong views' contrast, blur and erasing made them unlike clean
@@ -24,7 +24,6 @@ of unlabelled images above the threshold.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -34,23 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.augmentation import strong_view
 from training.config import RunConfig
 from training.data import default_root
-from training.lab import augmentation
 from training.unlabelled import build_unlabelled
 
-# The strong view, in the lab recipe's knobs: about twice the mild handwriting augmentation's ranges.
-STRONG = {"aug_rotate": 30.0, "aug_shear": 20.0, "aug_scale": 0.25, "aug_translate": 0.12, "aug_elastic": 2.0,
-          "aug_stroke": 0.6, "aug_contrast": 0.4, "aug_blur": 1.0}  # fmt: skip
-ERASE_SCALE = (0.02, 0.12)  # Cutout: one random rectangle of 2-12% of the image, on half the images
 SOURCES = ("mnist_train", "digits_train")  # digits only: FixMatch's pseudo-labels are digits
-
-
-def strong_augmentation() -> nn.Module:
-    import kornia.augmentation as K
-
-    knobs = augmentation(dataclasses.replace(RunConfig(), **STRONG))
-    return nn.Sequential(*knobs, K.RandomErasing(scale=ERASE_SCALE, ratio=(0.3, 3.3), value=0.0, p=0.5))
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +66,7 @@ class FixMatch:
 
     def __init__(self, images: torch.Tensor, config: RunConfig, device: torch.device) -> None:
         self.images = images.to(device)
-        self.strong = strong_augmentation().to(device)
+        self.strong = strong_view().to(device)
         self.mu, self.threshold, self.weight = config.fixmatch_mu, config.fixmatch_threshold, config.fixmatch_weight
 
     def describe(self) -> str:

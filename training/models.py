@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet50 as tv_resnet50
 
-from training.handwriting import HandwritingAugment
+from training.augmentation import HandwritingAugment
 
 
 @dataclass(frozen=True)

@@ -119,10 +119,6 @@ class RunFolder:
                 shutil.copy2(self.path / name, target / name)
 
 
-def copy_run_record(run_dir: Path, target: Path) -> None:
-    RunFolder(run_dir).copy_record(target)
-
-
 def _save_atomic(obj: object, path: Path) -> None:
     """torch.save to a temporary file, then rename: a kill mid-save leaves the previous file whole."""
     path.parent.mkdir(parents=True, exist_ok=True)

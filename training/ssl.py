@@ -1,6 +1,6 @@
 """Self-supervised pretraining for Study B's representation-learning table (training/experiments/studyb_ssl.py).
 
-Two handwriting views of each unlabelled image (training/handwriting.py, STRONG), an encoder (a registered
+Two handwriting views of each unlabelled image (training/augmentation.py, SIMCLR_VIEWS), an encoder (a registered
 model's ``body``), a projection head, and one of two losses (``method``):
 
 - ``simclr`` (Chen et al. 2020): NT-Xent, each view's positive is the other view of its image, every other view
@@ -45,10 +45,10 @@ from torch import nn
 from tqdm import tqdm
 
 from recognizer.files import write_atomic, write_json
+from training.augmentation import SIMCLR_VIEWS, augment
 from training.data import default_root, load_studyb
 from training.experiments.profiles import PROFILES
 from training.experiments.spec import Spec
-from training.handwriting import STRONG, augment
 from training.models import create_model
 from training.runfolder import RunFolder
 from training.unlabelled import build_unlabelled, describe_unlabelled
@@ -150,7 +150,8 @@ class TwoViews(nn.Module):
         self.method = config.method
 
     def loss(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
-        views = torch.cat([augment(x, STRONG), augment(x, STRONG)])  # one pass for both views: one set of BN stats
+        # one pass for both views: one set of BN stats
+        views = torch.cat([augment(x, SIMCLR_VIEWS), augment(x, SIMCLR_VIEWS)])
         z1, z2 = self.head(self.encoder(views)).chunk(2)
         return vicreg(z1, z2) if self.method == "vicreg" else nt_xent(z1, z2, temperature)
 

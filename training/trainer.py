@@ -23,13 +23,14 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 from tqdm import tqdm
 
-from training import fixmatch, lab, paths
+from training import fixmatch, paths
+from training.augmentation import train_batches
 from training.board import Board
 from training.config import RunConfig
-from training.data import SplitData, load_split
+from training.data import SplitData, load_split, with_every_pool_image
 from training.losses import create_loss
 from training.models import create_model, model_info
-from training.optim import create_optimizer
+from training.optim import create_optimizer, create_scheduler, unwrap, wrap_model
 from training.records import Metrics
 from training.runfolder import RunFolder
 from training.ssl import load_pretrained
@@ -153,7 +154,7 @@ class Learner:
 
 def prepare_data(config: RunConfig, data: SplitData | None = None) -> SplitData:
     """The run's split, with the seeded, class-stratified subsets ``limit_train`` / ``limit_val`` ask for."""
-    data = lab.with_every_pool_image(config, data or load_split(config.split, config.protocol, seed=42))
+    data = with_every_pool_image(config, data or load_split(config.split, config.protocol, seed=42))
     parts = dict(data.parts)
     for part, limit in (("train", config.limit_train), ("val", config.limit_val)):
         x, y = parts[part]
@@ -164,16 +165,13 @@ def prepare_data(config: RunConfig, data: SplitData | None = None) -> SplitData:
 
 
 def create_learner(config: RunConfig, data: SplitData, device: torch.device, compile_model: bool = False) -> Learner:
-    model = lab.wrap_model(create_model(config.model, data.num_classes, **config.model_args), config).to(device)
+    model = wrap_model(create_model(config.model, data.num_classes, **config.model_args), config).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer(config.optimizer, model, config.lr)
     steps_per_epoch = -(-len(data.parts["train"][1]) // config.batch_size)
-    scheduler = lab.attach(config, model, optimizer, steps_per_epoch) or torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr
-    )
-    loss_fn = (lab.lab_loss(config, data.num_classes) or create_loss(
-        config.loss, data.parts["train"][1], data.num_classes, config.focal_gamma, config.focal_alpha)).to(device)
+    scheduler = create_scheduler(config, model, optimizer, steps_per_epoch)
+    loss_fn = create_loss(config, data.parts["train"][1], data.num_classes).to(device)
     return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model,
                    fixmatch.create(config, device))
 
@@ -345,7 +343,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = prepare_data(config, data)
     sets = {part: Batches(*data.parts[part], dev, model_info(config.model).in_channels) for part in PARTS}
-    sets["train"] = lab.train_batches(config, sets["train"])  # augmented when a lab knob asks for it
+    sets["train"] = train_batches(config, sets["train"])  # augmented when an aug_* knob asks for it
     learner = create_learner(config, data, dev, compile_model)
     state = resume(run, learner, dev)
     if state is None:
@@ -392,7 +390,7 @@ def load_trained(run_dir: Path, device: str = "cpu") -> tuple[nn.Module, Metrics
     """The best weights of a finished run and its metrics."""
     run = RunFolder(run_dir)
     metrics = run.metrics()
-    model = lab.wrap_model(create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args),
-                           metrics.config)  # fmt: skip
+    model = wrap_model(create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args),
+                       metrics.config)  # fmt: skip
     model.load_state_dict(run.load_best(device))
-    return lab.unwrap(model).eval(), metrics
+    return unwrap(model).eval(), metrics

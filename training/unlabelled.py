@@ -51,7 +51,7 @@ def source_images(root: Path, sources: tuple[str, ...] = SOURCES) -> dict[str, n
         found["digits_train"] = _chunk_images(root, "digits")
     if "pool_train" in sources:
         pool = load_pool(root)
-        found["pool_train"] = pool["images"][pool["part"] <= 7]
+        found["pool_train"] = pool.images[pool.part <= 7]
     return found
 
 

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-import matplotlib as mpl
 import numpy as np
 from matplotlib import patheffects
-from matplotlib.colors import to_hex, to_rgb
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
-from recognizer.embeddings import MAP_TITLES, STAGE_TITLES, Embedding, EmbeddingError, map_title
+from recognizer.embeddings import MAP_TITLES, STAGE_TITLES, Embedding, EmbeddingError, class_colours, map_title
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, display
 
 from .events import QUIET
@@ -32,19 +31,17 @@ NEIGHBOURS = 10
 DRAWING_GID = "drawing"  # the drawing's marker on the figure, found by this id (tests)
 DRAWING_COLOUR = "#ffd400"  # a yellow star edged in black: visible on any class colour and on white
 
-# 60 distinguishable colours (tab20, tab20b, tab20c, as training.embed's offline maps), cycled over the classes.
-PALETTE = tuple(to_hex(c) for name in ("tab20", "tab20b", "tab20c") for c in mpl.colormaps[name].colors)
 
 
-def class_colours() -> dict[str, str]:
+def colours_by_name() -> dict[str, str]:
     """A fixed colour per class name as shown (byclass and merged names), and the drawing's colour."""
     names = list(dict.fromkeys([*BYCLASS_CHARS, *(display(c, True) for c in MERGED_CHARS)]))
-    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    colours = dict(zip(names, class_colours(len(names)), strict=True))
     colours[DRAWING] = DRAWING_COLOUR
     return colours
 
 
-COLOURS = class_colours()
+COLOURS = colours_by_name()
 
 
 def thumbnail(thumb: np.ndarray, size: int = 84) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The ``lab`` ablation: what each part of the training meant for real drawings buys over the reproduction's final
 byclass model (Table 8's settings: residual CNN, 3 blocks, swish, Nadam 2e-4).
 
-Rows add one augmentation at a time (training/lab.py: kornia's per-sample affine, elastic, stroke width, contrast
-and blur), then all of them, then every pool image (the byclass-less bymerge-pool training images with partial
+Rows add one augmentation at a time (training/augmentation.py: kornia's per-sample affine, elastic, stroke width,
+contrast and blur), then all of them, then every pool image (the byclass-less bymerge-pool training images with partial
 labels), then the longer recipe (cosine schedule with warm-up, label smoothing, an EMA of the weights, no early
 stopping); the last two rows train the recipe on bymerge and balanced, the app's other slots. Rows are compared
 on validation (the claims) and, beside it, on the drawing benchmark

@@ -5,7 +5,8 @@ supervised models; and a semi-supervised row (FixMatch) that keeps using the unl
 - Pretraining (``pretrain``, training/ssl.py): SimCLR on every distinct MNIST-train, EMNIST-digits-train and
   pool-train image under the data root, minus any byte-identical to a Study B test image (training/unlabelled.py;
   the page gives the counts). Views are handwriting augmentations (rotation, zoom, shear, shift, elastic
-  distortion, stroke width; training/handwriting.py), not photo colour jitter. A VICReg pretraining on the same
+  distortion, stroke width; training/augmentation.py, ``SIMCLR_VIEWS``), not photo colour jitter. A VICReg
+  pretraining on the same
   images and budget (``vicreg``) is run beside it to choose the method on validation (training/ssl.py,
   ``compare_pretrainings``: a linear probe cross-validated on the 400 labelled training images); the rows start
   from ``simclr``.

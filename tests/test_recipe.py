@@ -1,5 +1,7 @@
-"""The lab recipe (training/lab.py): knobs off keep every run as it was, pair labels and their loss, every pool
-image from the training part only, seeded batch augmentation, and a run with every knob on, end to end."""
+"""The drawing recipe's knobs (RunConfig's aug_*, schedule, label_smoothing, ema_decay, pool_images): knobs off keep
+every run as it was, pair labels (training/data.py) and their loss (training/losses.py), every pool image from the
+training part only, seeded batch augmentation (training/augmentation.py), and a run with every knob on (the cosine
+schedule and the weight average of training/optim.py), end to end."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ import pytest
 import torch
 
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
-from training import lab
+from training.augmentation import create_augmentation
 from training.config import RunConfig
-from training.data import load_pool, load_split
+from training.data import PAIR_BASE, labels_from_merged, load_pool, load_split, pair_classes
 from training.experiments import TABLES, load_spec
+from training.losses import PartialLabelLoss, create_loss
+from training.optim import EMAModel
 from training.trainer import load_trained, prepare_data, train
 
 EVERY_KNOB = dict(aug_rotate=12.0, aug_shear=12.0, aug_scale=0.12, aug_translate=0.08, aug_elastic=1.5,
@@ -31,12 +35,13 @@ def test_knobs_off_keep_run_ids_and_each_knob_changes_them() -> None:
 
 def test_pair_labels_and_their_loss() -> None:
     merged = np.array([MERGED_CHARS.index(c) for c in ("7", "a", "A", "C", "Z")])
-    labels = lab.labels_from_merged(merged)
+    labels = labels_from_merged(merged)
     assert [BYCLASS_CHARS[i] for i in labels[:3]] == ["7", "a", "A"]  # classes EMNIST never merges are exact
-    assert labels[3] >= lab.PAIR_BASE and labels[4] >= lab.PAIR_BASE and labels[3] != labels[4]
-    assert len(lab.pair_classes()) == 15
+    assert labels[3] >= PAIR_BASE and labels[4] >= PAIR_BASE and labels[3] != labels[4]
+    assert len(pair_classes()) == 15
     logits = torch.randn(5, 62)
-    loss = lab.LabLoss(62)
+    loss = create_loss(RunConfig(pool_images="all"), np.zeros(1, np.int64), 62)
+    assert isinstance(loss, PartialLabelLoss)
     p = logits.softmax(1)
     c, lower_c = BYCLASS_CHARS.index("C"), BYCLASS_CHARS.index("c")
     expected = -torch.log(p[3, c] + p[3, lower_c])
@@ -50,10 +55,10 @@ def test_every_pool_image_comes_from_the_training_part(emnist_env: Path) -> None
     more = prepare_data(RunConfig(split="byclass", protocol="pool", pool_images="all"), data)
     pool = load_pool(emnist_env)
     added = len(more.parts["train"][1]) - len(data.parts["train"][1])
-    assert added == int(((pool["part"] <= 7) & (pool["byclass"] < 0)).sum()) > 0
+    assert added == int(((pool.part <= 7) & (pool.byclass < 0)).sum()) > 0
     for part in ("val", "test"):
         assert np.array_equal(more.parts[part][1], data.parts[part][1])
-    held_out = {pool["images"][i].tobytes() for i in np.flatnonzero(pool["part"] >= 8)}
+    held_out = {pool.images[i].tobytes() for i in np.flatnonzero(pool.part >= 8)}
     assert not any(img.tobytes() in held_out for img in more.parts["train"][0]), "a val/test image is trained on"
     with pytest.raises(Exception, match="byclass"):
         prepare_data(RunConfig(split="bymerge", protocol="pool", pool_images="all"),
@@ -61,8 +66,8 @@ def test_every_pool_image_comes_from_the_training_part(emnist_env: Path) -> None
 
 
 def test_augmentation_is_per_image_seeded_and_in_range() -> None:
-    augment = lab.augmentation(RunConfig(**{k: v for k, v in EVERY_KNOB.items() if k.startswith("aug_")}))
-    assert lab.augmentation(RunConfig()) is None
+    augment = create_augmentation(RunConfig(**{k: v for k, v in EVERY_KNOB.items() if k.startswith("aug_")}))
+    assert create_augmentation(RunConfig()) is None
     x = torch.zeros(16, 1, 28, 28)
     x[:, :, 8:20, 12:16] = 1.0  # the same bar in every image
     torch.manual_seed(0)
@@ -90,7 +95,7 @@ def test_a_run_with_every_knob(emnist_env: Path, tmp_path: Path) -> None:
     history = json.loads((tmp_path / "runs" / config.run_id() / "history.json").read_text())
     assert history[0]["lr"] == pytest.approx(1e-3) and history[-1]["lr"] == pytest.approx(config.min_lr)
     model, _ = load_trained(tmp_path / "runs" / config.run_id())
-    assert not isinstance(model, lab.EMAModel) and not model.training  # the weight average, as a plain network
+    assert not isinstance(model, EMAModel) and not model.training  # the weight average, as a plain network
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 62)
 
 
