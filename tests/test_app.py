@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ from recognizer.manifest import SLOTS
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
 from webapp.api import models_summary, predict_json
 from webapp.canvas import CanvasValueError, canvas_value, png_data_url
+from webapp.demo import page_notice
 from webapp.draw import CanvasMemory, shown
 from webapp.embeddings_tab import (
     DRAWING,
@@ -531,7 +533,7 @@ def test_results_sections_from_claims_with_intervals(tmp_path: Path) -> None:
     assert view.label == "paper profile" and view.overview == "# Head\n\nintro"
     first, nine = view.sections
     assert (first.name, first.tab, nine.tab) == ("t1", "Table 1", "Nine")
-    assert first.verdicts[0].startswith("- ≈ **tie** (a − b = +0.12 pts [-0.10, +0.34], paired bootstrap over "
+    assert first.verdicts[0].startswith("- ≈ **tie** (a − b = +0.12 pts [−0.10, +0.34], paired bootstrap over "
                                         "12,675 test images; McNemar p = 0.31) — the report: A beats B.")
     assert first.verdicts[1].startswith("- ✗ **does not hold** — the report: C beats D.")
     assert first.body == "| run | acc |\n|---|---|\n| a | 90 |\n\n- a note"
@@ -769,7 +771,7 @@ def test_api_models(served) -> None:
 
 
 def test_corrupt_model_is_listed_as_unavailable(tiny_models: Path, tiny_assets: Path, tmp_path: Path,
-                                                files: dict[str, Path]) -> None:
+                                                files: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
     from gradio_client import Client, handle_file
 
     import app
@@ -779,8 +781,15 @@ def test_corrupt_model_is_listed_as_unavailable(tiny_models: Path, tiny_assets: 
     onnx = broken / "lenet5-bymerge.onnx"
     onnx.write_bytes(onnx.read_bytes()[:1000] + b"garbage")
     (broken / "lenet5-balanced.onnx").unlink()
-    demo = app.build_demo(broken, tiny_assets)
+    with caplog.at_level(logging.INFO, logger="webapp"):
+        demo = app.build_demo(broken, tiny_assets)
     lab = demo.emnist_lab
+    started = {r.getMessage() for r in caplog.records if r.name == "webapp"}  # the server's log names each
+    assert any("skipped model lenet5-bymerge" in m and "sha256" in m for m in started), started
+    assert any("skipped model lenet5-balanced" in m and "missing" in m for m in started), started
+    assert any(m.startswith("serving 1 model(s)") and "lenet5-byclass" in m for m in started), started
+    notice = page_notice(lab)  # the page says which are unavailable, never where the server keeps them
+    assert "lenet5-bymerge" in notice and str(broken) not in notice and "/" not in notice
     assert set(lab.unavailable) == {"lenet5-bymerge", "lenet5-balanced"}
     assert "sha256" in lab.unavailable["lenet5-bymerge"] and "missing" in lab.unavailable["lenet5-balanced"]
     assert "lenet5-bymerge** is unavailable" in status_markdown(lab)

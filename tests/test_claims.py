@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from recognizer.verdicts import interval_text, verdict_cell
 from training import reproduce
+from training.claims import Evidence, evaluate_claims
 from training.experiments import Claim
 from training.records import ClaimResult, CrossCell, ResultRow, TableResult
-from training.report import Evidence, evaluate_claims, interval_text, verdict_cell
 from training.runfolder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,9 +48,9 @@ def test_identical_predictions_tie_with_a_zero_width_interval(tmp_path: Path) ->
     preds = _predictions(0.8, 0)
     claim = _judge([_row(tmp_path, "a", 0.80, preds), _row(tmp_path, "b", 0.79, preds.copy())], tmp_path)
     assert claim.verdict == "tie" and claim.against == "b" and claim.winner == "a"  # validation still picks a
-    assert claim.interval["diff"] == claim.interval["low"] == claim.interval["high"] == 0.0
-    assert claim.interval["method"] == "paired bootstrap" and claim.interval["mcnemar_p"] == 1.0
-    assert claim.interval["n"] == N
+    assert claim.interval.diff == claim.interval.low == claim.interval.high == 0.0
+    assert claim.interval.method == "paired bootstrap" and claim.interval.mcnemar_p == 1.0
+    assert claim.interval.n == N
 
 
 def test_a_clearly_better_expected_row_holds(tmp_path: Path) -> None:
@@ -57,10 +58,10 @@ def test_a_clearly_better_expected_row_holds(tmp_path: Path) -> None:
             _row(tmp_path, "c", 0.7, _predictions(0.6, 3))]  # fmt: skip
     claim = _judge(rows, tmp_path)
     assert claim.verdict == "holds" and claim.against == "b"  # the closest rival decides
-    assert set(claim.comparisons) == {"b", "c"} and all(d["low"] > 0 for d in claim.comparisons.values())
-    assert claim.interval["mcnemar_p"] < 1e-6
-    assert verdict_cell(claim).startswith("holds: +20.") and "unpaired" not in verdict_cell(claim)
-    assert "paired bootstrap over 2,000 test images; McNemar p = " in interval_text(claim)
+    assert set(claim.comparisons) == {"b", "c"} and all(d.low > 0 for d in claim.comparisons.values())
+    assert claim.interval.mcnemar_p < 1e-6
+    assert verdict_cell(claim.to_dict()).startswith("holds: +20.") and "unpaired" not in verdict_cell(claim.to_dict())
+    assert "paired bootstrap over 2,000 test images; McNemar p = " in interval_text(claim.to_dict())
 
 
 def test_a_better_rival_reverses_the_claim_even_when_validation_picked_the_expected_row(tmp_path: Path) -> None:
@@ -68,20 +69,21 @@ def test_a_better_rival_reverses_the_claim_even_when_validation_picked_the_expec
             _row(tmp_path, "c", 0.7, _predictions(0.71, 3))]  # fmt: skip
     claim = _judge(rows, tmp_path)
     assert claim.winner == "a" and claim.verdict == "reversed" and claim.against == "b"
-    assert claim.interval["high"] < 0
+    assert claim.interval.high < 0
     assert ClaimResult.from_dict(json.loads(json.dumps(claim.to_dict()))) == claim
 
 
 def test_a_row_without_predictions_is_compared_unpaired(tmp_path: Path) -> None:
     rows = [_row(tmp_path, "a", 0.9, _predictions(0.8, 1)), _row(tmp_path, "b", 0.8, None, test_accuracy=0.79)]
     claim = _judge(rows, tmp_path)
-    assert claim.interval["method"] == "unpaired normal" and claim.interval["mcnemar_p"] is None
-    assert claim.verdict == "tie" and claim.interval["low"] < 0.01 < claim.interval["high"]
-    assert "unpaired" in verdict_cell(claim) and "predate per-image predictions" in interval_text(claim)
+    assert claim.interval.method == "unpaired normal" and claim.interval.mcnemar_p is None
+    assert claim.verdict == "tie" and claim.interval.low < 0.01 < claim.interval.high
+    judged = claim.to_dict()
+    assert "unpaired" in verdict_cell(judged) and "predate per-image predictions" in interval_text(judged)
     # Predictions that disagree with the row's recorded accuracy belong to another run: not used.
     rows[1] = _row(tmp_path, "b", 0.8, _predictions(0.5, 2))
     rows[1].test_accuracy = 0.79
-    assert _judge(rows, tmp_path).interval["method"] == "unpaired normal"
+    assert _judge(rows, tmp_path).interval.method == "unpaired normal"
 
 
 def test_seeds_are_stacked_and_their_spread_reported(tmp_path: Path) -> None:
@@ -96,14 +98,14 @@ def test_seeds_are_stacked_and_their_spread_reported(tmp_path: Path) -> None:
     (claim,) = evaluate_claims(rows, [Claim("A is best", expect="a", metrics=("test_accuracy_mean",))],
                                Evidence(tmp_path))  # fmt: skip
     assert claim.basis == "test" and claim.verdict == "holds"
-    assert claim.interval["method"] == "paired bootstrap (seeds resampled too)"
-    assert claim.interval["seed_std"] is not None
+    assert claim.interval.method == "paired bootstrap (seeds resampled too)"
+    assert claim.interval.seed_std is not None
 
 
 def test_missing_rows_are_not_judged_and_old_records_read_back(tmp_path: Path) -> None:
     rows = [_row(tmp_path, "a", 0.9, None, 0.9), ResultRow(key="b", label="B", status="missing")]
     claim = _judge(rows, tmp_path)
-    assert claim.verdict == "not judged" and claim.interval is None and verdict_cell(claim) == "not judged"
+    assert claim.verdict == "not judged" and claim.interval is None and verdict_cell(claim.to_dict()) == "not judged"
     old = {"text": "t", "kind": "best", "expect": "a", "metrics": ["val_accuracy"], "basis": "validation",
            "holds": False, "winner": "b", "detail": "d", "holds_on_test_accuracy_mean": True}  # fmt: skip
     again = ClaimResult.from_dict(old)
@@ -121,7 +123,7 @@ def test_table8_holds_only_on_every_column() -> None:
             _cross_row("bymerge", {"bymerge": 0.90, "balanced": 0.904})]  # fmt: skip
     (judged,) = evaluate_claims(rows, [claim])
     assert judged.verdict == "tie" and judged.against == "bymerge on balanced"
-    assert judged.interval["method"] == "unpaired normal" and set(judged.comparisons) == {
+    assert judged.interval.method == "unpaired normal" and set(judged.comparisons) == {
         "bymerge on bymerge", "bymerge on balanced"}  # fmt: skip
     rows[1].cross["balanced"].test_accuracy = 0.95
     assert evaluate_claims(rows, [claim])[0].verdict == "reversed"
@@ -154,7 +156,7 @@ def test_rejudge_changes_only_the_claims(tmp_path: Path) -> None:
         assert all(c["verdict"] in ("holds", "tie", "reversed") and c["interval"] for c in new["claims"])
     assert (out / "table4.csv").read_text() == csv_before
     (weights,) = TableResult.read(out / "class_weight.json").claims
-    assert weights.interval["method"] == "paired bootstrap" and weights.verdict == "holds"
-    assert TableResult.read(out / "table4.json").claims[0].interval["method"] == "unpaired normal"
+    assert weights.interval.method == "paired bootstrap" and weights.verdict == "holds"
+    assert TableResult.read(out / "table4.json").claims[0].interval.method == "unpaired normal"
     page = (out / "README.md").read_text()
     assert "**holds**: unweighted \N{MINUS SIGN} weighted = +30.00 pts" in page and "McNemar p" in page

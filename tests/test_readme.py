@@ -5,11 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recognizer.verdicts import verdict_cell
 from training.collect import load_results
-from training.report import verdict_rows
+from training.records import TableResult
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+
+
+def verdict_rows(results_by_profile: dict[str, dict[str, TableResult]]) -> list[str]:
+    """Markdown rows ``| table: conclusion | verdict: interval | ... |``, one column per profile's results
+    (as ``collect.load_results`` reads them), as the project README quotes them."""
+    claims: dict[tuple[str, str], dict[str, str]] = {}
+    for profile, results in results_by_profile.items():
+        for name, result in results.items():
+            for claim in result.claims:
+                claims.setdefault((name, claim.text), {})[profile] = verdict_cell(claim.to_dict())
+    return [f"| {name}: {text} | " + " | ".join(by.get(p, "not run") for p in results_by_profile) + " |"
+            for (name, text), by in claims.items()]
 
 
 def test_verdict_table_matches_the_results() -> None:

@@ -12,13 +12,13 @@ from board_support import scalars
 
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
 from training import reproduce, runner
+from training.claims import evaluate_claims
 from training.collect import load_results
 from training.config import RunConfig
 from training.crosssplit import label_space, score_cross_split
 from training.experiments import TABLES, Claim, Row, Spec, SpecError, load_spec
 from training.plan import plan_table
 from training.records import ResultRow, TableResult
-from training.report import evaluate_claims
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = {"paper": REPO / "assets/results/paper", "quick": REPO / "assets/results"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.files import write_atomic
+from training.claims import Evidence, evaluate_claims
 from training.config import RunConfig
 from training.crosssplit import cross_evaluate
 from training.experiments import LAB_TABLES, TABLES, Spec, load_spec
@@ -23,7 +24,6 @@ from training.experiments.profiles import PROFILES
 from training.models import model_info
 from training.plan import PlannedRow, resolve_protocol
 from training.records import FIRST_SEED, SEED_METRICS, CrossCell, Metrics, ResultRow, TableResult, Winner, Winners
-from training.report import Evidence, evaluate_claims
 from training.runfolder import RunFolder
 from training.runner import load_data
 from training.utils import environment

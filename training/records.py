@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.files import write_json
+from recognizer.verdicts import HOLDS, LEGACY_VERDICT, NOT_JUDGED, REVERSED, TIE
 from training.config import RunConfig
 
 
@@ -114,7 +115,8 @@ class Winner:
 
 @dataclass
 class Winners:
-    """``winners.json``: the runs the export ships, as ``collect.pick_winners`` chose them from the tables.
+    """``winners.json``: the runs the export ships, as ``collect.pick_winners`` chose them from the tables (a record
+    for a person; the export recomputes ``pick_winners`` from the tables rather than read it).
 
     ``table8[split]`` is Table 8's final model per split; ``best_by_family[family][split]`` the run of that
     family with the best validation accuracy over every EMNIST table (never chosen on test).
@@ -129,16 +131,6 @@ class Winners:
         return {"table8": {s: w.to_dict() for s, w in self.table8.items()},
                 "best_by_family": {f: {s: w.to_dict() for s, w in by_split.items()}
                                    for f, by_split in self.best_by_family.items()}}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Winners:
-        return cls({s: Winner(**w) for s, w in data.get("table8", {}).items()},
-                   {f: {s: Winner(**w) for s, w in by_split.items()}
-                    for f, by_split in data.get("best_by_family", {}).items()})  # fmt: skip
-
-    @classmethod
-    def read(cls, folder: Path) -> Winners:
-        return cls.from_dict(json.loads((Path(folder) / cls.FILE).read_text()))
 
     def write(self, folder: Path) -> Path:
         return write_json(Path(folder) / self.FILE, self.to_dict())
@@ -275,9 +267,30 @@ class ResultRow:
         return cls(**_checked(cls, values, "a result row"))
 
 
-NOT_JUDGED = "not judged"
-# The verdicts written before intervals: a claim's ``holds`` was True / False / None.
-LEGACY_VERDICT = {True: "holds", False: "does not hold", None: NOT_JUDGED}
+@dataclass(frozen=True)
+class Difference:
+    """Accuracy of A minus accuracy of B, with its interval; in fractions (0.01 is one point)."""
+
+    diff: float
+    low: float
+    high: float
+    n: int
+    method: str  # "paired bootstrap" | "unpaired normal"
+    mcnemar_p: float | None = None  # two-sided exact McNemar test (one seed each), else None
+    seed_std: float | None = None  # standard deviation of the per-seed differences, when there are seeds
+
+    @property
+    def verdict(self) -> str:
+        """For the claim "A beats B"."""
+        return HOLDS if self.low > 0 else REVERSED if self.high < 0 else TIE
+
+    def to_dict(self) -> dict:
+        return {"diff": self.diff, "low": self.low, "high": self.high, "n": self.n, "method": self.method,
+                "mcnemar_p": self.mcnemar_p, "seed_std": self.seed_std, "verdict": self.verdict}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Difference:
+        return cls(**{k: v for k, v in data.items() if k != "verdict"})
 
 
 @dataclass
@@ -287,8 +300,8 @@ class ClaimResult:
 
     ``winner`` is the row chosen (on validation where there is a validation part; Table 8: per test split);
     ``verdict`` (holds / tie / reversed / not judged) comes from the 95% intervals of expected-minus-row on the
-    test images of ``part``: ``comparisons`` holds every rival's interval (``training.stats.Difference.to_dict``,
-    in fractions), ``against`` names the rival that decides the verdict and ``interval`` is its interval.
+    test images of ``part``: ``comparisons`` holds every rival's interval (``training.stats.Difference``, in
+    fractions), ``against`` names the rival that decides the verdict and ``interval`` is its interval.
     ``holds_on`` says, for each figure shown beside the deciding one, whether the expected row is best on it.
     """
 
@@ -302,12 +315,15 @@ class ClaimResult:
     detail: str = ""
     part: str = "test"
     against: str | None = None
-    interval: dict[str, Any] | None = None
-    comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    interval: Difference | None = None
+    comparisons: dict[str, Difference] = field(default_factory=dict)
     holds_on: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["interval"] = None if self.interval is None else self.interval.to_dict()
+        out["comparisons"] = {key: d.to_dict() for key, d in self.comparisons.items()}
+        return json.loads(json.dumps(out))  # plain data throughout (lists, dicts), as asdict gave
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClaimResult:
@@ -315,6 +331,9 @@ class ClaimResult:
         if "verdict" not in data:  # a record written before verdicts had intervals
             values["verdict"] = LEGACY_VERDICT[data.get("holds")]
             values["holds_on"] = {k.removeprefix("holds_on_"): v for k, v in data.items() if k.startswith("holds_on_")}
+        if values.get("interval") is not None:
+            values["interval"] = Difference.from_dict(values["interval"])
+        values["comparisons"] = {k: Difference.from_dict(d) for k, d in values.get("comparisons", {}).items()}
         return cls(**_checked(cls, values, "a judged claim"))
 
 

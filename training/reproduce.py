@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from training import paths, report, ssl
+from training import claims, paths, report, ssl
 from training.collect import collect_table, copy_records, load_results, pick_winners, write_table
 from training.config import RunConfig
 from training.data import default_root
@@ -104,14 +104,14 @@ def collect(names: list[str], plans: dict[str, list[PlannedRow]], args: Any, run
 def rejudge(names: list[str], out: Path, runs_dir: Path) -> None:
     """Judge the claims of the tables written in ``out`` again; nothing else in them changes. The records
     beside the results come first: they are the runs the rows' numbers were collected from."""
-    evidence = report.Evidence(out / "runs", runs_dir)
+    evidence = claims.Evidence(out / "runs", runs_dir)
     for name in names:
         path = out / f"{name}.json"
         if not path.exists():
             print(f"{path}: not there, skipped", file=sys.stderr)
             continue
         result = TableResult.read(path)
-        result.claims = report.evaluate_claims(result.rows, load_spec(name).claims, evidence)
+        result.claims = claims.evaluate_claims(result.rows, load_spec(name).claims, evidence)
         write_table(result, out)
     report.write_readme(load_results(out), out)
 

@@ -17,41 +17,16 @@ A claim "E is best among these rows" is judged against every other row:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binomtest
 
+from recognizer.verdicts import HOLDS, REVERSED, TIE
+from training.records import Difference
+
 CONFIDENCE = 0.95
 BOOTSTRAP_SAMPLES = 2000
 SEED = 42
-HOLDS, TIE, REVERSED = "holds", "tie", "reversed"
-
-
-@dataclass(frozen=True)
-class Difference:
-    """Accuracy of A minus accuracy of B, with its interval; in fractions (0.01 is one point)."""
-
-    diff: float
-    low: float
-    high: float
-    n: int
-    method: str  # "paired bootstrap" | "unpaired normal"
-    mcnemar_p: float | None = None  # two-sided exact McNemar test (one seed each), else None
-    seed_std: float | None = None  # standard deviation of the per-seed differences, when there are seeds
-
-    @property
-    def verdict(self) -> str:
-        """For the claim "A beats B"."""
-        return HOLDS if self.low > 0 else REVERSED if self.high < 0 else TIE
-
-    def to_dict(self) -> dict:
-        return {"diff": self.diff, "low": self.low, "high": self.high, "n": self.n, "method": self.method,
-                "mcnemar_p": self.mcnemar_p, "seed_std": self.seed_std, "verdict": self.verdict}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Difference:
-        return cls(**{k: v for k, v in data.items() if k != "verdict"})
 
 
 def correctness(preds: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -26,15 +26,14 @@ from typing import Any
 
 import gradio as gr
 
+from recognizer.verdicts import basis_text, interval_text, verdict_of
+
 log = logging.getLogger(__name__)
 
 FILE_ROUTE = "/gradio_api/file="  # Gradio serves files under launch(allowed_paths=...) here
 PAPER = "paper profile"
 ANCHOR = re.compile(r'^<a id="([^"]+)"></a>[ \t]*$', re.MULTILINE)  # before each table in the generated README
 HEADING = re.compile(r"^## (.+?)[ \t]*$", re.MULTILINE)
-# Verdicts as training writes them: ``verdict`` (holds / tie / reversed / not judged) since claims carry
-# intervals, ``holds`` (True / False / None) before.
-LEGACY_VERDICT = {True: "holds", False: "does not hold", None: "not judged"}
 # Plain symbols rather than emoji: they render in any font (a headless browser has no emoji font).
 ICONS = {"holds": "✓", "tie": "≈", "reversed": "✗", "does not hold": "✗", "not judged": "–"}
 
@@ -81,7 +80,20 @@ def results_views(top: Path) -> list[ResultsView]:
     the paper profile first."""
     subfolders = sorted(p for p in top.glob("*/") if (p / "README.md").is_file()) if top.is_dir() else []
     views = [read_results(folder) for folder in [top, *subfolders]]
-    return sorted(views, key=lambda v: (v.label != PAPER, v.label))
+    tell_apart(views)
+    return sorted(views, key=lambda v: (not v.label.startswith(PAPER), v.label))
+
+
+def tell_apart(views: list[ResultsView]) -> None:
+    """Views that would share a tab label (two folders of one profile: the reproduction's quick tables and the
+    drawing recipe's quick ablation) each say what they hold: their one table's short title, or how many tables."""
+    labels = [v.label for v in views]
+    for view in views:
+        if labels.count(view.label) > 1 and view.sections:
+            only = view.sections[0]
+            ablation = " ablation" if "ablation" in only.title.lower() and "ablation" not in only.tab.lower() else ""
+            what = only.tab + ablation if len(view.sections) == 1 else f"{len(view.sections)} tables"
+            view.label = f"{view.label} · {what}"
 
 
 def read_results(folder: Path) -> ResultsView:
@@ -266,37 +278,15 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), "|" + "---|" * width, *(line(r) for r in rows)])
 
 
-def interval_markdown(claim: dict[str, Any]) -> str:
-    """The deciding 95% interval in words ("residual_cnn − lenet5 = +2.74 pts [+2.31, +3.17], paired bootstrap
-    over 12,675 test images; McNemar p = 1.2e-30"); empty without one. Figures are fractions in the JSON."""
-    d = claim.get("interval")
-    if isinstance(d, str):
-        return d
-    if not isinstance(d, dict) or not all(isinstance(d.get(k), (int, float)) for k in ("diff", "low", "high")):
-        return ""
-    text = f"{claim.get('expect', '?')} − {claim.get('against', '?')} = " if claim.get("against") else ""
-    text += f"{100 * d['diff']:+.2f} pts [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
-    if d.get("method"):
-        text += f", {d['method']}"
-    if isinstance(d.get("n"), int) and "images" not in str(d.get("method")):  # some methods name their images
-        text += f" over {d['n']:,} {'MNIST test' if claim.get('part') == 'mnist_test' else 'test'} images"
-    p = d.get("mcnemar_p")
-    if isinstance(p, (int, float)):
-        text += f"; McNemar p = {p:.2f}" if p >= 0.01 else f"; McNemar p = {p:.1e}"
-    return text
-
-
 def verdict_markdown(claim: dict[str, Any]) -> str:
     """One claim as a list item: the verdict first (with its interval where the JSON has one), then the report's
-    conclusion, then how it was judged."""
-    verdict = claim.get("verdict")
-    if not isinstance(verdict, str):
-        verdict = LEGACY_VERDICT.get(claim.get("holds"), "not judged")
-    interval = interval_markdown(claim)
-    basis = "winner chosen on validation metrics" if claim.get("basis") == "validation" else "compared on test figures"
+    conclusion, then how it was judged; worded by ``recognizer.verdicts``, as the results page words it."""
+    verdict = verdict_of(claim)
+    interval = interval_text(claim)
     detail = str(claim.get("detail") or "").rstrip(".")
     return (f"- {ICONS.get(verdict, '•')} **{verdict}**" + (f" ({interval})" if interval else "")
-            + f" — the report: {claim.get('text', '?')}.  \n  *{basis}" + (f": {detail}" if detail else "") + ".*")
+            + f" — the report: {claim.get('text', '?')}.  \n  *{basis_text(claim)}" + (f": {detail}" if detail else "")
+            + ".*")
 
 
 # ---------------------------------------------------------------------------------------------
