@@ -6,7 +6,7 @@ under 5 ms on one CPU thread.
 
 Per model: the file's size, and one preprocessed drawing through ``Recognizer.predict`` (one ONNX Runtime session
 at one thread, as the app opens it: the session call, softmax and top-k), p50 and p95 over --repeats calls after a
-warm-up. It is the figure ``python -m training export --lab`` measures and checks (``training.labexport
+warm-up. It is the figure ``python -m training export --lab`` measures and checks (``training.slots
 .single_drawing_ms``: median against 5 ms), here on real test images of the fixture drawn large on a 400x400 canvas.
 Then a whole drawing through the three default slots: the app's preprocessing of the canvas plus the three models,
 for scale. Timings depend on the machine's load: the load average is printed beside them.
@@ -28,7 +28,8 @@ from app_support import canvas_image, dataset_images, sketchpad_value  # noqa: E
 
 from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.preprocess import to_model_input  # noqa: E402
-from training.labexport import MAX_MB, MAX_MS, single_drawing_ms  # noqa: E402
+from training.convert import MAX_MB  # noqa: E402
+from training.slots import MAX_MS, single_drawing_ms  # noqa: E402
 
 
 def drawings(n: int) -> tuple[list[dict], np.ndarray]:

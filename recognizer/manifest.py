@@ -33,7 +33,7 @@ class ModelEntry:
     ``metrics`` holds the run's test figures plus ``runtime_test_accuracy`` (through ONNX Runtime, what the app
     gets); ``training`` the run's config, run id, device and environment; ``parity`` the torch/ONNX comparison;
     ``export`` how the file was made; ``run_record`` the folder (beside the manifest) with the run's record.
-    Lab models (``training/labexport.py``) also carry ``recipe`` (augmentation, images trained on and seen,
+    The drawing recipe's models (``training/slots.py``) also carry ``recipe`` (augmentation, images trained on and seen,
     schedule, smoothing, EMA, profile), ``metrics["drawbench"]`` and ``metrics["latency"]``, and ``slot_rule``:
     the default-slot decision against the reproduction's model of the split, with both models' figures.
     """

@@ -17,6 +17,7 @@ from app_support import fixture_data, train_tiny
 from recognizer.inference import Recognizer
 from recognizer.labels import split_chars
 from recognizer.manifest import Manifest, load_manifest
+from training import choose, convert
 from training import export as E
 from training.config import RunConfig
 from training.records import Metrics
@@ -68,8 +69,8 @@ def test_parity_recorded_and_holds(exported) -> None:
         assert parity["n"] == len(y)  # the fixture's test part is smaller than 1,000: all of it
         # Recompute independently: torch on the run's weights against the written file.
         model, _ = T.load_trained(exported.runs / entry["training"]["run_id"])
-        torch_logits, torch_features = E.run_torch(model, x)
-        onnx_logits, onnx_features = E.run_session(E.ort_session(exported.out / entry["file"]), x)
+        torch_logits, torch_features = convert.run_torch(model, x)
+        onnx_logits, onnx_features = convert.run_session(convert.ort_session(exported.out / entry["file"]), x)
         assert np.abs(onnx_logits - torch_logits).max() <= 1e-4
         assert np.abs(onnx_features - torch_features).max() <= 1e-4
         assert (onnx_logits.argmax(1) == y).mean() == (torch_logits.argmax(1) == y).mean()
@@ -89,7 +90,7 @@ def test_manifest_and_metadata_round_trip(exported) -> None:
             assert key in entry.metrics, key
         assert entry.input["name"] == "image" and entry.outputs == {"logits": "logits", "features": "features"}
         # A lone .onnx file describes itself: its metadata is the manifest entry minus sha256.
-        meta = E.read_metadata(entry.path)
+        meta = convert.read_metadata(entry.path)
         assert meta == {k: v for k, v in raw[name].items() if k != "sha256"}
         record = exported.out / raw[name]["run_record"]
         assert json.loads((record / "metrics.json").read_text())["run_id"] == entry.training["run_id"]
@@ -103,7 +104,7 @@ def test_manifest_and_metadata_round_trip(exported) -> None:
 def test_dynamic_batch_and_io_names(exported) -> None:
     x, _ = _test_images(7)
     for path in exported.out.glob("*.onnx"):
-        session = E.ort_session(path)
+        session = convert.ort_session(path)
         assert [i.name for i in session.get_inputs()] == ["image"]
         assert [o.name for o in session.get_outputs()] == ["logits", "features"]
         shape = session.get_inputs()[0].shape
@@ -121,7 +122,7 @@ def test_size_limit(exported) -> None:
 
 def test_runtime_accuracy_matches_training(exported) -> None:
     for entry in load_manifest(exported.out):
-        again = E.evaluate_exported(exported.out, entry.name, progress=False)
+        again = convert.evaluate_exported(exported.out, entry.name, progress=False)
         assert again["n"] == entry.metrics["n_test"]
         assert again["accuracy"] == pytest.approx(entry.metrics["runtime_test_accuracy"])
         assert again["accuracy"] == pytest.approx(entry.metrics["test_accuracy"], abs=1e-6)
@@ -172,7 +173,7 @@ def test_results_tables_choose_by_validation(tmp_path: Path) -> None:
              {"key": "resnet", "run_id": "resnet-a", "model": "resnet50", "split": "byclass", "status": "missing"}]
     for name, rows in (("table8", rows8), ("table2", rows2), ("section5", rows5)):
         (results / f"{name}.json").write_text(json.dumps({"table": name, "profile": "quick", "rows": rows}))
-    picked, messages = E.select_candidates(results, "quick")
+    picked, messages = choose.select_candidates(results, "quick")
     got = {c.name: (c.run_id, c.slot) for c in picked}
     assert got["residual_cnn-byclass"] == ("r8-byclass", "byclass")
     assert got["residual_cnn-balanced"] == ("r8-balanced", "balanced")
@@ -181,7 +182,7 @@ def test_results_tables_choose_by_validation(tmp_path: Path) -> None:
     assert "resnet50-byclass" not in got
     assert any("no finished results row for resnet50" in m for m in messages)
     # Another profile's tables are not used.
-    picked, messages = E.select_candidates(results, "paper")
+    picked, messages = choose.select_candidates(results, "paper")
     assert not picked and any("profile" in m for m in messages)
 
 

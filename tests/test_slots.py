@@ -1,5 +1,6 @@
-"""The lab family's export on the fixture: a tiny lab run chosen on validation, exported as <model>_lab-<split> with
-its recipe, ONNX Runtime and drawing-benchmark figures and latency, the default-slot rule both ways, and its card."""
+"""The drawing recipe's models through the export on the fixture (training/choose.py, export.py, slots.py): a tiny
+recipe run chosen on validation, exported as <model>_lab-<split> with its recipe, ONNX Runtime and drawing-benchmark
+figures and latency, the default-slot rule both ways, and its card."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from app_support import fixture_data
 from recognizer.inference import Recognizer
 from recognizer.labels import split_chars
 from recognizer.manifest import ModelEntry, load_manifest
+from training import choose, convert
 from training import export as E
-from training import labexport as L
+from training import slots as L
 from training.config import RunConfig
 from training.models import create_model
 from training.records import Metrics
@@ -57,7 +59,7 @@ def lab_table(folder: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory):
     """A tiny lab run, two stand-in reproductions (one unbeatable on validation, one beaten), their exports."""
-    tmp = tmp_path_factory.mktemp("labexport")
+    tmp = tmp_path_factory.mktemp("slots")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with fixture_data(tmp):
@@ -89,8 +91,9 @@ def entries(folder: Path) -> dict[str, ModelEntry]:
 
 
 def test_lab_run_is_chosen_on_validation_and_exported_under_its_own_name(made) -> None:
-    picks, messages = L.lab_picks(made.results)
-    assert [(p.run_id, p.name, p.split) for p in picks] == [(made.metrics.run_id, "lenet5_lab-byclass", "byclass")]
+    picks, messages = choose.recipe_candidates(made.results)
+    assert [(p.run_id, p.name, p.checked) for p in picks] == [(made.metrics.run_id, "lenet5_lab-byclass", True)]
+    assert "on byclass" in picks[0].source
     assert any("no finished lab row on bymerge" in m for m in messages)
     assert made.codes == {"strong": 0, "weak": 0}
     for folder in made.refs.values():
@@ -112,8 +115,8 @@ def test_the_entry_carries_recipe_images_and_figures(made) -> None:
     assert 0 <= d["top1"] <= d["top3"] <= 1 and d["drawings"] == 3 * d["n_sources"] >= 3 * 40
     latency = e.metrics["latency"]
     assert latency["threads"] == 1 and latency["p50_ms"] > 0 and latency["repeats"] == L.LATENCY_REPEATS
-    assert e.path.stat().st_size < L.MAX_MB * 1e6
-    assert E.read_metadata(e.path)["recipe"] == r  # the lone file describes itself
+    assert e.path.stat().st_size < convert.MAX_MB * 1e6
+    assert convert.read_metadata(e.path)["recipe"] == r  # the lone file describes itself
 
 
 def test_the_reproduction_keeps_the_slot_unless_beaten_on_both(made) -> None:
@@ -152,7 +155,7 @@ def test_a_slow_model_is_not_exported(made, tmp_path: Path, capsys) -> None:
     parser = argparse.ArgumentParser()
     E.add_arguments(parser)
     defaults = parser.parse_args(["--lab"])
-    assert (defaults.max_ms, defaults.max_mb) == (L.MAX_MS, L.MAX_MB) == (5.0, 10.0)
+    assert (defaults.max_ms, defaults.max_mb) == (L.MAX_MS, convert.MAX_MB) == (5.0, 10.0)
     out = tmp_path / "slow"
     shutil.copytree(made.refs["strong"], out)
     with fixture_data(made.tmp):

@@ -1,13 +1,13 @@
-"""The lab family's export: which lab run ships per split, what its model card says, the issue's two checks, and the
-rule that decides whether it becomes the app's default for its split. Used by ``python -m training export --lab``:
+"""The drawing recipe's models: their checks and the rule that decides whether one becomes the app's default for its
+split. ``python -m training export --lab`` exports the best recipe run per split (``training/choose.py``) through
+the one export path (``training/export.py``), and for these models ``DrawingChecks.apply`` adds, after the runtime
+scoring and before the file is written:
 
     python -m training export --lab                                   # assets/results/lab-full -> exported_models/
     python -m training export --lab --results assets/results/lab --runs-dir runs_lab --out /tmp/lab-try   # a trial
 
-Which run: per split, the finished row of the lab table(s) in the results folder with the best validation accuracy
-(then validation loss: ``collect.validation_rank``), never a test or drawing figure. Its name is
-``<model>_lab-<split>`` (``residual_cnn_lab-byclass``): a family apart from the reproduction's
-``residual_cnn-<split>``, whose files and entries the lab export never rewrites.
+Names: ``<model>_lab-<split>`` (``residual_cnn_lab-byclass``, ``recipe_model_name``): a family apart from the
+reproduction's ``residual_cnn-<split>``, whose files and entries this export never rewrites.
 
 What the entry carries beyond a reproduction model's: ``recipe`` (profile, augmentation knobs, pool images, images
 trained on and seen, schedule, warm-up, label smoothing, EMA, optimizer), ``metrics["drawbench"]`` (the drawing
@@ -15,14 +15,14 @@ benchmark, ``training/drawbench.py``, on the staged ONNX file through the app's 
 ``metrics["latency"]`` and ``slot_rule``. ``metrics["runtime_test_accuracy"]`` is the export's own ONNX Runtime score.
 
 Checks (a model that fails one is not exported, and the manifest lists it as skipped with the reason): the ONNX file
-under 10 MB (the export's size check, its limit capped at ``MAX_MB``) and one drawing under 5 ms on one CPU thread
-(the median of ``Recognizer.predict`` on single preprocessed benchmark canvases, an app session at one thread).
+under 10 MB (the export's size check, its limit capped at ``convert.MAX_MB``) and one drawing under 5 ms on one CPU
+thread (the median of ``Recognizer.predict`` on single preprocessed benchmark canvases, an app session at one thread).
 
-The default-slot rule (``decide_slot``): a lab model takes its split's default slot only when it beats the
+The default-slot rule (``decide_slot``): a recipe model takes its split's default slot only when it beats the
 reproduction's model of that split (``residual_cnn-<split>`` in the reference manifest, ``--against``, default
 exported_models/) on BOTH validation accuracy (each run's best epoch, as its training recorded it) and drawing-benchmark
-top-1 (both models scored now, on the same set). Otherwise the reproduction stays the default and the lab model is
-selectable. With no reproduction model of the split to compare with, the lab model takes the slot.
+top-1 (both models scored now, on the same set). Otherwise the reproduction stays the default and the recipe model is
+selectable. With no reproduction model of the split to compare with, the recipe model takes the slot.
 """
 
 from __future__ import annotations
@@ -36,16 +36,12 @@ import numpy as np
 
 from recognizer.files import sha256_bytes, write_atomic
 from recognizer.inference import Recognizer
-from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry
-from training.collect import validation_rank
-from training.drawbench import BenchConfig, BenchSet, build_set, score_probs
-from training.experiments import LAB_TABLES
-from training.lab import AUGMENT_FIELDS
-from training.records import Metrics, RecordError, ResultRow, TableResult
+from recognizer.manifest import Manifest, ManifestError, ModelEntry
+from training.augmentation import AUGMENT_FIELDS
+from training.drawbench import BenchConfig, BenchSet, build_set, pct, score_probs
+from training.records import Metrics
 
-LAB_RESULTS = "lab-full"  # assets/results/<this>: where the `lab` profile's ablation is written (see README)
 REPRODUCTION_FAMILY = "residual_cnn"  # the reproduction's slot models are residual_cnn-<split>
-MAX_MB = 10.0
 MAX_MS = 5.0
 LATENCY_REPEATS = 200
 LATENCY_WARMUP = 20
@@ -55,86 +51,20 @@ RULE = ("a lab model takes its split's default slot only when it beats the repro
 
 
 class OverBudget(RuntimeError):
-    """A lab model over the issue's size or latency limit: left out, with the figure that failed."""
+    """A recipe model over the size or latency limit: left out, with the figure that failed."""
 
 
-def lab_name(model: str, split: str) -> str:
+def recipe_model_name(model: str, split: str) -> str:
+    """The name a recipe run ships under: ``<model>_lab-<split>``."""
     return f"{model}_lab-{split}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Which run per split
-
-
-@dataclass
-class LabPick:
-    """The lab run chosen for one split, and why."""
-
-    run_id: str
-    name: str
-    split: str
-    source: str
-
-
-def read_lab_tables(folder: Path, profile: str | None, messages: list[str]) -> list[TableResult]:
-    """The lab tables (``experiments.LAB_TABLES``) written in ``folder`` (of ``profile`` when given)."""
-    tables = []
-    for name in LAB_TABLES:
-        path = folder / f"{name}.json"
-        if not path.is_file():
-            continue
-        try:
-            table = TableResult.read(path)
-        except RecordError as err:
-            messages.append(f"skipping {path}: {err}")
-            continue
-        if profile and table.profile not in ("", profile):
-            messages.append(f"skipping {path}: profile {table.profile!r}, not {profile!r}")
-            continue
-        tables.append(table)
-    if not any((folder / f"{name}.json").is_file() for name in LAB_TABLES):
-        messages.append(f"no lab table ({', '.join(LAB_TABLES)}) in {folder}: run `python -m training reproduce "
-                        f"lab_slots --profile lab --out {folder}` (or `lab`, the whole ablation)")  # fmt: skip
-    return tables
-
-
-def best_per_split(tables: list[TableResult]) -> dict[str, tuple[str, ResultRow]]:
-    """Each split's finished row (and its table) with the best validation figures; rows without one never win."""
-    best: dict[str, tuple[str, ResultRow]] = {}
-    for table in tables:
-        for row in table.done:
-            if row.val_accuracy is None or not row.run_id:
-                continue
-            split = row.settings.split
-            if split not in best or validation_rank(row) > validation_rank(best[split][1]):
-                best[split] = (table.table, row)
-    return best
-
-
-def lab_picks(folder: Path, profile: str | None = None) -> tuple[list[LabPick], list[str]]:
-    """The lab run per comparison slot, chosen on validation, and messages about what is missing."""
-    messages: list[str] = []
-    tables = read_lab_tables(folder, profile, messages)
-    best = best_per_split(tables)
-    picks = []
-    for split in SLOTS:
-        if split not in best:
-            if tables:
-                messages.append(f"no finished lab row on {split} with a validation score in {folder}")
-            continue
-        table, row = best[split]
-        source = (f"{table} row {row.key} (best validation accuracy {100 * row.val_accuracy:.2f}% of the lab rows "
-                  f"on {split}; profile {row.settings.profile})")  # fmt: skip
-        picks.append(LabPick(row.run_id, lab_name(row.settings.model, split), split, source))
-    return picks, messages
 
 
 # ---------------------------------------------------------------------------------------------
 # What the card says
 
 
-def recipe(metrics: Metrics) -> dict:
-    """How the model was trained, in the terms of the lab recipe (training/lab.py), and on how many images."""
+def recipe_card(metrics: Metrics) -> dict:
+    """How the model was trained, in the terms of the drawing recipe's RunConfig knobs, and on how many images."""
     c = metrics.config
     return {
         "profile": c.profile,
@@ -156,8 +86,8 @@ def bench_figures(bench: BenchSet, recognizer: Recognizer, name: str) -> dict:
     labels = list(recognizer.entry(name).labels)
     scored = score_probs(bench, labels, lambda x: recognizer.predict_batch(name, x)[0])
     variants = bench.config.variants
-    return {"top1": scored["drawn"]["top1"], "top3": scored["drawn"]["top3"], "plain_top1": scored["plain"]["top1"],
-            "variants": {v: scored["variants"][v]["top1"] for v in variants}, "n_sources": int(len(bench.sources)),
+    return {"top1": scored.drawn.top1, "top3": scored.drawn.top3, "plain_top1": scored.plain.top1,
+            "variants": {v: scored.variants[v].top1 for v in variants}, "n_sources": int(len(bench.sources)),
             "drawings": int(len(bench.sources) * len(variants)), "config": bench.config.key()}  # fmt: skip
 
 
@@ -205,10 +135,6 @@ def decide_slot(split: str, lab: Figures, reproduction: Figures | None) -> dict:
                                                       f"{figures}"}  # fmt: skip
 
 
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}%"
-
-
 def settle_slots(entries: list[ModelEntry]) -> None:
     """Each decided slot held by the model the rule chose (when it is in this manifest), by no other model."""
     for decided in [e for e in entries if e.slot_rule]:
@@ -228,7 +154,7 @@ def settle_slots(entries: list[ModelEntry]) -> None:
 
 
 @dataclass
-class LabChecks:
+class DrawingChecks:
     """The benchmark set, the reproduction's models to compare with, and the limits; one per export command."""
 
     bench: BenchSet
@@ -238,7 +164,7 @@ class LabChecks:
     _reproduction: dict[str, Figures | None] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, reference: Path, per_class: int, max_ms: float = MAX_MS, progress: bool = True) -> LabChecks:
+    def build(cls, reference: Path, per_class: int, max_ms: float = MAX_MS, progress: bool = True) -> DrawingChecks:
         return cls(build_set(BenchConfig(per_class=per_class), progress=progress), Path(reference), max_ms)
 
     def reproduction(self, split: str) -> Figures | None:
@@ -260,7 +186,7 @@ class LabChecks:
 
     def apply(self, entry: ModelEntry, staged: bytes, metrics: Metrics) -> None:
         """Recipe, drawing benchmark, latency (checked) and the slot decision, into the entry before it is written."""
-        entry.recipe = recipe(metrics)
+        entry.recipe = recipe_card(metrics)
         with tempfile.TemporaryDirectory(prefix="lab-export-") as tmp:
             write_atomic(Path(tmp) / entry.file, staged)
             Manifest([ModelEntry(**{**_fields(entry), "sha256": sha256_bytes(staged)})]).write(Path(tmp))
@@ -280,8 +206,8 @@ def _fields(entry: ModelEntry) -> dict:
     return {k: v for k, v in asdict(entry).items() if k != "path"}
 
 
-def describe(entry: ModelEntry) -> str:
-    """One line per exported lab model for the command's output."""
+def describe_checks(entry: ModelEntry) -> str:
+    """One line per exported recipe model for the command's output: its figures and the slot decision."""
     d, lat, rule = entry.metrics["drawbench"], entry.metrics["latency"], entry.slot_rule
     return (f"{entry.name}: validation {pct(entry.metrics.get('best_val_accuracy'))}, test via ONNX Runtime "
             f"{pct(entry.metrics.get('runtime_test_accuracy'))}, drawings top-1 {pct(d['top1'])} "
