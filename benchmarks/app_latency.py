@@ -36,7 +36,7 @@ from app_support import FIXTURE_ROOT, build_models, canvas_image, dataset_images
 from recognizer.preprocess import to_model_input  # noqa: E402
 from recognizer.saliency import stroke_segments  # noqa: E402
 from webapp.analysis import analyse, saliency_map, saliency_maps  # noqa: E402
-from webapp.lab import Lab  # noqa: E402
+from webapp.served import ServedModels  # noqa: E402
 
 # p50 targets in ms (issue 14); stages without one are printed for information.
 TARGETS = {"preprocess": 2.0, "3 saliency maps": 50.0}
@@ -55,7 +55,7 @@ def verdict(stage: str, values: list[float]) -> str:
     return f"   target p50 <= {target:g}: {'met' if p50 <= target else 'MISSED'}"
 
 
-def time_drawing(lab: Lab, names: list[str], value: dict, stages: dict[str, list[float]],
+def time_drawing(lab: ServedModels, names: list[str], value: dict, stages: dict[str, list[float]],
                  per_model: dict[str, list[float]]) -> None:
     """One drawing through every stage, each timed on its own (ms), appended to ``stages``/``per_model``."""
     recognizer = lab.recognizer
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no manifest in {models}: training tiny LeNet-5s on the fixture in {work} (figures not representative)")
         models = build_models(work / "models", work)
         atexit.register(shutil.rmtree, work, ignore_errors=True)
-    lab = Lab(models, REPO / "assets", threads=args.threads)
+    lab = ServedModels(models, REPO / "assets", threads=args.threads)
     names = [n for n in lab.slot_defaults() if n]
     if not names:
         print(f"no usable models in {models}: {lab.problem or lab.unavailable}")

@@ -58,7 +58,7 @@ from app_support import build_models, canvas_image, dataset_images, free_port  #
 
 from recognizer.preprocess import to_model_input  # noqa: E402
 from webapp.api import RAW_ROUTE, predict_json  # noqa: E402
-from webapp.lab import Lab  # noqa: E402
+from webapp.served import ServedModels  # noqa: E402
 
 MAX_USERS = 100
 MAX_REQUESTS = 200  # per user
@@ -260,7 +260,7 @@ def app_work(files: list[Path], models: Path, assets: Path, repeats: int = 3) ->
     over the drawings): reading the PNG, preprocessing, the three slot models, and ``predict_json`` whole (all
     three and its JSON). What the server spends beyond ``predict_json`` is Gradio's: HTTP, routing, the
     session, the uploaded file's checks and the answer's serialisation."""
-    lab = Lab(models, assets)
+    lab = ServedModels(models, assets)
     names = [n for n in lab.slot_defaults() if n]
     times: dict[str, list[float]] = {"read": [], "to_model_input": [], "models": [], "predict_json": []}
     for _ in range(repeats):

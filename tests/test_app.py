@@ -48,9 +48,9 @@ from webapp.embeddings_tab import (
     embedding_points,
     mistakes,
 )
-from webapp.lab import Lab
 from webapp.models_tab import accuracy_line, model_card, models_table, percent, status_markdown
 from webapp.results import build_results_tab, read_results, results_views
+from webapp.served import ServedModels
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -76,8 +76,8 @@ def tiny_assets(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def lab(tiny_models: Path, tiny_assets: Path) -> Lab:
-    return Lab(tiny_models, tiny_assets)
+def lab(tiny_models: Path, tiny_assets: Path) -> ServedModels:
+    return ServedModels(tiny_models, tiny_assets)
 
 
 @pytest.fixture(scope="session")
@@ -157,13 +157,13 @@ def test_app_imports_without_torch_and_builds_quickly(tiny_models: Path, tiny_as
     assert built < 5, f"build_demo took {built} s"
 
 
-def test_slots_default_to_the_three_splits(lab: Lab) -> None:
+def test_slots_default_to_the_three_splits(lab: ServedModels) -> None:
     assert lab.slot_defaults() == [f"lenet5-{s}" for s in SLOTS]
     assert [name for _, name in lab.model_choices()] == [f"lenet5-{s}" for s in SLOTS]
     assert lab.problem is None and lab.unavailable == {}
 
 
-def test_real_drawings_give_three_predictions(lab: Lab, canvases) -> None:
+def test_real_drawings_give_three_predictions(lab: ServedModels, canvases) -> None:
     names = lab.slot_defaults()
     for rgb, _ in canvases:
         analysis = analyse(lab, sketchpad_value(rgb), names)
@@ -179,7 +179,7 @@ def test_real_drawings_give_three_predictions(lab: Lab, canvases) -> None:
     assert all(d == c or d == f"{c}/{c.lower()}" for c, d, _ in merged)  # bymerge shows 'C/c' for merged classes
 
 
-def test_canvas_prediction_matches_the_dataset_image(lab: Lab) -> None:
+def test_canvas_prediction_matches_the_dataset_image(lab: ServedModels) -> None:
     """A test image drawn large on the canvas reaches the model close to the image itself."""
     x, _, _ = dataset_images("balanced", 20)
     name = lab.slot_defaults()[2]
@@ -191,7 +191,7 @@ def test_canvas_prediction_matches_the_dataset_image(lab: Lab) -> None:
     assert same >= 12, f"only {same} of 20 canvas drawings read like the dataset image"
 
 
-def test_first_canvas_events_and_empty_canvas_ask_for_a_drawing(lab: Lab) -> None:
+def test_first_canvas_events_and_empty_canvas_ask_for_a_drawing(lab: ServedModels) -> None:
     names = lab.slot_defaults()
     first_event = {"background": None, "layers": [], "composite": None}
     blank = sketchpad_value(np.full((400, 400, 3), 255, np.uint8))
@@ -201,7 +201,7 @@ def test_first_canvas_events_and_empty_canvas_ask_for_a_drawing(lab: Lab) -> Non
         assert analysis.x28 is None and not any(s.ok for s in analysis.slots) and analysis.agree is None
 
 
-def test_a_dot_and_a_filled_canvas_are_not_characters(lab: Lab) -> None:
+def test_a_dot_and_a_filled_canvas_are_not_characters(lab: ServedModels) -> None:
     dot = np.full((400, 400, 3), 255, np.uint8)
     dot[198:203, 198:203] = 0
     mostly = np.zeros((400, 400, 3), np.uint8)  # scribbled over almost everywhere
@@ -229,7 +229,7 @@ def test_a_dot_and_a_filled_canvas_are_not_characters(lab: Lab) -> None:
         ("truncated.png", "bad", "cannot read image"),
     ],
 )
-def test_uploads_predict_or_explain(lab: Lab, files: dict[str, Path], name: str, kind: str | None,
+def test_uploads_predict_or_explain(lab: ServedModels, files: dict[str, Path], name: str, kind: str | None,
                                     words: str | None) -> None:
     analysis = analyse(lab, str(files[name]), lab.slot_defaults())
     assert analysis.kind == kind, analysis.message
@@ -241,7 +241,7 @@ def test_uploads_predict_or_explain(lab: Lab, files: dict[str, Path], name: str,
         assert answer["ok"] is False and words in answer["error"] and answer["input"] is None
 
 
-def test_white_ink_and_transparency_read_like_black_ink(lab: Lab, files: dict[str, Path]) -> None:
+def test_white_ink_and_transparency_read_like_black_ink(lab: ServedModels, files: dict[str, Path]) -> None:
     reference = analyse(lab, letter_a(), lab.slot_defaults()).x28
     for name in ("white-on-black.png", "transparent.png"):
         x28 = analyse(lab, str(files[name]), lab.slot_defaults()).x28
@@ -257,7 +257,7 @@ def test_agreement_merges_case() -> None:
     assert Analysis(np.zeros((28, 28)), slots=[slot("c"), SlotResult("m", error="x")]).agree is None
 
 
-def test_page_values_for_an_analysis(lab: Lab, canvases) -> None:
+def test_page_values_for_an_analysis(lab: ServedModels, canvases) -> None:
     analysis = analyse(lab, sketchpad_value(canvases[0][0]), lab.slot_defaults())
     values = shown(analysis)
     assert len(values.labels) == len(values.infos) == len(SLOTS)
@@ -302,7 +302,7 @@ def test_clear_shows_the_ready_state_and_a_cleared_drawing_never_comes_back(tiny
     assert all(v is None for v in tab.on_saliency(x28, False, memory, *names).values())  # maps turned off
 
 
-def test_canvas_png_reads_like_the_sketchpad_value(lab: Lab, canvases) -> None:
+def test_canvas_png_reads_like_the_sketchpad_value(lab: ServedModels, canvases) -> None:
     """The canvas sends its PNG; decoded, it is the Sketchpad's value form and gives the same model input."""
     value = sketchpad_value(canvases[0][0])
     decoded = canvas_value(png_data_url(value["layers"][0]))
@@ -330,14 +330,14 @@ def test_canvas_value_of_another_size_or_too_large_is_refused() -> None:
         canvas_value("data:image/png;base64," + "A" * 3_000_000)
 
 
-def test_slot_with_another_model_and_empty_slot(lab: Lab, canvases) -> None:
+def test_slot_with_another_model_and_empty_slot(lab: ServedModels, canvases) -> None:
     analysis = analyse(lab, sketchpad_value(canvases[0][0]), ["lenet5-balanced", None, "no-such-model"], k=3)
     assert analysis.slots[0].ok and len(analysis.slots[0].prediction.top) == 3
     assert analysis.slots[1].error == "No model in this slot."
     assert "unavailable" in analysis.slots[2].error and analysis.agree is None
 
 
-def test_model_cards_and_summary(lab: Lab) -> None:
+def test_model_cards_and_summary(lab: ServedModels) -> None:
     card = model_card(lab, "lenet5-bymerge")
     for words in ("bymerge", "47 classes", "pool", "test accuracy", "weighted F1", "1 epoch", "trained in"):
         assert words in card
@@ -349,7 +349,7 @@ def test_model_cards_and_summary(lab: Lab) -> None:
     json.dumps(summary)  # the API answer must be plain JSON
 
 
-def test_model_card_headline_is_the_apps_own_accuracy(lab: Lab) -> None:
+def test_model_card_headline_is_the_apps_own_accuracy(lab: ServedModels) -> None:
     """The card leads with the accuracy through ONNX Runtime (what the app gets), the training device's beside it."""
     for name in lab.slot_defaults():
         e = lab.entry(name)
@@ -366,7 +366,7 @@ def test_model_card_headline_is_the_apps_own_accuracy(lab: Lab) -> None:
     assert "on the training device (NVIDIA H100)" in accuracy_line(gpu)
 
 
-def test_embedding_figure_labels_each_class_and_shows_the_drawing(lab: Lab, canvases) -> None:
+def test_embedding_figure_labels_each_class_and_shows_the_drawing(lab: ServedModels, canvases) -> None:
     name = lab.slot_defaults()[0]
     x28 = analyse(lab, sketchpad_value(canvases[0][0]), [name]).x28
     points, _ = embedding_points(lab, name, "umap", None, x28)
@@ -392,7 +392,7 @@ def test_embedding_figure_labels_each_class_and_shows_the_drawing(lab: Lab, canv
     assert not [c for c in ax.collections if c.get_gid() == DRAWING_GID]
 
 
-def test_embedding_map_places_the_drawing(lab: Lab, canvases) -> None:
+def test_embedding_map_places_the_drawing(lab: ServedModels, canvases) -> None:
     name = lab.slot_defaults()[0]
     assert [m for _, m in embedding_methods(lab, name)] == ["umap", "tsne"]
     points, note = embedding_points(lab, name, "umap", None, None)
@@ -414,13 +414,13 @@ def test_maps_before_and_after_pretraining_are_offered(tiny_models: Path, tiny_a
     """A pretrained model's file also holds its encoder's maps before and after pretraining: the Map choice lists
     them after the model's own, titled, and the drawing lands on them by the fine-tuned model's neighbours."""
     shutil.copytree(tiny_assets, tmp_path / "assets")
-    name = Lab(tiny_models, tiny_assets).slot_defaults()[0]
+    name = ServedModels(tiny_models, tiny_assets).slot_defaults()[0]
     path = tmp_path / "assets" / "embeddings" / f"{name}.npz"
     with np.load(path) as raw:
         arrays = dict(raw)
     stages = {m: arrays["tsne" if m.startswith("umap") else "umap"] for m in STAGE_NAMES}
     np.savez_compressed(path, **arrays, **stages)
-    lab = Lab(tiny_models, tmp_path / "assets")
+    lab = ServedModels(tiny_models, tmp_path / "assets")
     methods = embedding_methods(lab, name)
     assert [m for _, m in methods] == ["umap", "tsne", *STAGE_NAMES]
     assert methods[2][0] == STAGE_TITLES["umap_random"] and "before pretraining" in methods[2][0]
@@ -429,7 +429,7 @@ def test_maps_before_and_after_pretraining_are_offered(tiny_models: Path, tiny_a
     assert len(points["x"]) == len(lab.embedding(name)) + 1 and "fine-tuned model's neighbours" in note
 
 
-def test_mistakes_browser(lab: Lab) -> None:
+def test_mistakes_browser(lab: ServedModels) -> None:
     name = lab.slot_defaults()[1]
     items, note = mistakes(lab, name)
     emb = lab.embedding(name)
@@ -442,8 +442,8 @@ def test_mistakes_browser(lab: Lab) -> None:
     assert filtered and all(c.startswith(f"{true} → ") for _, c in filtered)
 
 
-def test_missing_embedding_says_so(lab: Lab, tiny_models: Path, tmp_path: Path) -> None:
-    other = Lab(tiny_models, tmp_path)
+def test_missing_embedding_says_so(lab: ServedModels, tiny_models: Path, tmp_path: Path) -> None:
+    other = ServedModels(tiny_models, tmp_path)
     points, note = embedding_points(other, "lenet5-byclass", "umap")
     assert points["x"] == [] and "No map" in note and "embed" in note
     assert mistakes(other, "lenet5-byclass") == ([], "")
@@ -475,10 +475,27 @@ def test_each_profile_gets_its_own_results_view(tiny_assets: Path, tmp_path: Pat
     (paper / "README.md").write_text("# Paper profile\n")
     (paper / "runs" / "some-run").mkdir(parents=True)  # run records are not tables of the view
     (paper / "runs" / "some-run" / "history.csv").write_text("epoch,loss\n1,0.5\n")
-    views = Lab(tmp_path / "no-models", assets).results_views()
+    views = ServedModels(tmp_path / "no-models", assets).results_views()
     assert [v.label for v in views] == ["paper profile", "results"]
     assert "Paper profile" in views[0].readme and [t for t, _, _ in views[0].tables] == ["table8"]
     assert "Reproduced results" in views[1].readme and len(views[1].images) == 3
+
+
+def test_two_results_folders_of_one_profile_say_what_they_hold(tmp_path: Path) -> None:
+    """The reproduction's quick tables and the recipe's quick ablation: two tabs, neither just 'quick profile'."""
+    top = tmp_path / "results"
+    for folder, tables in ((top, {"table2": "Table 2: models", "table8": "Table 8: splits"}),
+                           (top / "lab", {"lab": "Lab: augmentation and a longer recipe (ablation)"})):  # fmt: skip
+        folder.mkdir(parents=True)
+        (folder / "README.md").write_text("# Results\n")
+        for name, title in tables.items():
+            (folder / f"{name}.json").write_text(json.dumps({"table": name, "title": title, "profile": "quick",
+                                                             "rows": []}))
+    (top / "paper").mkdir()
+    (top / "paper" / "README.md").write_text("# Paper\n")
+    (top / "paper" / "table2.json").write_text(json.dumps({"table": "table2", "profile": "paper", "rows": []}))
+    labels = [v.label for v in results_views(top)]
+    assert labels == ["paper profile", "quick profile · 2 tables", "quick profile · Lab ablation"]
 
 
 def _expected_verdict(claim: dict) -> str:

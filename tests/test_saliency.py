@@ -18,7 +18,7 @@ from recognizer.inference import Recognizer
 from recognizer.preprocess import from_idx, to_model_input
 from recognizer.saliency import SEGMENTS, occlusion_map, segment_map, stroke_segments
 from webapp.analysis import saliency_map, saliency_maps
-from webapp.lab import Lab
+from webapp.served import ServedModels
 
 FIXTURES = Path(__file__).parent / "fixtures" / "emnist" / "partial"
 FIXTURE_IMAGES = FIXTURES / "emnist-balanced-test-images-idx3-ubyte.fixture.gz"
@@ -36,10 +36,10 @@ def fixture_images(n: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def lab() -> Lab:
+def lab() -> ServedModels:
     if not (REAL_MODELS / "manifest.json").exists():
         pytest.skip(f"no shipped models in {REAL_MODELS} (python -m training export)")
-    return Lab(REAL_MODELS, REAL_ASSETS, threads=1)
+    return ServedModels(REAL_MODELS, REAL_ASSETS, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def deletion_drops(rec: Recognizer, name: str, x: np.ndarray, heat: np.ndarray,
     return float(drops[0]), float(drops[1:].mean())
 
 
-def test_blanking_the_salient_strokes_changes_the_prediction_more_than_random_ink(lab: Lab, images) -> None:
+def test_blanking_the_salient_strokes_changes_the_prediction_more_than_random_ink(lab: ServedModels, images) -> None:
     rng = np.random.default_rng(0)
     for name in [n for n in lab.slot_defaults() if n]:
         pairs = [deletion_drops(lab.recognizer, name, x, segment_map(lab.recognizer, name, x), rng) for x in images]
@@ -73,7 +73,7 @@ def test_blanking_the_salient_strokes_changes_the_prediction_more_than_random_in
         assert salient > 1.6 * random and salient - random > 0.25, (name, salient, random)
 
 
-def test_segments_point_as_well_as_the_dense_occlusion(lab: Lab, images) -> None:
+def test_segments_point_as_well_as_the_dense_occlusion(lab: ServedModels, images) -> None:
     """17 forward passes instead of up to 169, and its top pixels matter as much (measured 0.68 against 0.68)."""
     name = lab.slot_defaults()[0]
     rec = lab.recognizer
@@ -84,7 +84,7 @@ def test_segments_point_as_well_as_the_dense_occlusion(lab: Lab, images) -> None
     assert np.mean(segments) > 0.9 * np.mean(dense), (np.mean(segments), np.mean(dense))
 
 
-def test_saliency_maps_in_parallel_match_one_by_one(lab: Lab, images) -> None:
+def test_saliency_maps_in_parallel_match_one_by_one(lab: ServedModels, images) -> None:
     names = [*lab.slot_defaults(), "no-such-model", None]
     x = images[0]
     maps = saliency_maps(lab, x, names)

@@ -166,10 +166,10 @@ def test_a_slow_model_is_not_exported(made, tmp_path: Path, capsys) -> None:
 
 
 def test_the_model_card_shows_how_and_on_what_it_was_trained(made) -> None:
-    from webapp.lab import Lab
     from webapp.models_tab import model_card, models_table
+    from webapp.served import ServedModels
 
-    lab = Lab(made.refs["strong"], made.tmp / "assets")
+    lab = ServedModels(made.refs["strong"], made.tmp / "assets")
     card = model_card(lab, "lenet5_lab-byclass")
     e = lab.entry("lenet5_lab-byclass")
     for words in (f"trained on **{e.recipe['n_train']:,} images**", f"{e.recipe['images_seen']:,} images seen",

@@ -1,6 +1,7 @@
-"""The EMNIST lab's web app (Gradio): one module per tab around one ``Lab``, and the two API endpoints.
+"""The EMNIST lab's web app (Gradio): one module per tab around one ``ServedModels`` (webapp/served.py), and the
+two API endpoints.
 
-- ``lab``: the state (models opened once, embeddings and results read from assets/).
+- ``served``: the state (models opened once, embeddings and results read from assets/).
 - ``analysis``: one input through the slots' models (no Gradio), used by the draw tab and /predict.
 - ``draw``, ``embeddings_tab``, ``results``, ``models_tab``: each tab's values, layout and events.
 - ``api``: /predict and /models (``gr.api``). ``demo``: ``build_demo`` and ``launch``.

@@ -24,7 +24,7 @@ from recognizer.manifest import SLOTS
 from recognizer.preprocess import FILLED, BadImage, InputError, NothingDrawn, to_model_input
 from recognizer.saliency import overlay, segment_map, stroke_segments
 
-from .lab import Lab
+from .served import ServedModels
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def canvas_ink(value: Any) -> float:
 # Asking the models
 
 
-def analyse(lab: Lab, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True) -> Analysis:
+def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True) -> Analysis:
     """Read any input and run every slot on it."""
     x28, message, kind = prepare(image)
     if x28 is None:
@@ -138,7 +138,7 @@ def analyse(lab: Lab, image: Any, names: list[str | None], k: int = TOP_K, salie
     return analyse_x28(lab, x28, names, k, saliency)
 
 
-def analyse_x28(lab: Lab, x28: np.ndarray | None, names: list[str | None], k: int = TOP_K,
+def analyse_x28(lab: ServedModels, x28: np.ndarray | None, names: list[str | None], k: int = TOP_K,
                 saliency: bool = True) -> Analysis:
     """Run every slot on a prepared 28x28 input."""
     if x28 is None:
@@ -149,7 +149,7 @@ def analyse_x28(lab: Lab, x28: np.ndarray | None, names: list[str | None], k: in
     return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency) for name in names])
 
 
-def run_slot(lab: Lab, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True) -> SlotResult:
+def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True) -> SlotResult:
     """One model's top-k (and saliency map); a missing or failing model gives its slot an error instead."""
     if not name:
         return SlotResult(None, error="No model in this slot.")
@@ -165,7 +165,7 @@ def run_slot(lab: Lab, name: str | None, x28: np.ndarray, k: int = TOP_K, salien
     return SlotResult(name, prediction, heat)
 
 
-def saliency_map(lab: Lab, name: str, x28: np.ndarray, segments: np.ndarray | None = None) -> np.ndarray:
+def saliency_map(lab: ServedModels, name: str, x28: np.ndarray, segments: np.ndarray | None = None) -> np.ndarray:
     """Where the model looked: the stroke-segment occlusion map over the enlarged input, as an RGB picture.
 
     ``segments`` (``stroke_segments(x28)``) can be shared between slots: they depend on the drawing only.
@@ -174,7 +174,7 @@ def saliency_map(lab: Lab, name: str, x28: np.ndarray, segments: np.ndarray | No
     return overlay(x28, heat, size=PREVIEW_SIZE)
 
 
-def saliency_maps(lab: Lab, x28: np.ndarray | None, names: list[str | None]) -> list[np.ndarray | None]:
+def saliency_maps(lab: ServedModels, x28: np.ndarray | None, names: list[str | None]) -> list[np.ndarray | None]:
     """One saliency picture per slot (None where there is no input or no working model), the slots in parallel."""
     if x28 is None:
         return [None] * len(names)

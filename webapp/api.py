@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from recognizer.manifest import SLOTS
 
 from .analysis import MAX_UPLOAD_MB, TOP_K, analyse
-from .lab import Lab
+from .served import ServedModels
 
 MAX_API_MODELS = 8  # models one /predict call may ask for
 # How many /predict calls waiting in Gradio's queue are handed over at once (batch=True). Measured with
@@ -46,7 +46,7 @@ NO_BODY = "Send the image file as the request body, e.g. curl --data-binary @dra
 NOT_A_FILE = "Send the image as a file: gradio_client.handle_file(path)."
 
 
-def predict_json(lab: Lab, image: Any, k: int = TOP_K, include_input: bool = True,
+def predict_json(lab: ServedModels, image: Any, k: int = TOP_K, include_input: bool = True,
                  models: str | list[str] | None = None) -> dict:
     """The /predict answer for one image: per slot the model, its top-k and its latency, and ``agree``."""
     names = _asked_models(models) or lab.slot_defaults()
@@ -78,7 +78,7 @@ def _asked_models(models: str | list[str] | None) -> list[str | None]:
     return wanted[:MAX_API_MODELS]
 
 
-def models_summary(lab: Lab) -> dict:
+def models_summary(lab: ServedModels) -> dict:
     """The /models answer: the manifest's models, the slots, and what is unavailable or skipped, with why."""
     models = [{
         "name": e.name, "family": e.family, "split": e.split, "protocol": e.protocol, "profile": e.profile,
@@ -114,7 +114,7 @@ class Endpoints:
     GIL over numpy's small steps cost 2-4 ms more CPU per call and a longer tail (benchmarks/app_load.py).
     """
 
-    def __init__(self, lab: Lab, workers: int = API_WORKERS) -> None:
+    def __init__(self, lab: ServedModels, workers: int = API_WORKERS) -> None:
         self.lab = lab
         self.pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="predict")
 
@@ -196,7 +196,7 @@ def add_raw_route(app: Any, endpoints: Endpoints) -> None:
     app.add_api_route(RAW_ROUTE, endpoints.predict_raw, methods=["POST"], include_in_schema=False)
 
 
-def add_api(lab: Lab, batch: int = API_BATCH) -> Endpoints:
+def add_api(lab: ServedModels, batch: int = API_BATCH) -> Endpoints:
     """Declare /predict and /models on the Blocks being built; ``batch`` > 1 lets the queue batch /predict.
     Returns the endpoints, whose ``predict_raw`` ``add_raw_route`` serves once the server exists.
 

@@ -16,9 +16,9 @@ from .analysis import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
-from .lab import Lab
 from .models_tab import build_models_tab, status_markdown
 from .results import build_results_tab
+from .served import ServedModels as Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_SIZE = f"{4 * MAX_UPLOAD_MB}mb"  # Gradio refuses bigger uploads outright; analysis refuses > MAX_UPLOAD_MB

@@ -21,8 +21,8 @@ from recognizer.manifest import SLOTS
 from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
 from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
 from .events import QUIET
-from .lab import Lab
 from .models_tab import model_card
+from .served import ServedModels as Lab
 
 READY = Analysis(None, EMPTY_MESSAGE, "empty")  # an empty canvas: what the page shows at start and after Clear
 

@@ -1,7 +1,8 @@
 """The "Embeddings" tab: each model's test sample on a 2-D map, the current drawing placed on it, and its mistakes.
 
-The maps are computed offline (``python -m training embed``) and read lazily per model through ``Lab.embedding``;
-the drawing is placed by its nearest neighbours in the model's feature space (``Embedding.place``).
+The maps are computed offline (``python -m training embed``) and read lazily per model through
+``ServedModels.embedding``; the drawing is placed by its nearest neighbours in the model's feature space
+(``Embedding.place``).
 The map is a matplotlib figure (``gr.Plot``): with up to 62 classes colours alone cannot be told apart, so each
 class's character is written at the middle of its points, and Gradio's native scatter plot draws no text.
 """
@@ -23,7 +24,7 @@ from recognizer.embeddings import MAP_TITLES, STAGE_TITLES, Embedding, Embedding
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, display
 
 from .events import QUIET
-from .lab import Lab
+from .served import ServedModels
 
 MAX_MISTAKES = 60  # thumbnails in the mistakes browser
 DRAWING = "★ your drawing"  # the series name of the placed drawing on an embedding map
@@ -54,7 +55,7 @@ def thumbnail(thumb: np.ndarray, size: int = 84) -> np.ndarray:
 # Maps and mistakes, as plain values
 
 
-def embedding_methods(lab: Lab, name: str | None) -> list[tuple[str, str]]:
+def embedding_methods(lab: ServedModels, name: str | None) -> list[tuple[str, str]]:
     """(title, map name) of each map the model's embedding file holds; [] without one."""
     if not name:
         return []
@@ -65,7 +66,7 @@ def embedding_methods(lab: Lab, name: str | None) -> list[tuple[str, str]]:
     return [(map_title(m), m) for m in emb.methods]
 
 
-def embedding_points(lab: Lab, name: str | None, method: str | None, classes: list[str] | None = None,
+def embedding_points(lab: ServedModels, name: str | None, method: str | None, classes: list[str] | None = None,
                      x28: np.ndarray | None = None) -> tuple[dict[str, list], str]:
     """Columns for the map (x, y, class, predicted, correct) and a markdown note.
 
@@ -104,7 +105,8 @@ def embedding_points(lab: Lab, name: str | None, method: str | None, classes: li
     return points, note + "  \n" + place_drawing(lab, name, emb, method, x28, points)
 
 
-def place_drawing(lab: Lab, name: str, emb: Embedding, method: str, x28: np.ndarray, points: dict[str, list]) -> str:
+def place_drawing(lab: ServedModels, name: str, emb: Embedding, method: str, x28: np.ndarray,
+                  points: dict[str, list]) -> str:
     """Add the drawing to ``points`` where its nearest neighbours lie; a sentence saying where, or why not."""
     shown = lab.entry(name).displays
     try:
@@ -180,7 +182,7 @@ def embedding_figure(points: dict[str, list], title: str = "") -> Figure:
     return fig
 
 
-def mistakes(lab: Lab, name: str | None, classes: list[str] | None = None,
+def mistakes(lab: ServedModels, name: str | None, classes: list[str] | None = None,
              limit: int = MAX_MISTAKES) -> tuple[list[tuple[np.ndarray, str]], str]:
     """Thumbnails of the sample's test images the model gets wrong, captioned 'true → predicted'."""
     e = lab.entry(name)
@@ -208,7 +210,7 @@ def mistakes(lab: Lab, name: str | None, classes: list[str] | None = None,
 class EmbeddingsTab:
     """The tab's components and its event handlers."""
 
-    lab: Lab
+    lab: ServedModels
     x28: gr.State  # the drawing from the draw tab
     tab: gr.Tab
     model: gr.Dropdown
@@ -259,7 +261,7 @@ class EmbeddingsTab:
         self.tab.select(self.on_open, choice, [self.method, *shows], **QUIET)
 
 
-def build_embeddings_tab(lab: Lab, x28: gr.State) -> EmbeddingsTab:
+def build_embeddings_tab(lab: ServedModels, x28: gr.State) -> EmbeddingsTab:
     """Lay out the tab (inside the page's Blocks) and wire its events."""
     first = next((n for n in lab.slot_defaults() if n), None)
     with gr.Tab("Embeddings") as tab:

@@ -11,7 +11,7 @@ import gradio as gr
 
 from recognizer.manifest import ModelEntry
 
-from .lab import Lab
+from .served import ServedModels
 
 API_HELP = """
 ### API
@@ -48,7 +48,7 @@ def duration(seconds: Any) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def status_markdown(lab: Lab) -> str:
+def status_markdown(lab: ServedModels) -> str:
     """One block for the top of the page: what is loaded, what is not and why."""
     if lab.problem:
         return f"⚠ **No models are shipped yet**: {lab.problem}. Restart the app once they are exported."
@@ -113,13 +113,13 @@ def recipe_lines(e: ModelEntry) -> list[str]:
             f"{r.get('optimizer', '?')} lr {r.get('lr', '?'):g}, batch {r.get('batch_size', '?')}"]
 
 
-def drawn(lab: Lab, e: ModelEntry) -> dict[str, Any]:
+def drawn(lab: ServedModels, e: ModelEntry) -> dict[str, Any]:
     """The model's drawing-benchmark figures: the export's own for a lab model, else the committed benchmark's
     (``assets/drawbench/results.json``) for this very file; {} when neither has one."""
     return e.metrics.get("drawbench") or lab.drawbench_figures().get(e.sha256) or {}
 
 
-def drawing_line(lab: Lab, e: ModelEntry) -> str | None:
+def drawing_line(lab: ServedModels, e: ModelEntry) -> str | None:
     """The drawing benchmark's top-1 and top-3, beside the validation figure the default-slot rule compares."""
     d = drawn(lab, e)
     if not d:
@@ -138,7 +138,7 @@ def slot_line(e: ModelEntry) -> str | None:
     return f"{where}: {rule.get('reason', '')}"
 
 
-def model_card(lab: Lab, name: str | None) -> str:
+def model_card(lab: ServedModels, name: str | None) -> str:
     """A short markdown card: what the model is and how well it reads its test set in this app."""
     if not name:
         return "*No model in this slot.*"
@@ -169,7 +169,7 @@ def trained_on(e: ModelEntry) -> str:
     return f"{n:,} images" if isinstance(n, int) else "–"
 
 
-def models_table(lab: Lab) -> str:
+def models_table(lab: ServedModels) -> str:
     """Every served model with its test figures, then the unavailable and the not exported ones, with why."""
     if lab.problem:
         return status_markdown(lab)
@@ -191,7 +191,7 @@ def models_table(lab: Lab) -> str:
     return text
 
 
-def build_models_tab(lab: Lab) -> None:
+def build_models_tab(lab: ServedModels) -> None:
     with gr.Tab("Models and API"):
         gr.Markdown(models_table(lab))
         gr.Markdown(API_HELP)

@@ -1,6 +1,6 @@
-"""The app's state: the exported models (one ONNX Runtime session each) and the assets beside them.
+"""The app's state: the served models (one ONNX Runtime session each) and the assets beside them.
 
-``Lab`` is made once per app. It opens the models of a manifest, keeps the embedding maps it has read
+``ServedModels`` is made once per app. It opens the models of a manifest, keeps the embedding maps it has read
 (lazily, per model) and the results views (read at first use). It answers questions about that state;
 what the tabs do with it lives in their own modules.
 """
@@ -19,7 +19,7 @@ from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, Skip
 from .results import ResultsView, results_views
 
 
-class Lab:
+class ServedModels:
     """The models of an export folder and the assets beside them, loaded once for the app's lifetime."""
 
     def __init__(self, models_dir: str | os.PathLike = "exported_models", assets_dir: str | os.PathLike = "assets",
