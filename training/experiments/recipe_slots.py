@@ -4,7 +4,7 @@ settings and run ids alike, so a GPU lease can train the shipping candidates fir
 of ten) and the whole ablation later reuses them. No claims: the rows are on different splits.
 """
 
-from training.experiments.lab import SPEC as LAB
+from training.experiments.recipe_ablation import SPEC as LAB
 from training.experiments.spec import Spec
 
 SHIPPING_ROWS = ("recipe", "recipe_bymerge", "recipe_balanced")
