@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import resnet50 as tv_resnet50
 
 from training.augmentation import HandwritingAugment
 
@@ -178,6 +177,8 @@ class ResNet50Body(nn.Module):
     """torchvision's ResNet-50 (random init) on a 1-channel image resized to 32x32; GAP -> dense 1024."""
 
     def __init__(self, in_channels: int) -> None:
+        from torchvision.models import resnet50 as tv_resnet50  # lazy: ~2 s of imports (torch._dynamo via ops)
+
         super().__init__()
         net = tv_resnet50(weights=None)
         net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
