@@ -296,7 +296,7 @@ class Difference:
 @dataclass
 class ClaimResult:
     """A report's conclusion judged on a table's rows (``TableResult.claims``), written by
-    ``training.report.evaluate_claims``.
+    ``training.claims.evaluate_claims``.
 
     ``winner`` is the row chosen (on validation where there is a validation part; Table 8: per test split);
     ``verdict`` (holds / tie / reversed / not judged) comes from the 95% intervals of expected-minus-row on the
@@ -352,7 +352,7 @@ class TableResult:
     rows: list[ResultRow] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     generated: str = ""
-    claims: list[ClaimResult] = field(default_factory=list)  # the verdicts of training.report.evaluate_claims
+    claims: list[ClaimResult] = field(default_factory=list)  # the verdicts of training.claims.evaluate_claims
 
     @property
     def done(self) -> list[ResultRow]:

@@ -6,7 +6,8 @@ inside it one sub-tab per table: its verdicts first, then the table beside its f
 
 Where things come from, so that each part has one source:
 - the list of tables, their titles and verdicts: the tables' JSONs (``<table>.json``, ``TableResult`` with its
-  ``claims``), read as plain JSON (the app never imports ``training``);
+  ``claims``), read as plain JSON (the app never imports ``training``) and worded by ``recognizer.verdicts``, as the
+  README words them;
 - each table's body (the rows beside the report's, notes, links): the generated README.md, cut at the anchor
   ``<a id="<table>"></a>`` that training/report.py writes before each table (else at its ``## <title>``
   heading), falling back to the table's CSV;
