@@ -9,6 +9,7 @@ The app itself is the ``webapp`` package; no torch anywhere on this path.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch)
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
     return 0

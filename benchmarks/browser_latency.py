@@ -121,7 +121,7 @@ def run(rounds: int, models: Path, assets: Path) -> list[dict[str, float]]:
             context.add_init_script(RECORDER)
             page = context.new_page()
             page.goto(url)
-            page.wait_for_selector("#sketch canvas", timeout=60_000)
+            page.wait_for_selector("#sketch canvas[data-ready]", timeout=60_000)
             clock = "performance.timeOrigin + performance.now()"
             chars = list(CHARACTERS) * rounds
             for n, char in enumerate(chars, 1):

@@ -43,7 +43,7 @@ def open_app(browser, url: str, **context):
     """A fresh page on the app, once its canvas is there (a Gradio page never reaches 'networkidle')."""
     page = browser.new_context(**{"viewport": {"width": 1400, "height": 1100}, **context}).new_page()
     page.goto(url)
-    page.wait_for_selector("#sketch canvas", timeout=60_000)
+    page.wait_for_selector("#sketch canvas[data-ready]", timeout=60_000)  # its script is listening
     return page
 
 
@@ -86,3 +86,45 @@ def wait_until(predicate, what: str, limit: float = 30.0, every: float = 0.1):
 def slot_answers(page) -> list[str]:
     """Each slot's answer line as the page shows it ('' when none)."""
     return [page.locator(f"#info-{i}").inner_text().strip() for i in range(3)]
+
+
+def touch_draw(page, strokes: list[Stroke], steps: int = 6) -> None:
+    """Draw with a finger: the touch events a touch screen sends (through the DevTools protocol), not the mouse."""
+    left, top, side = surface(page)
+    cdp = page.context.new_cdp_session(page)
+    try:
+        for stroke in strokes:
+            points = [(left + x * side, top + y * side) for x, y in stroke]
+            path = [points[0]] + [
+                (x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps)
+                for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False) for k in range(1, steps + 1)]
+            for kind, (x, y) in [("touchStart", path[0]), *(("touchMove", p) for p in path[1:])]:
+                cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
+
+
+def in_viewport(page, selector: str) -> bool:
+    """Whether the element is wholly on the first screen, without scrolling."""
+    box = page.locator(selector).first.bounding_box()
+    size = page.viewport_size
+    scrolled = page.evaluate("window.scrollY")
+    return bool(box) and scrolled == 0 and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] \
+        and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+
+
+def touch_tap(page, selector: str) -> None:
+    """A finger's tap on the element's centre (scrolled into view first, as a person would scroll to it)."""
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    point = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    cdp = page.context.new_cdp_session(page)
+    try:
+        touch = {**point, "id": 1, "radiusX": 8, "radiusY": 8, "force": 1}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [touch]})
+        time.sleep(0.1)  # a finger rests on the glass for a moment
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()

@@ -12,7 +12,19 @@ from pathlib import Path
 
 import pytest
 from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, make_assets
-from browser_support import CHARACTERS, CHROMIUM, canvas_ink, draw, launch, open_app, slot_answers, wait_until
+from browser_support import (
+    CHARACTERS,
+    CHROMIUM,
+    canvas_ink,
+    draw,
+    in_viewport,
+    launch,
+    open_app,
+    slot_answers,
+    touch_draw,
+    touch_tap,
+    wait_until,
+)
 
 OUTPUT = Path(__file__).parent / "output"
 EMPTY_INK = 400  # dark pixels on an empty canvas's screenshot (its icons); a drawn character has thousands
@@ -98,6 +110,8 @@ def test_draw_a_character_and_see_three_predictions(app_url) -> None:
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
             assert "Draw a character" in page.locator("#status").inner_text()
+            assert page.locator("#answer-line").is_hidden()  # the phone's answer line: a desktop has the slots
+            assert "exported_models" not in page.locator("body").inner_text()  # no server paths on the page
             draw(page, CHARACTERS["A"])  # straight away: no tool to pick first
 
             infos = [wait_for_text(page, f"#info-{i}", " ms") for i in range(3)]
@@ -188,5 +202,37 @@ def test_the_canvas_own_tools_still_work(app_url) -> None:
             assert_cleared(page, settle=0.5)
             draw(page, CHARACTERS["T"])  # no tool picked by hand: the brush is back
             read_as(page, "T")
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
+@pytest.mark.parametrize("device, width, height", [("phone", 390, 844), ("tablet", 820, 1180)])
+def test_a_finger_draws_and_sees_the_answer_on_the_first_screen(app_url, device: str, width: int,
+                                                               height: int) -> None:
+    """On a phone or tablet, touch only: the canvas and the one-line answer share the first screen."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app_url
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = open_app(browser, url, viewport={"width": width, "height": height}, has_touch=True,
+                            is_mobile=True, device_scale_factor=2)
+            canvas = page.locator("#sketch canvas").first.bounding_box()
+            assert canvas["width"] >= (0.9 * width if device == "phone" else 290)  # the screen's width on a phone
+            touch_draw(page, CHARACTERS["7"])
+            line = wait_until(lambda: (t := page.locator("#answer-line").inner_text()).count("7 ") == 3 and t,
+                              "the answer line reading 7 three times", 30)
+            assert "agree" in line and "%" in line
+            assert in_viewport(page, "#sketch canvas") and in_viewport(page, "#answer-line"), (
+                page.locator("#answer-line").bounding_box(), page.evaluate("window.scrollY"))
+            assert "exported_models" not in page.locator("body").inner_text()
+            page.screenshot(path=str(OUTPUT / f"app-{device}.png"))
+            wait_until(lambda: page.locator(".saliency img").count() == 3, "the heat maps", 30)  # page settled
+            time.sleep(0.6)  # a person reads the answer; Chrome makes no click of a tap that follows a touch at once
+            touch_tap(page, "#clear")
+            wait_until(lambda: "Draw a character" in page.locator("#answer-line").inner_text(), "the ready line", 15)
+            assert canvas_ink(page) < EMPTY_INK
         finally:
             browser.close()

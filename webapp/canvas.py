@@ -133,6 +133,7 @@ element.querySelector('.trash').addEventListener('click', () => {{
   mode = 'brush'; pick('brush');  // a clean canvas is for the next character
   if (had) send();
 }});
+canvas.dataset.ready = 'true';  // listeners attached: tests wait for this before the first stroke
 """
 
 

@@ -1,4 +1,4 @@
-"""The whole page: ``build_demo`` lays out the tabs around one ``Lab``; ``launch`` serves it with the app's settings.
+"""The whole page: ``build_demo`` lays out the tabs around one ``ServedModels``; ``launch`` serves it.
 
 Every tab has its own module and builder (draw, embeddings_tab, results, models_tab); ``webapp.api`` declares
 the two API endpoints. The current drawing's model input lives in one ``gr.State`` that the draw tab writes
@@ -7,6 +7,7 @@ and the embeddings tab reads.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from .analysis import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
-from .models_tab import build_models_tab, status_markdown
+from .models_tab import build_models_tab
 from .results import build_results_tab
-from .served import ServedModels as Lab
+from .served import ServedModels
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_SIZE = f"{4 * MAX_UPLOAD_MB}mb"  # Gradio refuses bigger uploads outright; analysis refuses > MAX_UPLOAD_MB
@@ -29,11 +30,53 @@ QUEUE_ANALYTICS = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000", "GRADIO_ANALYTICS
 STATUS_UPDATE_S = 1.0  # queue positions sent once a second, not to every waiting client after every event
 QUEUE_MAX = 128  # calls waiting beyond this get 503 at once (about 4 s of work at 30 /predict a second)
 
+INTRO = """# EMNIST handwriting lab
+Draw a digit or a letter on the canvas: three neural networks read it at once and show how sure each is.
+Each learned from a different cut of EMNIST's handwriting: **byclass** (62 classes: digits, capitals and small
+letters), **bymerge** and **balanced** (47 classes: 15 letters that look alike in both cases, such as o and O,
+count as one)."""
+
+# Phones and tablets: the canvas and a one-line answer on the first screen; wide screens keep the desktop page.
 CSS = """
 #model-input img, .saliency img { image-rendering: pixelated; }
 .slot-info p { margin: 0.1em 0; }
 footer { visibility: visible; }
+#answer-line { min-height: 2.6em; text-align: center; }
+#answer-line p { margin: 0.2em 0; font-size: 1.1em; }
+@media (min-width: 1025px) { #answer-line { display: none !important; } }
+@media (max-width: 1024px) { #intro h1 { font-size: 1.5em; margin-bottom: 0.2em; } }
+@media (max-width: 640px) {
+  #sketch .html-container { padding: 0 !important; }
+  #intro p { font-size: 0.85em; line-height: 1.35; margin: 0; }
+  #intro h1 { font-size: 1.25em; margin: 0 0 0.2em; }
+  .tab-container button[role="tab"] { padding: 4px 5px !important; font-size: 12.5px !important; }
+}
 """
+# Gradio scopes the page's CSS to its content; the page's own margins need a rule of their own.
+HEAD = """<style>@media (max-width: 640px) { .app { padding-left: 8px !important; padding-right: 8px !important; } }
+</style>"""
+log = logging.getLogger("webapp")
+
+
+def page_notice(lab: ServedModels) -> str:
+    """A line for visitors when models are missing (the why, with the server's paths, is in its log)."""
+    if lab.problem:
+        return "⚠ **No models are available yet**: the app's operator needs to export them (the server's log says why)."
+    return "  \n".join(f"⚠ Model **{name}** is unavailable (see the Models and API tab)." for name in lab.unavailable)
+
+
+def log_models(lab: ServedModels) -> None:
+    """The server's log at start: which models it serves, which it skipped and why."""
+    if lab.problem:
+        log.warning("no models served from %s: %s", lab.models_dir, lab.problem)
+        return
+    providers = sorted({p for ps in lab.recognizer.providers.values() for p in ps}) if lab.recognizer else []
+    log.info("serving %d model(s) from %s (%s): %s", len(lab.models), lab.models_dir, ", ".join(providers),
+             ", ".join(e.name for e in lab.models))
+    for name, reason in lab.unavailable.items():
+        log.warning("skipped model %s: %s", name, reason)
+    for skipped in lab.skipped:
+        log.info("not shipped by the export: %s (%s)", skipped.name, skipped.reason)
 
 
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
@@ -43,11 +86,11 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
 
     ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
     """
-    lab = Lab(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
+    lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
+    log_models(lab)
     with gr.Blocks(title="EMNIST handwriting lab", analytics_enabled=False) as demo:
-        gr.Markdown("# EMNIST handwriting lab\nDraw one character — a digit or a letter — and three models trained "
-                    "on different EMNIST splits read it side by side.")
-        gr.Markdown(status_markdown(lab), elem_id="model-status")
+        gr.Markdown(INTRO, elem_id="intro")
+        gr.Markdown(page_notice(lab), elem_id="model-status")
         x28 = gr.State(None)  # the current drawing as the models see it: written by the draw tab, read by the maps
         draw = build_draw_tab(lab, x28)
         build_embeddings_tab(lab, x28)
@@ -63,14 +106,14 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False,
            prevent_thread_lock: bool = False, quiet: bool = False, concurrency: int | None = None):
     """Start the server with the app's settings; returns what ``Blocks.launch`` returns (app, local url, share url)."""
-    lab: Lab | None = getattr(demo, "emnist_lab", None)
+    lab: ServedModels | None = getattr(demo, "emnist_lab", None)
     for name, value in QUEUE_ANALYTICS.items():
         os.environ.setdefault(name, value)  # a deployment's own setting wins
     demo.queue(default_concurrency_limit=concurrency or API_WORKERS,
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
     launched = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
-        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS,
+        max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, head=HEAD,
         allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
     )
     if endpoints := getattr(demo, "emnist_api", None):

@@ -22,7 +22,7 @@ from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysi
 from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
 from .events import QUIET
 from .models_tab import model_card
-from .served import ServedModels as Lab
+from .served import ServedModels
 
 READY = Analysis(None, EMPTY_MESSAGE, "empty")  # an empty canvas: what the page shows at start and after Clear
 
@@ -44,6 +44,7 @@ class Shown:
     agreement: str
     labels: list[dict[str, float] | None]
     infos: list[str]
+    line: str  # the compact answer line under the canvas (phones and tablets)
 
 
 def shown(analysis: Analysis) -> Shown:
@@ -55,6 +56,7 @@ def shown(analysis: Analysis) -> Shown:
         agreement=agreement(analysis),
         labels=[label_value(analysis, i) for i in slots],
         infos=[slot_info(analysis, i) for i in slots],
+        line=answer_line(analysis),
     )
 
 
@@ -97,6 +99,19 @@ def agreement(analysis: Analysis) -> str:
     if analysis.agree:
         return f"✓ **They agree** (upper and lower case of merged letters count as one): {reads}"
     return f"⚠ **They disagree**: {reads}"
+
+
+def answer_line(analysis: Analysis) -> str:
+    """'✓ **7** 100% · **7** 100% · **7** 99%': the slots' top-1 and whether they agree, in one short line."""
+    if analysis.message:
+        return status(analysis)
+    answered = [r.prediction for r in analysis.slots if r.prediction is not None]
+    if not answered:
+        return "⚠ No model could answer."
+    mark = {True: "✓", False: "⚠", None: ""}[analysis.agree]
+    verdict = {True: "they agree", False: "they disagree", None: "one answer"}[analysis.agree]
+    reads = " · ".join(f"**{p.top[0][1]}** {p.confidence:.0%}" for p in answered)
+    return f"{mark} {reads} — {verdict}".strip()
 
 
 def status(analysis: Analysis) -> str:
@@ -143,7 +158,7 @@ def canvas_digest(value: Any) -> str | None:
 class DrawTab:
     """The tab's components and its event handlers."""
 
-    lab: Lab
+    lab: ServedModels
     x28: gr.State  # the current model input, shared with the embeddings tab
     memory: gr.State  # a CanvasMemory
     sketch: gr.HTML  # webapp.canvas.drawing_canvas
@@ -153,6 +168,7 @@ class DrawTab:
     saliency_on: gr.Checkbox
     status: gr.Markdown
     agreement: gr.Markdown
+    line: gr.Markdown  # the compact answer line under the canvas
     dropdowns: list[gr.Dropdown]
     cards: list[gr.Markdown]
     labels: list[gr.Label]
@@ -161,12 +177,13 @@ class DrawTab:
 
     def answers(self) -> list[gr.components.Component]:
         """What an analysis sets on the page."""
-        return [self.x28, self.preview, self.status, self.agreement, *self.labels, *self.infos]
+        return [self.x28, self.preview, self.status, self.agreement, self.line, *self.labels, *self.infos]
 
     def show(self, analysis: Analysis) -> dict[gr.components.Component, Any]:
         values = shown(analysis)
         return {self.x28: values.x28, self.preview: values.preview, self.status: values.status,
-                self.agreement: values.agreement, **dict(zip(self.labels, values.labels, strict=True)),
+                self.agreement: values.agreement, self.line: values.line,
+                **dict(zip(self.labels, values.labels, strict=True)),
                 **dict(zip(self.infos, values.infos, strict=True))}  # fmt: skip
 
     def on_image(self, image: Any, *names: str | None) -> dict:
@@ -231,11 +248,13 @@ class DrawTab:
                          js=CLEAR_JS, **QUIET)
 
 
-def build_draw_tab(lab: Lab, x28: gr.State) -> DrawTab:
+def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
     """Lay out the tab (inside the page's Blocks) and wire its events."""
     with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             sketch, upload = _inputs()
+            # Under the canvas, so a phone shows the answers and the canvas together (hidden on wide screens: CSS).
+            line_md = gr.Markdown(status(READY), elem_id="answer-line")
             clear = gr.Button("Clear", variant="secondary", elem_id="clear")
             with gr.Row():
                 preview = gr.Image(label="What the models see (28×28)", interactive=False, height=240, width=240,
@@ -248,7 +267,7 @@ def build_draw_tab(lab: Lab, x28: gr.State) -> DrawTab:
                 slots = [_slot(lab, i, default) for i, default in enumerate(lab.slot_defaults())]
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
     tab = DrawTab(lab=lab, x28=x28, memory=gr.State(CanvasMemory()), sketch=sketch, upload=upload, clear=clear,
-                  preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md,
+                  preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md, line=line_md,
                   dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies)
     tab.wire()
     return tab
@@ -267,7 +286,8 @@ def _inputs() -> tuple[gr.HTML, gr.Image]:
     return sketch, upload
 
 
-def _slot(lab: Lab, i: int, default: str | None) -> tuple[gr.Dropdown, gr.Markdown, gr.Label, gr.Markdown, gr.Image]:
+def _slot(lab: ServedModels, i: int,
+          default: str | None) -> tuple[gr.Dropdown, gr.Markdown, gr.Label, gr.Markdown, gr.Image]:
     """One comparison slot: which model, its card, its answer line, its top 5 and where it looked."""
     with gr.Column(min_width=200, elem_id=f"slot-{i}"):
         dropdown = gr.Dropdown(choices=lab.model_choices(), value=default, interactive=True,
