@@ -1,6 +1,7 @@
 """The EMNIST lab's web app: draw a character, compare three models, see why, browse the maps and results.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--models exported_models] [--assets assets] [--cuda]
+                  [--drawings data/drawings.sqlite3] [--no-keep]
 
 The entry point (Hugging Face Spaces run app.py): arguments, then ``webapp.build_demo`` and ``webapp.launch``.
 The app itself is the ``webapp`` package; no torch anywhere on this path.
@@ -13,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from recognizer.drawings import DEFAULT_PATH
 from webapp import build_demo, launch
 from webapp.api import API_BATCH
 
@@ -31,13 +33,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, help="requests processed at once (default: CPU cores, up to 4)")
     parser.add_argument("--api-batch", type=int, default=API_BATCH,
                         help=f"queued /predict calls handled together (default {API_BATCH}; 1: one at a time)")
+    parser.add_argument("--drawings", type=Path, default=DEFAULT_PATH,
+                        help="the kept-drawings store, a SQLite file (default data/drawings.sqlite3, git-ignored)")
+    parser.add_argument("--no-keep", action="store_true",
+                        help="turn keeping drawings off (a public deployment); the app still reads drawings")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch)
+    demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch,
+                      drawings=args.drawings, keep=not args.no_keep)
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
     return 0
 

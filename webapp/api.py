@@ -1,10 +1,13 @@
-"""The app's API: two named Gradio endpoints (``gr.api``), ``/predict`` and ``/models``, and one plain HTTP route.
+"""The app's API: named Gradio endpoints (``gr.api``) ``/predict``, ``/models`` and ``/keep``, and plain HTTP routes.
 
 ``/predict(image, top_k=5, include_input=True, models="")`` reads one uploaded image file
 (``gradio_client.handle_file``) and answers per slot with the model, its top-k and its latency;
 ``/models`` lists what the app serves. ``POST /api/predict`` gives the same answer for an image sent as the
 request body (curl, any HTTP client), at about two thirds of the server CPU of a Gradio call. The answers
 are plain JSON built by ``predict_json`` and ``models_summary``, which the tests also call directly.
+``/keep(image, character)`` and ``POST /api/keep?char=X`` (the image as the body) keep a drawing as the character
+(``keep_json`` -> ``webapp.keeping.keep_drawing``) and answer its id; a refusal says why (HTTP: 400 a bad character,
+422 nothing drawn, 413 too large, 403 keeping off).
 """
 
 # No ``from __future__ import annotations`` here: gr.api reads the endpoints' type hints at run time
@@ -16,6 +19,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -23,9 +27,11 @@ import numpy as np
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
+from recognizer.drawings import MAX_PNG_BYTES
 from recognizer.manifest import SLOTS
 
 from .analysis import MAX_UPLOAD_MB, TOP_K, analyse
+from .keeping import KeepRefused, keep_drawing
 from .served import ServedModels
 
 MAX_API_MODELS = 8  # models one /predict call may ask for
@@ -37,6 +43,7 @@ API_BATCH = 1
 MAX_TOP_K = 62  # the most classes a split has
 TRAINING_KEYS = ("run_id", "model", "optimizer", "lr", "loss", "epochs", "batch_size", "seed", "device")
 RAW_ROUTE = "/api/predict"
+KEEP_ROUTE = "/api/keep"
 # Calls the app works on at once: the queue's default concurrency (webapp.launch) and the threads that run /predict
 # calls skipping the queue (the cores, up to 4). Measured with 50 users on 2 cores: 2 threads 16 ms of server CPU
 # per raw call, p95 0.33 s; Starlette's 40 threads 18.5 ms, p95 0.39 s; 1 thread 17 ms, p95 0.87 s.
@@ -68,6 +75,23 @@ def predict_json(lab: ServedModels, image: Any, k: int = TOP_K, include_input: b
         "agree": analysis.agree,
         "input": np.round(analysis.x28, 3).tolist() if include_input and analysis.x28 is not None else None,
     }
+
+
+def keep_json(lab: ServedModels, image: bytes | str | None, character: str | None) -> tuple[dict, int]:
+    """The /keep answer for one image (bytes, or the path of an uploaded file) and its HTTP status."""
+    try:
+        if lab.keep_off or lab.store is None:  # refused before any work
+            keep_drawing(lab, None, None, character)
+        data = Path(image).read_bytes() if isinstance(image, str) else image
+        if data is not None and len(data) > MAX_PNG_BYTES:
+            raise KeepRefused(f"Not kept: the image is over {MAX_PNG_BYTES / 1e6:g} MB.", 413)
+        analysis = analyse(lab, data, lab.slot_defaults(), saliency=False) if data else None
+        drawing_id = keep_drawing(lab, data, analysis, character)
+    except KeepRefused as err:
+        return {"ok": False, "id": None, "error": err.message}, err.status
+    except OSError:
+        return {"ok": False, "id": None, "error": "The uploaded file cannot be read."}, 422
+    return {"ok": True, "id": drawing_id, "error": None}, 200
 
 
 def _asked_models(models: str | list[str] | None) -> list[str | None]:
@@ -156,8 +180,26 @@ class Endpoints:
         answer = await self._in_pool(predict_json, self.lab, body, k, include_input, query.get("models", ""))
         return JSONResponse(answer, status_code=200 if answer["ok"] else 422)
 
-    async def _in_pool(self, work: Callable[..., dict], *args: Any) -> dict:
+    async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(work, *args))
+
+    def keep(self, image: gr.FileData | None, character: str = "") -> dict:
+        """Keep one drawing (an image file) as the character the person meant: one of the 62 EMNIST characters,
+        or 'O/o' to leave the case of a merged letter open. Returns ok, the kept drawing's id, or error (why not)."""
+        path = uploaded_path(image)
+        if path is None:
+            return {"ok": False, "id": None, "error": NOT_A_FILE if image is not None else "Send the image file."}
+        return keep_json(self.lab, path, character)[0]
+
+    async def keep_raw(self, request: Request) -> Response:
+        """``POST /api/keep?char=X``: the image file as the body; 200 with the id, else 4xx and the reason."""
+        body = await _read_limited(request, MAX_PNG_BYTES)
+        if body is None:
+            error = f"Not kept: the image is over {MAX_PNG_BYTES / 1e6:g} MB."
+            return JSONResponse({"ok": False, "id": None, "error": error}, status_code=413)
+        answer, status = await self._in_pool(
+            lambda: keep_json(self.lab, body or None, request.query_params.get("char", "")))
+        return JSONResponse(answer, status_code=status)
 
     def models(self) -> dict:
         """The models the app serves (metrics, training settings, slots) and those unavailable, with why."""
@@ -192,8 +234,10 @@ def batched(predict: Callable[..., dict]) -> Callable[..., tuple[list[dict]]]:
 
 
 def add_raw_route(app: Any, endpoints: Endpoints) -> None:
-    """Add ``POST /api/predict`` to the running server's FastAPI app (Gradio builds it at launch)."""
+    """Add ``POST /api/predict`` and ``POST /api/keep`` to the running server's FastAPI app (Gradio builds it at
+    launch)."""
     app.add_api_route(RAW_ROUTE, endpoints.predict_raw, methods=["POST"], include_in_schema=False)
+    app.add_api_route(KEEP_ROUTE, endpoints.keep_raw, methods=["POST"], include_in_schema=False)
 
 
 def add_api(lab: ServedModels, batch: int = API_BATCH) -> Endpoints:
@@ -212,4 +256,5 @@ def add_api(lab: ServedModels, batch: int = API_BATCH) -> Endpoints:
     else:
         gr.api(endpoints.predict_in_pool, api_name="predict", queue=False)
     gr.api(endpoints.models, api_name="models")
+    gr.api(endpoints.keep, api_name="keep")
     return endpoints

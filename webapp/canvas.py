@@ -170,6 +170,16 @@ def canvas_value(value: Any) -> dict[str, Any] | None:
     return {"background": None, "layers": [layer], "composite": composite}
 
 
+def canvas_png(value: Any) -> bytes | None:
+    """The PNG bytes of a canvas value (one ``canvas_value`` accepted): what keeping a drawing stores as drawn."""
+    if not isinstance(value, str) or not value.startswith(PREFIX):
+        return None
+    try:
+        return base64.b64decode(value[len(PREFIX):], validate=True)
+    except binascii.Error:
+        return None
+
+
 def png_data_url(layer: np.ndarray) -> str:
     """An RGBA layer (alpha = ink) as the canvas sends it: for tests and benchmarks."""
     buffer = io.BytesIO()

@@ -1,8 +1,8 @@
 """The whole page: ``build_demo`` lays out the tabs around one ``ServedModels``; ``launch`` serves it.
 
-Every tab has its own module and builder (draw, embeddings_tab, results, models_tab); ``webapp.api`` declares
-the two API endpoints. The current drawing's model input lives in one ``gr.State`` that the draw tab writes
-and the embeddings tab reads.
+Every tab has its own module and builder (draw, kept_tab, embeddings_tab, results, models_tab); ``webapp.api``
+declares the API endpoints. The kept-drawings store opens here, once (``ServedModels.open_drawings``). The
+current drawing's model input lives in one ``gr.State`` that the draw tab writes and the embeddings tab reads.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .analysis import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
+from .kept_tab import build_kept_tab, follow
 from .models_tab import build_models_tab
 from .results import build_results_tab
 from .served import ServedModels
@@ -79,26 +80,41 @@ def log_models(lab: ServedModels) -> None:
         log.info("not shipped by the export: %s (%s)", skipped.name, skipped.reason)
 
 
+def log_keeping(lab: ServedModels) -> None:
+    """The server's log at start: where drawings are kept, or why keeping is off (with the store's path)."""
+    if lab.keep_off:
+        log.warning("keeping drawings is off: %s (store: %s)", lab.keep_off, lab.drawings_path or "none")
+    elif lab.store is not None:
+        log.info("keeping drawings in %s (%d kept)", lab.drawings_path, lab.store.count())
+
+
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
-               api_batch: int = API_BATCH) -> gr.Blocks:
+               api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True) -> gr.Blocks:
     """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown.
 
     ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
+    ``drawings``: the kept-drawings store (None: keeping off; app.py passes ``data/drawings.sqlite3``);
+    ``keep=False`` turns keeping off (``--no-keep``).
     """
     lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
+    lab.open_drawings(drawings, keep)
     log_models(lab)
+    log_keeping(lab)
     with gr.Blocks(title="EMNIST handwriting lab", analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         gr.Markdown(page_notice(lab), elem_id="model-status")
         x28 = gr.State(None)  # the current drawing as the models see it: written by the draw tab, read by the maps
         draw = build_draw_tab(lab, x28)
+        kept = build_kept_tab(lab)
+        follow(kept, draw.keep.events)
         build_embeddings_tab(lab, x28)
         build_results_tab(lab.results_views())
         build_models_tab(lab)
         endpoints = add_api(lab, api_batch)
     demo.emnist_lab = lab  # for launch() (allowed paths) and tests
     demo.emnist_draw = draw  # for tests
+    demo.emnist_kept = kept  # for tests
     demo.emnist_api = endpoints  # for launch(): the plain HTTP route joins the server it starts
     return demo
 

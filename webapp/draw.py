@@ -2,13 +2,15 @@
 
 A drawing goes ``DrawTab.on_image`` -> ``webapp.analysis.analyse`` -> ``shown`` (the values the page shows);
 then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps.
-Handlers return dicts keyed by component, so no output is matched by position.
+Handlers return dicts keyed by component, so no output is matched by position. The correction row under the
+answers ("What did you mean?", "Keep this drawing") is ``webapp.keep_row``; it keeps what ``CanvasMemory`` holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,8 +21,9 @@ from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
 from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
-from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
+from .canvas import CANVAS, CanvasValueError, canvas_png, canvas_value, drawing_canvas
 from .events import QUIET
+from .keep_row import KeepRow, build_keep_row
 from .models_tab import model_card
 from .served import ServedModels
 
@@ -132,6 +135,9 @@ class CanvasMemory:
     current: list[str] = field(default_factory=list)
     cleared: frozenset[str] = frozenset()
     mapped: str | None = None  # the input and models whose heat maps the page shows
+    png: bytes | None = None  # the drawing read last, as drawn (the canvas PNG or the uploaded file): for keeping
+    analysis: Analysis | None = None  # what the slots said of it (kept beside it)
+    kept_id: str | None = None  # the drawing this visitor kept last: the only one their Undo may delete
 
 
 def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | None:
@@ -174,6 +180,7 @@ class DrawTab:
     labels: list[gr.Label]
     infos: list[gr.Markdown]
     saliencies: list[gr.Image]
+    keep: KeepRow  # the correction row under the answers
 
     def answers(self) -> list[gr.components.Component]:
         """What an analysis sets on the page."""
@@ -186,30 +193,44 @@ class DrawTab:
                 **dict(zip(self.labels, values.labels, strict=True)),
                 **dict(zip(self.infos, values.infos, strict=True))}  # fmt: skip
 
-    def on_image(self, image: Any, *names: str | None) -> dict:
-        """A new drawing or upload: the predictions (the saliency maps follow as a second step)."""
+    def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """A new drawing or upload: the predictions (the saliency maps follow as a second step); the session
+        remembers the drawing and what the slots said, for keeping it, and the new drawing is not kept yet."""
         analysis = analyse(self.lab, image, list(names), saliency=False)
         if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
             gr.Warning(analysis.message)
-        return self.show(analysis)
+        memory.png, memory.analysis = (png, analysis) if analysis.x28 is not None else (None, None)
+        return self.show(analysis) | {self.memory: memory, self.keep.keep_on: False}
+
+    def on_upload(self, path: str | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """An uploaded file (its path in Gradio's upload folder)."""
+        try:
+            png = Path(path).read_bytes() if path else None
+        except OSError:
+            png = None
+        return self.on_image(path, png, memory, *names)
 
     def on_drawing(self, value: str | None, memory: CanvasMemory, *names: str | None) -> dict:
         """A stroke on the canvas (its PNG): the predictions, unless it is the drawing that was just cleared."""
         try:
             image = canvas_value(value)
         except CanvasValueError as err:
-            return self.show(Analysis(None, str(err), "bad")) | {self.memory: memory}
+            memory.png = memory.analysis = None
+            return self.show(Analysis(None, str(err), "bad")) | {self.memory: memory, self.keep.keep_on: False}
         digest = canvas_digest(image)
-        if digest in memory.cleared:
-            return dict.fromkeys(self.answers(), gr.skip())  # raised before Clear, delivered after: stay cleared
+        if digest in memory.cleared:  # raised before Clear, delivered after: stay cleared
+            return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
         if digest is not None:
             memory.current.append(digest)
-        return self.on_image(image, *names) | {self.memory: memory}
+        return self.on_image(image, canvas_png(value), memory, *names)
 
-    def on_slots(self, x28: np.ndarray | None, *names: str | None) -> dict:
-        """Another model in a slot: every slot's answer again, and the cards."""
+    def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
         analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
-        return self.show(analysis) | {card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+        if memory.analysis is not None and x28 is not None:
+            memory.analysis = analysis
+        return self.show(analysis) | {self.memory: memory} | {
+            card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
 
     def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, memory: CanvasMemory,
                     *names: str | None) -> dict:
@@ -225,7 +246,9 @@ class DrawTab:
     def on_clear(self, memory: CanvasMemory) -> dict:
         """Clear (after ``CLEAR_JS`` emptied the canvas on the page): no upload, and the ready state."""
         memory.cleared, memory.current, memory.mapped = frozenset(memory.current), [], None
-        return self.show(READY) | {self.upload: None, self.memory: memory} | dict.fromkeys(self.saliencies)
+        memory.png = memory.analysis = None
+        return self.show(READY) | {self.upload: None, self.memory: memory, self.keep.keep_on: False} | dict.fromkeys(
+            self.saliencies)
 
     def with_saliency(self, event: Any) -> Any:
         """Draw the saliency maps once ``event`` (which shows the predictions) is done; returns that step."""
@@ -233,23 +256,24 @@ class DrawTab:
                           self.saliencies, **QUIET)
 
     def wire(self) -> None:
-        shows = self.answers()
+        shows = [*self.answers(), self.memory, self.keep.keep_on]
         self.with_saliency(self.sketch.change(self.on_drawing, [self.sketch, self.memory, *self.dropdowns],
-                                              [*shows, self.memory], trigger_mode="always_last", **QUIET))
-        self.with_saliency(self.upload.change(self.on_image, [self.upload, *self.dropdowns], shows,
+                                              shows, trigger_mode="always_last", **QUIET))
+        self.with_saliency(self.upload.change(self.on_upload, [self.upload, self.memory, *self.dropdowns], shows,
                                               trigger_mode="always_last", **QUIET))
         for dropdown in self.dropdowns:
-            self.with_saliency(dropdown.change(self.on_slots, [self.x28, *self.dropdowns], [*shows, *self.cards],
-                                               **QUIET))
+            self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, *self.dropdowns],
+                                               [*self.answers(), self.memory, *self.cards], **QUIET))
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
                                 self.saliencies, **QUIET)
         # The canvas is never an output: the page clears it (CLEAR_JS), the server only what it shows.
-        self.clear.click(self.on_clear, self.memory, [self.upload, *shows, *self.saliencies, self.memory],
+        self.clear.click(self.on_clear, self.memory, [self.upload, *shows, *self.saliencies],
                          js=CLEAR_JS, **QUIET)
 
 
 def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
     """Lay out the tab (inside the page's Blocks) and wire its events."""
+    memory = gr.State(CanvasMemory())
     with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             sketch, upload = _inputs()
@@ -265,10 +289,11 @@ def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
             agreement_md = gr.Markdown(elem_id="agreement")
             with gr.Row(equal_height=False):
                 slots = [_slot(lab, i, default) for i, default in enumerate(lab.slot_defaults())]
+            keep = build_keep_row(lab, memory)
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
-    tab = DrawTab(lab=lab, x28=x28, memory=gr.State(CanvasMemory()), sketch=sketch, upload=upload, clear=clear,
+    tab = DrawTab(lab=lab, x28=x28, memory=memory, sketch=sketch, upload=upload, clear=clear,
                   preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md, line=line_md,
-                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies)
+                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep)
     tab.wire()
     return tab
 

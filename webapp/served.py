@@ -2,7 +2,8 @@
 
 ``ServedModels`` is made once per app. It opens the models of a manifest, keeps the embedding maps it has read
 (lazily, per model) and the results views (read at first use). It answers questions about that state;
-what the tabs do with it lives in their own modules.
+what the tabs do with it lives in their own modules. ``open_drawings`` (called once by ``build_demo``) opens the
+kept-drawings store: ``store`` is it (None when off), ``keep_off`` why keeping is off (None when on).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import threading
 from pathlib import Path
 
+from recognizer.drawings import SQLiteStore, StoreUnavailable, open_store
 from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
 from recognizer.inference import Recognizer
 from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
@@ -39,6 +41,34 @@ class ServedModels:
         self._lock = threading.Lock()
         self._results: list[ResultsView] | None = None
         self._drawbench: dict[str, dict] | None = None
+        self.store: SQLiteStore | None = None  # the kept drawings (open_drawings)
+        self.drawings_path: Path | None = None
+        self.keep_off: str | None = "the app was started without a store for drawings"
+
+    # ------------------------------------------------------------ kept drawings
+
+    def open_drawings(self, path: str | os.PathLike | None, keep: bool = True) -> None:
+        """Open the store at ``path`` (None or ``keep=False``: keeping off). A store that cannot be opened for
+        writing leaves keeping off with the reason, and is opened read-only where it can be, to show what it holds."""
+        if not keep or path is None:
+            self.keep_off = "this app was started with --no-keep" if not keep else self.keep_off
+            return
+        self.drawings_path = Path(path)
+        try:
+            self.store, self.keep_off = open_store(path), None
+        except StoreUnavailable as err:
+            self.keep_off = self.shown_reason(err)
+            try:
+                self.store = open_store(path, read_only=True)
+            except StoreUnavailable:
+                self.store = None
+
+    def shown_reason(self, err: StoreUnavailable) -> str:
+        """The store's reason without the server's path (the log has it)."""
+        path = self.drawings_path
+        if path is None:
+            return err.reason
+        return err.reason.removeprefix(f"{path}: ").replace(str(path.parent), "…").replace(str(path), path.name)
 
     # ------------------------------------------------------------ models
 

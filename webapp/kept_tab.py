@@ -1,0 +1,145 @@
+"""The "Kept drawings" tab: what visitors kept, every served model scored on it, the newest, and a download.
+
+A live benchmark of real drawings: ``recognizer.drawings.score_drawings`` scores every served letter model on all
+kept drawings (top-1 and top-3, case folded as the drawing benchmark scores), beside each model's test accuracy in
+this app and its drawing-benchmark figure (``webapp.models_tab``'s card figures). Refreshed when the tab is opened
+and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.keep_row``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from recognizer.drawings import Drawing, StoreUnavailable, score_drawings, write_dataset_zip
+
+from .events import QUIET
+from .models_tab import app_accuracy, drawn, percent
+from .served import ServedModels
+
+RECENT = 12  # thumbnails shown
+log = logging.getLogger("webapp")
+
+
+def kept_summary(lab: ServedModels) -> str:
+    """How many drawings are kept, per character, and whether keeping is on."""
+    lines = [f"⚠ Keeping drawings is off: {lab.keep_off}."] if lab.keep_off else []
+    if lab.store is not None:
+        per_class = lab.store.count_per_class()
+        total = sum(per_class.values())
+        lines.append(f"**{total} drawing{'' if total == 1 else 's'} kept**")
+        if per_class:
+            lines.append("per character: " + " · ".join(f"**{c}** {n}" for c, n in per_class.items()))
+    return "  \n".join(lines)
+
+
+def scores_table(lab: ServedModels, drawings: list[Drawing]) -> str:
+    """Every served letter model on the kept drawings, beside its test accuracy in this app and the benchmark's."""
+    if lab.recognizer is None or not lab.models:
+        return "*No models to score.*"
+    rows = ["| model | slot | kept drawings top-1 | top-3 | drawings | test accuracy in this app "
+            "| drawing benchmark top-1 |", "|---|---|---|---|---|---|---|"]
+    for score in score_drawings(lab.recognizer, drawings):
+        entry = lab.entry(score["name"])
+        bench = drawn(lab, entry) if entry else {}
+        rows.append(f"| {score['name']} | {score['slot'] or ''} | **{percent(score['top1'])}** | "
+                    f"{percent(score['top3'])} | {score['n']} | {percent(app_accuracy(entry)[0] if entry else None)} "
+                    f"| {percent(bench.get('top1'))} |")
+    return "\n".join(rows) + ("\n\nCase folded as in the drawing benchmark: a model's 'o' is right for 'O', 'o' and "
+                              "'O/o'. Models that read only digits are not scored.")
+
+
+def thumbnail(d: Drawing) -> np.ndarray:
+    """The canvas as drawn, over white (its background is transparent)."""
+    with Image.open(io.BytesIO(d.canvas_png)) as image:
+        rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB").resize((140, 140)))
+
+
+def caption(d: Drawing) -> str:
+    """'kept as O/o · residual_cnn-byclass: 0 · ...': the label and what each slot said."""
+    said = " · ".join(f"{a['model']}: {a['top'][0][0]}" for a in d.answers if a.get("top"))
+    return f"kept as {d.character} · {said}" if said else f"kept as {d.character}"
+
+
+def recent_items(lab: ServedModels, n: int = RECENT) -> list[tuple[np.ndarray, str]]:
+    return [(thumbnail(d), caption(d)) for d in lab.store.recent(n)] if lab.store else []
+
+
+def dataset_zip(lab: ServedModels) -> str | None:
+    """Every kept drawing as one zip (EMNIST IDX, PNGs, CSV) in Gradio's upload folder; None when none."""
+    if lab.store is None or lab.store.count() == 0:
+        return None
+    folder = Path(gr.utils.get_upload_folder()) / "kept-drawings"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=folder)) / f"kept-drawings-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+    write_dataset_zip(lab.store.all(), path)
+    return str(path)
+
+
+@dataclass(eq=False)
+class KeptView:
+    """The tab's components; ``refresh`` recomputes every value from the store."""
+
+    lab: ServedModels
+    summary: gr.Markdown
+    scores: gr.Markdown
+    recent: gr.Gallery
+    make_zip: gr.Button
+    download: gr.File
+
+    def outputs(self) -> list[gr.components.Component]:
+        return [self.summary, self.scores, self.recent]
+
+    def refresh(self) -> dict:
+        try:
+            drawings = list(self.lab.store.all()) if self.lab.store else []
+            return {self.summary: kept_summary(self.lab), self.scores: scores_table(self.lab, drawings),
+                    self.recent: recent_items(self.lab)}  # fmt: skip
+        except StoreUnavailable as err:
+            log.warning("kept drawings unreadable: %s", err.reason)
+            return {self.summary: f"⚠ The kept drawings cannot be read: {self.lab.shown_reason(err)}.",
+                    self.scores: "", self.recent: []}  # fmt: skip
+
+    def on_download(self) -> str | None:
+        try:
+            path = dataset_zip(self.lab)
+        except StoreUnavailable as err:
+            gr.Warning(f"The kept drawings cannot be read: {self.lab.shown_reason(err)}.")
+            return None
+        if path is None:
+            gr.Info("No drawings are kept yet.")
+        return path
+
+
+def build_kept_tab(lab: ServedModels) -> KeptView:
+    """Lay out the tab; it refreshes when selected (``follow`` adds the Draw tab's keep events)."""
+    with gr.Tab("Kept drawings", elem_id="kept-tab") as tab:
+        summary = gr.Markdown(elem_id="kept-summary")
+        gr.Markdown("### Every model on the kept drawings (a live benchmark of real drawings)")
+        scores = gr.Markdown(elem_id="kept-scores")
+        recent = gr.Gallery(label=f"The {RECENT} kept last", columns=6, height="auto", elem_id="kept-recent",
+                            interactive=False, buttons=[])  # fmt: skip
+        with gr.Row():
+            make_zip = gr.Button("Download every kept drawing as a dataset (zip)", elem_id="kept-zip", size="sm")
+            download = gr.File(label="Dataset: 28×28 EMNIST-form images and labels, the PNGs, a CSV",
+                               elem_id="kept-download", interactive=False)  # fmt: skip
+    view = KeptView(lab, summary, scores, recent, make_zip, download)
+    tab.select(view.refresh, None, view.outputs(), **QUIET)
+    make_zip.click(view.on_download, None, download, **QUIET)
+    return view
+
+
+def follow(view: KeptView, events: list) -> None:
+    """Refresh the view after each of ``events`` (a keep, an undo)."""
+    for event in events:
+        event.then(view.refresh, None, view.outputs(), **QUIET)
