@@ -51,7 +51,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory):
         assets = make_assets(models, work / "assets")
     import app
 
-    demo = app.build_demo(models, assets)
+    demo = app.build_demo(models, assets, drawings=tmp_path_factory.mktemp("kept") / "drawings.sqlite3")
     _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield url, demo.emnist_lab
@@ -234,5 +234,55 @@ def test_a_finger_draws_and_sees_the_answer_on_the_first_screen(app_url, device:
             touch_tap(page, "#clear")
             wait_until(lambda: "Draw a character" in page.locator("#answer-line").inner_text(), "the ready line", 15)
             assert canvas_ink(page) < EMPTY_INK
+        finally:
+            browser.close()
+
+
+def kept_count(page) -> int:
+    """The Kept drawings tab's count, as the page shows it ('3 drawings kept')."""
+    text = wait_for_text(page, "#kept-summary", "kept")
+    return int(text.split("drawing")[0].split()[-1])
+
+
+def test_correct_keep_see_it_and_undo(app_url) -> None:
+    """Draw with the mouse, say what it is, keep it, see the count rise and the drawing listed, undo it."""
+    from playwright.sync_api import sync_playwright
+
+    url, lab = app_url
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = open_app(browser, url)
+            page.get_by_role("tab", name="Kept drawings", exact=True).click()
+            before = kept_count(page)
+            page.get_by_role("tab", name="Draw and compare", exact=True).click()
+            draw(page, CHARACTERS["A"])
+            for i in range(3):
+                wait_for_text(page, f"#info-{i}", " ms")
+            assert page.locator("#keep-on input").is_checked() is False  # off until the person ticks it
+            assert "Nothing about you" in page.locator("#correction").inner_text()
+            page.locator("#meant input").click()
+            page.get_by_role("option", name="A", exact=True).click()
+            page.locator("#keep-on input").check()
+            status = wait_for_text(page, "#keep-status", "Kept drawing")
+            drawing_id = status.split("Kept drawing")[1].split()[0]
+            assert lab.store.get(drawing_id).character == "A"
+            page.locator("#correction").scroll_into_view_if_needed()
+            page.screenshot(path=str(OUTPUT / "kept-correction.png"), full_page=True)
+
+            page.get_by_role("tab", name="Kept drawings", exact=True).click()
+            wait_until(lambda: kept_count(page) == before + 1, "the count rising by one", 30)
+            wait_for_text(page, "#kept-recent", "kept as A")
+            wait_for_text(page, "#kept-scores", "%")  # every model scored on the kept drawings
+            page.locator("#kept-zip").click()  # the dataset, made now
+            wait_for_text(page, "#kept-download", ".zip")
+            page.screenshot(path=str(OUTPUT / "kept-view.png"), full_page=True)
+
+            page.get_by_role("tab", name="Draw and compare", exact=True).click()
+            page.locator("#undo-keep").click()
+            wait_for_text(page, "#keep-status", f"Deleted drawing {drawing_id}")
+            assert lab.store.get(drawing_id) is None and page.locator("#undo-keep").is_hidden()
+            page.get_by_role("tab", name="Kept drawings", exact=True).click()
+            wait_until(lambda: kept_count(page) == before, "the count back where it was", 30)
         finally:
             browser.close()

@@ -72,14 +72,15 @@ class KeepRow:
 
 def build_keep_row(lab: ServedModels, memory: gr.State) -> KeepRow:
     """Lay out the row (under the slots' answers) and wire it."""
-    with gr.Group(elem_id="keep-row"), gr.Row(equal_height=True):
-        meant = gr.Dropdown(choices=character_choices(), value=None, label="What did you mean?", elem_id="meant",
-                            interactive=True, filterable=True)  # fmt: skip
-        keep_on = gr.Checkbox(value=False, label="Keep this drawing", info=STORED, elem_id="keep-on",
-                              interactive=lab.keep_off is None)  # fmt: skip
-    status = gr.Markdown(off_line(lab), elem_id="keep-status")
-    undo = gr.Button("Undo: delete the drawing I kept", visible=False, variant="secondary", size="sm",
-                     elem_id="undo-keep")  # fmt: skip
+    with gr.Column(elem_id="correction"):
+        with gr.Group(elem_id="keep-row"), gr.Row(equal_height=True):
+            meant = gr.Dropdown(choices=character_choices(), value=None, label="What did you mean?",
+                                elem_id="meant", interactive=True, filterable=True)  # fmt: skip
+            keep_on = gr.Checkbox(value=False, label="Keep this drawing", info=STORED, elem_id="keep-on",
+                                  interactive=lab.keep_off is None)  # fmt: skip
+        status = gr.Markdown(off_line(lab), elem_id="keep-status")
+        undo = gr.Button("Undo: delete the drawing I kept", visible=False, variant="secondary", size="sm",
+                         elem_id="undo-keep")  # fmt: skip
     row = KeepRow(lab=lab, memory=memory, meant=meant, keep_on=keep_on, status=status, undo=undo)
     row.wire()
     return row

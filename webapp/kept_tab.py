@@ -8,7 +8,8 @@ and after a keep or an undo. Nothing here deletes: a visitor can only undo their
 
 from __future__ import annotations
 
-import io
+import base64
+import html
 import logging
 import tempfile
 import time
@@ -16,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
-from PIL import Image
 
 from recognizer.drawings import Drawing, StoreUnavailable, score_drawings, write_dataset_zip
+from recognizer.manifest import ModelEntry
 
 from .events import QUIET
 from .models_tab import app_accuracy, drawn, percent
 from .served import ServedModels
 
 RECENT = 12  # thumbnails shown
+THUMB = 120  # their side, in pixels
 log = logging.getLogger("webapp")
 
 
@@ -49,20 +50,24 @@ def scores_table(lab: ServedModels, drawings: list[Drawing]) -> str:
             "| drawing benchmark top-1 |", "|---|---|---|---|---|---|---|"]
     for score in score_drawings(lab.recognizer, drawings):
         entry = lab.entry(score["name"])
-        bench = drawn(lab, entry) if entry else {}
         rows.append(f"| {score['name']} | {score['slot'] or ''} | **{percent(score['top1'])}** | "
                     f"{percent(score['top3'])} | {score['n']} | {percent(app_accuracy(entry)[0] if entry else None)} "
-                    f"| {percent(bench.get('top1'))} |")
+                    f"| {percent(bench_top1(lab, entry))} |")
     return "\n".join(rows) + ("\n\nCase folded as in the drawing benchmark: a model's 'o' is right for 'O', 'o' and "
                               "'O/o'. Models that read only digits are not scored.")
 
 
-def thumbnail(d: Drawing) -> np.ndarray:
-    """The canvas as drawn, over white (its background is transparent)."""
-    with Image.open(io.BytesIO(d.canvas_png)) as image:
-        rgba = image.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB").resize((140, 140)))
+def bench_top1(lab: ServedModels, entry: ModelEntry | None) -> float | None:
+    """The drawing-benchmark top-1 the model's card shows (``models_tab.drawn``: a dict, or a record)."""
+    figures = drawn(lab, entry) if entry else None
+    return figures.get("top1") if isinstance(figures, dict) else getattr(figures, "top1", None)
+
+
+def thumbnail(d: Drawing) -> str:
+    """The canvas as drawn (its PNG, inline), on white: its background is transparent."""
+    data = base64.b64encode(d.canvas_png).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" width="{THUMB}" height="{THUMB}" alt="kept as '
+            f'{html.escape(d.character)}" style="background:#fff;border:1px solid #ccc;border-radius:6px">')
 
 
 def caption(d: Drawing) -> str:
@@ -71,8 +76,17 @@ def caption(d: Drawing) -> str:
     return f"kept as {d.character} · {said}" if said else f"kept as {d.character}"
 
 
-def recent_items(lab: ServedModels, n: int = RECENT) -> list[tuple[np.ndarray, str]]:
-    return [(thumbnail(d), caption(d)) for d in lab.store.recent(n)] if lab.store else []
+def recent_html(lab: ServedModels, n: int = RECENT) -> str:
+    """The ``n`` drawings kept last, newest first: each thumbnail with its label and what each slot said."""
+    drawings = lab.store.recent(n) if lab.store else []
+    if not drawings:
+        return "<p><em>No drawings kept yet.</em></p>"
+    figures = "".join(
+        f'<figure class="kept-item" style="margin:0;width:{THUMB + 40}px">{thumbnail(d)}'
+        f'<figcaption style="font-size:0.8em;line-height:1.3">{"<br>".join(map(html.escape, caption(d).split(" · ")))}'
+        '</figcaption></figure>'
+        for d in drawings)
+    return f'<div style="display:flex;flex-wrap:wrap;gap:12px">{figures}</div>'
 
 
 def dataset_zip(lab: ServedModels) -> str | None:
@@ -93,7 +107,7 @@ class KeptView:
     lab: ServedModels
     summary: gr.Markdown
     scores: gr.Markdown
-    recent: gr.Gallery
+    recent: gr.HTML
     make_zip: gr.Button
     download: gr.File
 
@@ -104,21 +118,22 @@ class KeptView:
         try:
             drawings = list(self.lab.store.all()) if self.lab.store else []
             return {self.summary: kept_summary(self.lab), self.scores: scores_table(self.lab, drawings),
-                    self.recent: recent_items(self.lab)}  # fmt: skip
+                    self.recent: recent_html(self.lab)}  # fmt: skip
         except StoreUnavailable as err:
             log.warning("kept drawings unreadable: %s", err.reason)
             return {self.summary: f"⚠ The kept drawings cannot be read: {self.lab.shown_reason(err)}.",
-                    self.scores: "", self.recent: []}  # fmt: skip
+                    self.scores: "", self.recent: ""}  # fmt: skip
 
-    def on_download(self) -> str | None:
+    def on_download(self) -> dict:
+        """The dataset zip, made now, as the file to download (hidden while there is none)."""
         try:
             path = dataset_zip(self.lab)
         except StoreUnavailable as err:
             gr.Warning(f"The kept drawings cannot be read: {self.lab.shown_reason(err)}.")
-            return None
-        if path is None:
+            path = None
+        if path is None and self.lab.store is not None:
             gr.Info("No drawings are kept yet.")
-        return path
+        return gr.update(value=path, visible=path is not None)
 
 
 def build_kept_tab(lab: ServedModels) -> KeptView:
@@ -127,12 +142,12 @@ def build_kept_tab(lab: ServedModels) -> KeptView:
         summary = gr.Markdown(elem_id="kept-summary")
         gr.Markdown("### Every model on the kept drawings (a live benchmark of real drawings)")
         scores = gr.Markdown(elem_id="kept-scores")
-        recent = gr.Gallery(label=f"The {RECENT} kept last", columns=6, height="auto", elem_id="kept-recent",
-                            interactive=False, buttons=[])  # fmt: skip
+        gr.Markdown(f"### The {RECENT} kept last, newest first")
+        recent = gr.HTML(elem_id="kept-recent")
         with gr.Row():
             make_zip = gr.Button("Download every kept drawing as a dataset (zip)", elem_id="kept-zip", size="sm")
             download = gr.File(label="Dataset: 28×28 EMNIST-form images and labels, the PNGs, a CSV",
-                               elem_id="kept-download", interactive=False)  # fmt: skip
+                               elem_id="kept-download", interactive=False, visible=False)  # fmt: skip
     view = KeptView(lab, summary, scores, recent, make_zip, download)
     tab.select(view.refresh, None, view.outputs(), **QUIET)
     make_zip.click(view.on_download, None, download, **QUIET)
