@@ -146,6 +146,16 @@ def test_no_keep_turns_keeping_off_and_the_app_still_reads(models, drawing_url, 
     assert "without a store" in build(models, None).emnist_lab.keep_off  # build_demo without one: off too
 
 
+def test_the_command_line_chooses_the_store_or_turns_keeping_off() -> None:
+    import app
+    from recognizer.drawings import DEFAULT_PATH
+
+    assert app.parse_args([]).drawings == DEFAULT_PATH and app.parse_args([]).no_keep is False
+    assert DEFAULT_PATH.parent.name == "data"  # git-ignored
+    args = app.parse_args(["--drawings", "/tmp/x.sqlite3", "--no-keep"])
+    assert args.drawings == Path("/tmp/x.sqlite3") and args.no_keep is True
+
+
 def _corrupt(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"this is not a database " * 100)
