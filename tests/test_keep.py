@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import io
 import logging
 import sqlite3
 import time
@@ -98,6 +99,19 @@ def test_keep_through_the_tab_stores_the_drawing_and_undo_takes_it_back(models, 
     assert lab.store.get(memory.kept_id).character == "O/o"
     tab.keep.on_keep(False, "O/o", memory)
     assert lab.store.count() == 0
+
+
+def test_an_upload_is_kept_as_png(models, tmp_path) -> None:
+    demo = build(models, tmp_path / "drawings.sqlite3")
+    tab, lab = demo.emnist_draw, demo.emnist_lab
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(letter_a()).save(photo, quality=85)
+    memory = CanvasMemory()
+    shown = tab.on_upload(str(photo), memory, *lab.slot_defaults())
+    assert shown[tab.x28] is not None and memory.png == photo.read_bytes()
+    tab.keep.on_keep(True, "A", memory)
+    kept = lab.store.get(memory.kept_id)
+    assert kept.canvas_png.startswith(b"\x89PNG") and Image.open(io.BytesIO(kept.canvas_png)).size == (400, 400)
 
 
 def test_a_visitor_undoes_only_their_own_drawing(models, drawing_url, tmp_path) -> None:
