@@ -67,9 +67,9 @@ def main() -> int:
     for entry in recognizer.models:
         size = entry.path.stat().st_size / 1e6
         t = single_drawing_ms(recognizer, entry.name, inputs, args.repeats)
-        p50[entry.name] = t["p50_ms"]
+        p50[entry.name] = t.p50_ms
         print(f"{entry.name:30} {slots.get(entry.name, ''):9} {size:6.2f} {verdict(size, MAX_MB):9} "
-              f"{t['p50_ms']:6.2f} / {t['p95_ms']:6.2f} {verdict(t['p50_ms'], MAX_MS)}")
+              f"{t.p50_ms:6.2f} / {t.p95_ms:6.2f} {verdict(t.p50_ms, MAX_MS)}")
     pre = preprocessing_ms(values, args.repeats)
     models = sum(p50.get(name, 0.0) for name in slots)
     print(f"a whole drawing, the {len(slots)} default slots: preprocessing {pre:.2f} ms + models {models:.2f} ms = "

@@ -617,8 +617,8 @@ def score_drawings(recognizer: Any, drawings: Iterable[Drawing]) -> list[dict[st
             hits1, hits3 = folded_hits(recognizer.predict_batch(entry.name, x)[0], entry.labels, truth)
             top1, top3 = float(hits1.mean()), float(hits3.mean())
         results.append({"name": entry.name, "slot": entry.slot, "sha256": entry.sha256, "top1": top1, "top3": top3,
-                        "n": len(rows), "pool_test": entry.metrics.get("runtime_test_accuracy"),
-                        "drawbench_top1": (entry.metrics.get("drawbench") or {}).get("top1")})  # fmt: skip
+                        "n": len(rows), "pool_test": entry.metrics.runtime_test_accuracy,
+                        "drawbench_top1": drawn.top1 if (drawn := entry.metrics.drawbench) else None})  # fmt: skip
     return results
 
 

@@ -97,7 +97,7 @@ class Recognizer:
     def _io_names(entry: ModelEntry, session: ort.InferenceSession) -> tuple[str, str, str | None]:
         inputs = [i.name for i in session.get_inputs()]
         outputs = [o.name for o in session.get_outputs()]
-        input_name = entry.input.get("name", inputs[0])
+        input_name = entry.input.name or inputs[0]
         if input_name not in inputs:
             raise ValueError(f"model has no input {input_name!r} (it has {inputs})")
         logits = entry.outputs.get("logits", "logits")
@@ -130,7 +130,7 @@ class Recognizer:
         for slot in SLOTS:
             marked = [e for e in self.models if e.slot == slot]
             same_split = [e for e in self.models if e.split == slot]
-            candidates = marked or sorted(same_split, key=lambda e: -e.metrics.get("test_accuracy", 0.0))
+            candidates = marked or sorted(same_split, key=lambda e: -(e.metrics.test_accuracy or 0.0))
             if candidates:
                 slots[slot] = candidates[0].name
         return slots

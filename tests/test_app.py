@@ -33,7 +33,7 @@ from PIL import Image
 
 from recognizer.embeddings import STAGE_NAMES, STAGE_TITLES
 from recognizer.inference import Prediction
-from recognizer.manifest import SLOTS
+from recognizer.manifest import SLOTS, EntryMetrics, TrainingRecord
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
 from webapp.api import models_summary, predict_json
 from webapp.canvas import CanvasValueError, canvas_value, png_data_url
@@ -353,16 +353,16 @@ def test_model_card_headline_is_the_apps_own_accuracy(lab: ServedModels) -> None
     """The card leads with the accuracy through ONNX Runtime (what the app gets), the training device's beside it."""
     for name in lab.slot_defaults():
         e = lab.entry(name)
-        runtime, n = e.metrics["runtime_test_accuracy"], e.metrics["runtime_n_test"]
+        runtime, n = e.metrics.runtime_test_accuracy, e.metrics.runtime_n_test
         headline = model_card(lab, name).splitlines()[2]
         assert headline.startswith(f"test accuracy in this app **{percent(runtime)}** (ONNX Runtime on {n:,} test")
-        trained = f"{percent(e.metrics['test_accuracy'])} on the training device ({e.training['device']})"
+        trained = f"{percent(e.metrics.test_accuracy)} on the training device ({e.training.device})"
         assert trained in headline and headline.index(trained) > headline.index("ONNX Runtime")
-        assert f"**{percent(runtime)}** | {percent(e.metrics['test_accuracy'])} (" in models_table(lab)
-    older = dataclasses.replace(lab.entry(name), metrics={"test_accuracy": 0.5})  # exported before runtime scores
+        assert f"**{percent(runtime)}** | {percent(e.metrics.test_accuracy)} (" in models_table(lab)
+    older = dataclasses.replace(lab.entry(name), metrics=EntryMetrics(test_accuracy=0.5))  # before runtime scores
     assert accuracy_line(older) == ("test accuracy **50.00% on the training device (cpu)** "
                                     "(not scored through this app's runtime)")
-    gpu = dataclasses.replace(older, training={"device": "cuda", "environment": {"cuda_device": "NVIDIA H100"}})
+    gpu = dataclasses.replace(older, training=TrainingRecord(device="cuda", environment={"cuda_device": "NVIDIA H100"}))
     assert "on the training device (NVIDIA H100)" in accuracy_line(gpu)
 
 

@@ -204,13 +204,16 @@ def test_the_finetuned_model_exports_as_a_selectable_model(work: dict, finetuned
     out = work["tmp"] / "models"
     entry = finetune_kept.export_finetuned(run_dir, out, MODELS, bench_per_class=1, progress=False)
     assert entry.name == "residual_cnn-byclass_kept" and entry.family == "residual_cnn"
-    assert entry.parity["passed"] and entry.parity["max_abs_logit_diff"] < 1e-4
-    assert entry.recipe["finetuned_from"]["name"] == "residual_cnn-byclass"
-    assert entry.recipe["kept_drawings"]["train"] > 50
+    assert entry.parity.passed and entry.parity.max_abs_logit_diff < 1e-4
+    assert entry.recipe.finetuned_from["name"] == "residual_cnn-byclass"
+    assert entry.recipe.kept_drawings["train"] > 50
+    assert entry.metrics.kept.after["pool_test"]["accuracy"] == entry.metrics.test_accuracy
     rule = entry.slot_rule
-    assert rule["reproduction"]["name"] == "residual_cnn-byclass" and (entry.slot == "byclass") == rule["takes_slot"]
+    assert rule.reproduction.name == "residual_cnn-byclass" and (entry.slot == "byclass") == rule.takes_slot
     manifest = Manifest.read(out)
     assert [e.name for e in manifest.models] == [entry.name]
+    again = manifest.write(work["tmp"] / "again.json")  # kept figures, recipe and slot_rule write back unchanged
+    assert again.read_bytes() == (out / "manifest.json").read_bytes()
     assert (out / "runs" / entry.name / "result.json").is_file()
     recognizer = Recognizer(out)
     assert entry.name in recognizer.sessions and recognizer.unavailable == {}

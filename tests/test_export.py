@@ -83,17 +83,18 @@ def test_manifest_and_metadata_round_trip(exported) -> None:
         assert entry.labels == list(split_chars("byclass"))
         assert hashlib.sha256(entry.path.read_bytes()).hexdigest() == entry.sha256
         assert entry.family in FAMILIES and entry.split == "byclass" and entry.protocol == "pool"
-        assert entry.profile == "test" and entry.training["run_id"] == exported.run_ids[entry.family]
-        assert entry.training["environment"]["torch"]
+        assert entry.profile == "test" and entry.training.run_id == exported.run_ids[entry.family]
+        assert entry.training.environment["torch"] and entry.training.model == entry.family
         for key in ("test_accuracy", "test_loss", "weighted_f1", "n_test", "train_seconds", "epochs_run",
                     "runtime_test_accuracy"):
-            assert key in entry.metrics, key
-        assert entry.input["name"] == "image" and entry.outputs == {"logits": "logits", "features": "features"}
+            assert key in raw[name]["metrics"] and getattr(entry.metrics, key) is not None, key
+        assert entry.input.name == "image" and entry.outputs == {"logits": "logits", "features": "features"}
+        assert entry.export.exporter and entry.parity.passed and not entry.extra
         # A lone .onnx file describes itself: its metadata is the manifest entry minus sha256.
         meta = convert.read_metadata(entry.path)
         assert meta == {k: v for k, v in raw[name].items() if k != "sha256"}
         record = exported.out / raw[name]["run_record"]
-        assert json.loads((record / "metrics.json").read_text())["run_id"] == entry.training["run_id"]
+        assert json.loads((record / "metrics.json").read_text())["run_id"] == entry.training.run_id
         assert (record / "log.txt").exists() and (record / "config.json").exists()
         onnx.checker.check_model(onnx.load(str(entry.path)), full_check=True)
     assert entries["residual_cnn-byclass"].slot == "byclass"
@@ -123,9 +124,14 @@ def test_size_limit(exported) -> None:
 def test_runtime_accuracy_matches_training(exported) -> None:
     for entry in load_manifest(exported.out):
         again = convert.evaluate_exported(exported.out, entry.name, progress=False)
-        assert again["n"] == entry.metrics["n_test"]
-        assert again["accuracy"] == pytest.approx(entry.metrics["runtime_test_accuracy"])
-        assert again["accuracy"] == pytest.approx(entry.metrics["test_accuracy"], abs=1e-6)
+        assert again["n"] == entry.metrics.n_test
+        assert again["accuracy"] == pytest.approx(entry.metrics.runtime_test_accuracy)
+        assert again["accuracy"] == pytest.approx(entry.metrics.test_accuracy, abs=1e-6)
+
+
+def test_the_written_manifest_reads_and_writes_back_byte_identical(exported, tmp_path: Path) -> None:
+    written = exported.out / "manifest.json"
+    assert Manifest.read(written).write(tmp_path / "manifest.json").read_bytes() == written.read_bytes()
 
 
 def test_reexport_keeps_other_entries_and_clean_drops_them(exported, tmp_path: Path) -> None:

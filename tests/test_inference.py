@@ -16,7 +16,16 @@ from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
 from recognizer.files import sha256_file
 from recognizer.inference import Recognizer, softmax
 from recognizer.labels import split_chars
-from recognizer.manifest import ManifestError, ModelEntry, load_manifest, save_manifest
+from recognizer.manifest import (
+    EntryMetrics,
+    InputSpec,
+    Manifest,
+    ManifestError,
+    ModelEntry,
+    TrainingRecord,
+    load_manifest,
+    save_manifest,
+)
 from recognizer.saliency import colormap, occlusion_map, overlay
 
 FEATURES = 16
@@ -64,9 +73,9 @@ def add_model(folder: Path, name: str, split: str, seed: int, **fields) -> tuple
         split=split,
         protocol="pool",
         profile="test",
-        input={"name": "image", "shape": [1, 28, 28], "range": [0, 1], "orientation": "upright"},
-        metrics={"test_accuracy": 0.5 + seed / 100},
-        training={"seed": seed},
+        input=InputSpec(name="image", shape=[1, 28, 28], range=[0, 1], orientation="upright"),
+        metrics=EntryMetrics(test_accuracy=0.5 + seed / 100),
+        training=TrainingRecord({"seed": seed}),
         **fields,
     )
     return entry, weights
@@ -134,12 +143,54 @@ def test_manifest_errors(tmp_path: Path) -> None:
         load_manifest(tmp_path)
 
 
-def test_unknown_manifest_fields_are_ignored(exported: tuple[Path, dict]) -> None:
+def test_unknown_manifest_fields_are_kept(exported: tuple[Path, dict]) -> None:
     folder, _ = exported
     raw = json.loads((folder / "manifest.json").read_text())
     raw["models"][0]["added_later"] = True
     (folder / "manifest.json").write_text(json.dumps(raw))
-    assert load_manifest(folder)[0].name == "tiny-bymerge"
+    (entry, *_) = load_manifest(folder)
+    assert entry.name == "tiny-bymerge" and entry.extra == {"added_later": True}
+    written = json.loads(Manifest.read(folder).write(folder / "again.json").read_text())
+    assert written["models"][0]["added_later"] is True
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "exported_models" / "manifest.json"
+
+
+def test_the_shipped_manifest_writes_back_byte_identical(tmp_path: Path) -> None:
+    manifest = Manifest.read(SHIPPED)
+    assert manifest.write(tmp_path / "manifest.json").read_bytes() == SHIPPED.read_bytes()
+    for e in manifest.models:  # as the export builds them, with no memory of the file: the same bytes again
+        for part in (e.input, e.metrics, e.training, e.parity, e.export):
+            part.read_keys = None
+    assert manifest.write(tmp_path / "built.json").read_bytes() == SHIPPED.read_bytes()
+    for e in manifest.models:  # every key the export wrote is a declared field (nothing fell into ``extra``)
+        records = [e, e.input, e.metrics, e.parity, e.export]
+        assert not any(r.extra for r in records), e.name
+        assert e.training.run_id and e.training.model == e.family and e.metrics.runtime_test_accuracy > 0.8
+
+
+def test_unknown_keys_in_every_part_round_trip(tmp_path: Path) -> None:
+    """Keys an older or newer export wrote that this code does not declare are written back, not dropped."""
+    raw = json.loads(SHIPPED.read_text())
+    entry = raw["models"][0]
+    figures = {"name": "residual_cnn-byclass", "validation": 0.9, "drawn_top1": None, "n_val": None, "new": 1}
+    entry |= {"recipe": {"profile": "lab", "augmentation": {"rotate": 12.0}, "pool_images": "all", "future": [1]},
+              "slot_rule": {"slot": "byclass", "rule": "r", "lab": figures, "reproduction": None, "takes_slot": True,
+                            "reason": "why", "later": "x"},
+              "future_part": {"a": 1}}  # fmt: skip
+    for part in ("input", "metrics", "training", "parity", "export"):
+        entry[part]["added_later"] = {"nested": [1, 2]}
+    entry["metrics"] |= {"drawbench": {"top1": 0.5, "new_figure": 0.1}, "latency": {"p50_ms": 1.0, "p99_ms": 2.0}}
+    raw["skipped"] = [{"name": "x", "run_id": "r", "reason": "why"}]
+    (tmp_path / "manifest.json").write_text(json.dumps(raw, indent=2) + "\n")
+    manifest = Manifest.read(tmp_path)
+    e = manifest.models[0]
+    assert e.metrics.drawbench.extra == {"new_figure": 0.1} and e.slot_rule.lab.extra == {"new": 1}
+    assert e.recipe.extra == {"future": [1]} and e.extra == {"future_part": {"a": 1}}
+    written = json.loads(manifest.write(tmp_path / "again.json").read_text())
+    assert written == raw
+    assert (tmp_path / "again.json").read_text() == (tmp_path / "manifest.json").read_text()  # in the same order
 
 
 # ---------------------------------------------------------------- recognizer

@@ -16,7 +16,7 @@ from app_support import fixture_data
 
 from recognizer.inference import Recognizer
 from recognizer.labels import split_chars
-from recognizer.manifest import ModelEntry, load_manifest
+from recognizer.manifest import Manifest, ModelEntry, load_manifest
 from training import choose, convert
 from training import export as E
 from training import slots as L
@@ -98,49 +98,52 @@ def test_lab_run_is_chosen_on_validation_and_exported_under_its_own_name(made) -
     assert made.codes == {"strong": 0, "weak": 0}
     for folder in made.refs.values():
         assert set(entries(folder)) == {"residual_cnn-byclass", "lenet5_lab-byclass"}
+        again = Manifest.read(folder).write(made.tmp / "again.json")  # recipe, slot_rule, drawbench, latency
+        assert again.read_bytes() == (folder / "manifest.json").read_bytes()
 
 
 def test_the_entry_carries_recipe_images_and_figures(made) -> None:
     e = entries(made.refs["strong"])["lenet5_lab-byclass"]
     m = made.metrics
     r = e.recipe
-    assert r["profile"] == "smoke" and r["pool_images"] == "all" and r["schedule"] == "cosine"
-    assert r["augmentation"] == {k.removeprefix("aug_"): v for k, v in RECIPE.items() if k.startswith("aug_")}
-    assert r["label_smoothing"] == 0.1 and r["ema_decay"] == 0.99 and r["warmup_epochs"] == 1
-    assert r["n_train"] == m.n_train and r["images_seen"] == m.n_train * m.epochs_run and "pool images" in r[
-        "data_source"]
-    assert e.metrics["best_val_accuracy"] == m.best_val_accuracy
-    assert e.metrics["runtime_test_accuracy"] == pytest.approx(m.test_accuracy, abs=1e-6)
-    d = e.metrics["drawbench"]
-    assert 0 <= d["top1"] <= d["top3"] <= 1 and d["drawings"] == 3 * d["n_sources"] >= 3 * 40
-    latency = e.metrics["latency"]
-    assert latency["threads"] == 1 and latency["p50_ms"] > 0 and latency["repeats"] == L.LATENCY_REPEATS
+    assert r.profile == "smoke" and r.pool_images == "all" and r.schedule == "cosine"
+    assert r.augmentation == {k.removeprefix("aug_"): v for k, v in RECIPE.items() if k.startswith("aug_")}
+    assert r.label_smoothing == 0.1 and r.ema_decay == 0.99 and r.warmup_epochs == 1
+    assert r.n_train == m.n_train and r.images_seen == m.n_train * m.epochs_run and "pool images" in r.data_source
+    assert e.metrics.best_val_accuracy == m.best_val_accuracy
+    assert e.metrics.runtime_test_accuracy == pytest.approx(m.test_accuracy, abs=1e-6)
+    d = e.metrics.drawbench
+    assert 0 <= d.top1 <= d.top3 <= 1 and d.drawings == 3 * d.n_sources >= 3 * 40
+    latency = e.metrics.latency
+    assert latency.threads == 1 and latency.p50_ms > 0 and latency.repeats == L.LATENCY_REPEATS
+    assert latency.max_ms > 0 and not r.extra and not e.metrics.extra and not e.slot_rule.extra
     assert e.path.stat().st_size < convert.MAX_MB * 1e6
-    assert convert.read_metadata(e.path)["recipe"] == r  # the lone file describes itself
+    assert convert.read_metadata(e.path)["recipe"] == r.to_dict()  # the lone file describes itself
 
 
 def test_the_reproduction_keeps_the_slot_unless_beaten_on_both(made) -> None:
     strong, weak = entries(made.refs["strong"]), entries(made.refs["weak"])
     kept = strong["lenet5_lab-byclass"].slot_rule
-    assert not kept["takes_slot"] and "not beaten on validation" in kept["reason"]
-    assert kept["reproduction"]["name"] == "residual_cnn-byclass" and kept["reproduction"]["validation"] == 0.999
+    assert not kept.takes_slot and "not beaten on validation" in kept.reason
+    assert kept.reproduction.name == "residual_cnn-byclass" and kept.reproduction.validation == 0.999
     assert strong["lenet5_lab-byclass"].slot is None and strong["residual_cnn-byclass"].slot == "byclass"
     assert Recognizer(made.refs["strong"]).default_slots()["byclass"] == "residual_cnn-byclass"
     won = weak["lenet5_lab-byclass"].slot_rule
     # The stand-in always answers '0': on the drawings it is right on the '0' sources only.
-    assert won["reproduction"]["drawn_top1"] < won["lab"]["drawn_top1"], won
-    assert won["takes_slot"] and weak["lenet5_lab-byclass"].slot == "byclass", won["reason"]
+    assert won.reproduction.drawn_top1 < won.lab.drawn_top1, won
+    assert won.takes_slot and weak["lenet5_lab-byclass"].slot == "byclass", won.reason
     assert weak["residual_cnn-byclass"].slot is None  # selectable, named as the reproduction
     assert Recognizer(made.refs["weak"]).default_slots()["byclass"] == "lenet5_lab-byclass"
 
 
 def test_decide_slot_needs_both_figures() -> None:
     rep = L.Figures("residual_cnn-byclass", 0.88, 0.80)
-    assert L.decide_slot("byclass", L.Figures("x", 0.89, 0.81), rep)["takes_slot"]
+    assert L.decide_slot("byclass", L.Figures("x", 0.89, 0.81), rep).takes_slot
     for val, drawn in ((0.89, 0.80), (0.88, 0.95), (0.87, 0.95), (None, 0.95), (0.95, None)):
         decision = L.decide_slot("byclass", L.Figures("x", val, drawn), rep)
-        assert not decision["takes_slot"] and "residual_cnn-byclass stays the default" in decision["reason"]
-    assert L.decide_slot("byclass", L.Figures("x", 0.1, 0.1), None)["takes_slot"]
+        assert not decision.takes_slot and "residual_cnn-byclass stays the default" in decision.reason
+    decided = L.decide_slot("byclass", L.Figures("x", 0.1, 0.1), None)
+    assert decided.takes_slot and decided.to_dict()["reproduction"] is None  # written as null, as before
 
 
 def test_settle_slots_gives_a_lost_slot_back_to_the_reproduction() -> None:
@@ -172,13 +175,13 @@ def test_the_model_card_shows_how_and_on_what_it_was_trained(made) -> None:
     lab = ServedModels(made.refs["strong"], made.tmp / "assets")
     card = model_card(lab, "lenet5_lab-byclass")
     e = lab.entry("lenet5_lab-byclass")
-    for words in (f"trained on **{e.recipe['n_train']:,} images**", f"{e.recipe['images_seen']:,} images seen",
+    for words in (f"trained on **{e.recipe.n_train:,} images**", f"{e.recipe.images_seen:,} images seen",
                   "profile smoke", "augmentation: rotation ±12°, shear ±12°, scale ±12%, shift ±8%, elastic 1.5 px",
                   "label smoothing 0.1, EMA 0.99", "test accuracy in this app", "(ONNX Runtime on",
-                  f"drawings (drawing benchmark) top-1 **{100 * e.metrics['drawbench']['top1']:.2f}%**",
+                  f"drawings (drawing benchmark) top-1 **{100 * e.metrics.drawbench.top1:.2f}%**",
                   "selectable, not the default: residual_cnn-byclass stays the default"):  # fmt: skip
         assert words in card, words
-    assert f"| {e.recipe['n_train']:,} images | {100 * e.metrics['drawbench']['top1']:.2f}% |" in models_table(lab)
+    assert f"| {e.recipe.n_train:,} images | {100 * e.metrics.drawbench.top1:.2f}% |" in models_table(lab)
     assert "drawings" not in model_card(lab, "residual_cnn-byclass")  # no benchmark figure for that file here
 
 

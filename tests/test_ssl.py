@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from recognizer.embeddings import STAGE_NAMES, load_embedding
+from recognizer.manifest import TrainingRecord
 from training import embed, fixmatch, ssl, trainer
 from training.augmentation import MILD, SIMCLR_VIEWS, HandwritingAugment, augment, strong_view
 from training.collect import load_results, pick_without_validation
@@ -278,7 +279,8 @@ def test_embedding_maps_before_and_after_pretraining(emnist_env: Path, tmp_path:
     ssl.pretrain(config, tmp_path, emnist_env, "cpu", progress=False)
     x, y = load_studyb(emnist_env).parts["train"]
     thumbs, labels = x[:60], y[:60]
-    entry = SimpleNamespace(name="m", labels=list("0123456789"), training={"init_from": config.run_id()})
+    pretrained = TrainingRecord({"init_from": config.run_id()})
+    entry = SimpleNamespace(name="m", labels=list("0123456789"), training=pretrained)
     stages = embed.encoder_stages(tmp_path / config.run_id(), thumbs)
     again = embed.encoder_stages(tmp_path / config.run_id(), thumbs)
     assert np.array_equal(stages["random"], again["random"])  # the pretraining's own first weights, seeded
@@ -286,7 +288,8 @@ def test_embedding_maps_before_and_after_pretraining(emnist_env: Path, tmp_path:
     maps, seconds = embed.pretraining_maps(entry, thumbs, tmp_path, tsne_max_iter=250)
     assert tuple(maps) == STAGE_NAMES and set(seconds) == set(STAGE_NAMES)
     assert all(m.shape == (60, 2) and np.isfinite(m).all() for m in maps.values())
-    assert embed.pretraining_maps(SimpleNamespace(name="n", training={}), thumbs, tmp_path, 250) == ({}, {})
+    none = SimpleNamespace(name="n", training=TrainingRecord())
+    assert embed.pretraining_maps(none, thumbs, tmp_path, 250) == ({}, {})
     # The file contract holds them beside the model's own maps, in the app's order.
     own = {"umap": maps["umap_pretrained"], "tsne": maps["tsne_pretrained"]}
     embed.save_npz(tmp_path / "m.npz", {"features": stages["pretrained"].astype(np.float16), "labels": labels,

@@ -330,8 +330,9 @@ def score_exported(bench: BenchSet, folder: Path, progress: bool = True) -> list
     for entry in tqdm(benched(recognizer.models), desc="drawbench: models", disable=not progress):
         figures = score_probs(bench, list(entry.labels), lambda x, e=entry: recognizer.predict_batch(e.name, x)[0])
         results.append({"name": entry.name, "split": entry.split, "slot": entry.slot, "profile": entry.profile,
-                        "family": entry.family, "sha256": entry.sha256, "n_train": entry.metrics.get("n_train"),
-                        "runtime_test_accuracy": entry.metrics.get("runtime_test_accuracy"),
+                        "family": entry.family, "sha256": entry.sha256,
+                        "n_train": entry.recipe.n_train if entry.recipe else None,
+                        "runtime_test_accuracy": entry.metrics.runtime_test_accuracy,
                         **figures.to_dict()})  # fmt: skip
     return results
 

@@ -213,7 +213,7 @@ def pretraining_maps(entry: ModelEntry, thumbs: np.ndarray, runs: Path,
                      tsne_max_iter: int) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
     """UMAP and t-SNE of the sample from the model's encoder before and after its self-supervised pretraining;
     nothing for a model without one, or (with a message) when the pretraining's folder is not in ``runs``."""
-    init_from = entry.training.get("init_from")
+    init_from = entry.training.init_from
     if not init_from:
         return {}, {}
     folder = runs / init_from
@@ -290,7 +290,7 @@ def embed_model(recognizer: Recognizer, name: str, splits: SplitCache, out: Path
         "methods": list(maps),
         "png": plot_maps(out, entry, maps, labels, accuracy, source),
         "stages_png": plot_stages(out, entry, maps, labels),
-        "pretraining": entry.training.get("init_from"),
+        "pretraining": entry.training.init_from,
         "seconds": {**timings, **map_timings},
         "model_sha256": entry.sha256,
     }

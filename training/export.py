@@ -50,7 +50,19 @@ import torch
 from tqdm import tqdm
 
 from recognizer.files import sha256_bytes, write_atomic
-from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
+from recognizer.manifest import (
+    SLOTS,
+    EntryMetrics,
+    ExportInfo,
+    InputSpec,
+    Manifest,
+    ManifestError,
+    ModelEntry,
+    ParityCheck,
+    SkippedModel,
+    TrainingRecord,
+    manifest_path,
+)
 from training.choose import RECIPE_RESULTS, Candidate, recipe_candidates, select_candidates
 from training.convert import (
     MAX_MB,
@@ -76,7 +88,6 @@ from training.runfolder import RunFolder
 from training.slots import MAX_MS, DrawingChecks, OverBudget, describe_checks, recipe_model_name, settle_slots
 from training.trainer import load_trained
 
-INPUT = {"name": "image", "shape": [1, 28, 28], "range": [0, 1], "orientation": "upright", "preprocessing": "emnist"}
 OUTPUTS = {"logits": "logits", "features": "features"}
 
 
@@ -111,7 +122,7 @@ def default_name(family: str, split: str) -> str:
     return f"{family}-{split}"
 
 
-def make_entry(candidate: Candidate, metrics: Metrics, parity: dict, export: dict) -> ModelEntry:
+def make_entry(candidate: Candidate, metrics: Metrics, parity: dict, export: ExportInfo) -> ModelEntry:
     """The manifest entry of a checked model, before its runtime score, run record and sha256 are known."""
     config = metrics.config
     return ModelEntry(
@@ -123,15 +134,16 @@ def make_entry(candidate: Candidate, metrics: Metrics, parity: dict, export: dic
         protocol=metrics.protocol,
         profile=config.profile,
         labels=[str(c) for c in metrics.chars],
-        input=dict(INPUT),
+        input=InputSpec(name="image", shape=[1, 28, 28], range=[0, 1], orientation="upright", preprocessing="emnist"),
         outputs=dict(OUTPUTS),
-        metrics={"test_accuracy": metrics.test_accuracy, "test_loss": metrics.test_loss,
-                 "weighted_f1": metrics.weighted_f1, "n_test": metrics.n_test, "train_seconds": metrics.train_seconds,
-                 "epochs_run": metrics.epochs_run, "best_val_accuracy": metrics.best_val_accuracy},
-        training={**config.to_dict(), "run_id": metrics.run_id, "device": metrics.device,
-                  "environment": metrics.environment},
+        metrics=EntryMetrics(test_accuracy=metrics.test_accuracy, test_loss=metrics.test_loss,
+                             weighted_f1=metrics.weighted_f1, n_test=metrics.n_test,
+                             train_seconds=metrics.train_seconds, epochs_run=metrics.epochs_run,
+                             best_val_accuracy=metrics.best_val_accuracy),
+        training=TrainingRecord(config.to_dict(), run_id=metrics.run_id, device=metrics.device,
+                                environment=metrics.environment),
         slot=candidate.slot,
-        parity=parity,
+        parity=ParityCheck.from_dict(parity),
         export=export,
     )
 
@@ -143,8 +155,8 @@ def score_through_runtime(entry: ModelEntry, staged: bytes, out_dir: Path, data:
         write_atomic(Path(tmp) / entry.file, staged)
         Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(Path(tmp))
         runtime = evaluate_exported(tmp, entry.name, data, limit=options.eval_limit, progress=options.progress)
-    entry.metrics["runtime_test_accuracy"] = runtime["accuracy"]
-    entry.metrics["runtime_n_test"] = runtime["n"]
+    entry.metrics.runtime_test_accuracy = runtime["accuracy"]
+    entry.metrics.runtime_n_test = runtime["n"]
     if options.eval_limit is None and abs(runtime["accuracy"] - metrics.test_accuracy) > 0.002:
         # Expected only when torch scored in bf16 on a GPU; fp32 CPU scoring agrees to the image.
         print(f"note: {entry.name} scores {runtime['accuracy']:.4f} through the runtime vs "
@@ -168,9 +180,9 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     proto, used = build_onnx(model, in_channels, options.exporter, name)
     if fp16:
         weights_to_fp16(proto)
-    export = {"exporter": used, "opset": opset(proto), "torch": torch.__version__, "onnx": onnx.__version__,
-              "parameters": params, "weights": "float16" if fp16 else "float32",
-              "seconds": round(time.perf_counter() - started, 2), "source": candidate.source}
+    export = ExportInfo(exporter=used, opset=opset(proto), torch=torch.__version__, onnx=onnx.__version__,
+                        parameters=params, weights="float16" if fp16 else "float32",
+                        seconds=round(time.perf_counter() - started, 2), source=candidate.source)
     staged = checked_bytes(proto, name, options.max_mb)
 
     data = splits.get(metrics.split, metrics.protocol)
@@ -201,10 +213,10 @@ class Outcome:
 def report_exported(entry: ModelEntry, out_dir: Path) -> None:
     p, m, e = entry.parity, entry.metrics, entry.export
     size = (out_dir / entry.file).stat().st_size
-    tqdm.write(f"exported {entry.name} ({size / 1e6:.1f} MB, {e['weights']}, {e['exporter']} {e['seconds']:.1f} s): "
-               f"parity max |dlogit| {p['max_abs_logit_diff']:.2g} on {p['n']} images, accuracy torch "
-               f"{p['torch_accuracy']:.4f} = onnx {p['onnx_accuracy']:.4f}; test accuracy "
-               f"{m['test_accuracy']:.4f}, via runtime {m['runtime_test_accuracy']:.4f} ({m['runtime_n_test']} images)")
+    tqdm.write(f"exported {entry.name} ({size / 1e6:.1f} MB, {e.weights}, {e.exporter} {e.seconds:.1f} s): "
+               f"parity max |dlogit| {p.max_abs_logit_diff:.2g} on {p.n} images, accuracy torch "
+               f"{p.torch_accuracy:.4f} = onnx {p.onnx_accuracy:.4f}; test accuracy "
+               f"{m.test_accuracy:.4f}, via runtime {m.runtime_test_accuracy:.4f} ({m.runtime_n_test} images)")
     if entry.slot_rule:
         tqdm.write(describe_checks(entry))
 

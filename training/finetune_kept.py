@@ -40,7 +40,17 @@ from tqdm import tqdm
 from recognizer.files import sha256_bytes, write_atomic, write_json
 from recognizer.inference import Recognizer, softmax
 from recognizer.labels import merge_key
-from recognizer.manifest import Manifest, ManifestError, ModelEntry
+from recognizer.manifest import (
+    DrawBenchFigures,
+    EntryMetrics,
+    ExportInfo,
+    KeptFigures,
+    Manifest,
+    ManifestError,
+    ModelEntry,
+    ParityCheck,
+    RecipeCard,
+)
 from training.convert import check_parity, checked_bytes, opset, parity_sample, set_metadata, to_onnx
 from training.data import SplitData, load_split
 from training.drawbench import BENCH_SPLITS, BenchConfig, build_set, folded_hits
@@ -295,7 +305,7 @@ def runtime_figures(recognizer: Recognizer, name: str, data: SplitData, bench, l
         x, y = x[keep], y[keep]
     probs = recognizer.predict_batch(name, x.astype(np.float32) / 255.0)[0]
     val = float((probs.argmax(1) == y).mean()) if len(y) else None
-    return Figures(name, val, bench_figures(bench, recognizer, name)["top1"], int(len(y)))
+    return Figures(name, val, bench_figures(bench, recognizer, name).top1, int(len(y)))
 
 
 def reproduction_figures(folder: Path, split: str, data: SplitData, bench, limit: int | None) -> Figures | None:
@@ -306,20 +316,21 @@ def reproduction_figures(folder: Path, split: str, data: SplitData, bench, limit
     return runtime_figures(recognizer, name, data, bench, limit)
 
 
-def new_entry(base: ModelEntry, result: dict, parity: dict, export: dict) -> ModelEntry:
+def new_entry(base: ModelEntry, result: dict, parity: dict, export: ExportInfo) -> ModelEntry:
     """The fine-tuned model's manifest entry: the base's labels and IO, its own figures and recipe."""
     after = result["after"]
     return dataclasses.replace(
-        base, name=kept_name(base.name), file=f"{kept_name(base.name)}.onnx", sha256="", slot=None, slot_rule={},
-        metrics={"test_accuracy": after["pool_test"]["accuracy"], "n_test": after["pool_test"]["n"],
-                 "best_val_accuracy": after["pool_val"]["accuracy"], "kept": {"before": result["before"],
-                                                                              "after": after}},
-        training={**base.training, "finetune": result["config"], "run_id": result["run_id"]},
-        parity=parity, export=export,
-        recipe={"finetuned_from": result["base"], "kept_drawings": result["kept"], "kept_digest": result["kept_digest"],
-                "pool_images_per_epoch": result["config"]["pool_per_epoch"], "chosen_epoch": result["chosen_epoch"],
-                "chosen_on": "kept validation drawings (folded top-1, then loss)", "batchnorm": "frozen (folded)",
-                "data": result["data"]},
+        base, name=kept_name(base.name), file=f"{kept_name(base.name)}.onnx", sha256="", slot=None, slot_rule=None,
+        metrics=EntryMetrics(test_accuracy=after["pool_test"]["accuracy"], n_test=after["pool_test"]["n"],
+                             best_val_accuracy=after["pool_val"]["accuracy"],
+                             kept=KeptFigures(before=result["before"], after=after)),
+        training=dataclasses.replace(base.training, finetune=result["config"], run_id=result["run_id"]),
+        parity=ParityCheck.from_dict(parity), export=export,
+        recipe=RecipeCard(finetuned_from=result["base"], kept_drawings=result["kept"],
+                          kept_digest=result["kept_digest"], pool_images_per_epoch=result["config"]["pool_per_epoch"],
+                          chosen_epoch=result["chosen_epoch"],
+                          chosen_on="kept validation drawings (folded top-1, then loss)", batchnorm="frozen (folded)",
+                          data=result["data"]),
     )  # fmt: skip
 
 
@@ -332,27 +343,28 @@ def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None
     model.load_state_dict(RunFolder(Path(run_dir)).load_best("cpu"))
     model.eval()
     out = Path(out or models_dir())
-    in_channels = model_info(base.training.get("model", base.family)).in_channels
+    in_channels = model_info(base.training.model or base.family).in_channels
     started = time.perf_counter()
     proto = to_onnx(model, in_channels)
     staged = checked_bytes(proto, kept_name(base.name), MAX_MB)
     data = load_split(base.split, base.protocol or "auto", root=data_root)
     images, labels = parity_sample(data)
     parity = check_parity(model, staged, images, labels, in_channels)
-    export = {"exporter": "dynamo", "opset": opset(proto), "torch": torch.__version__, "parameters":
-              count_parameters(model), "weights": "float32", "seconds": round(time.perf_counter() - started, 2),
-              "source": f"python -m training drawings finetune, run {result['run_id']}"}  # fmt: skip
+    export = ExportInfo(exporter="dynamo", opset=opset(proto), torch=torch.__version__,
+                        parameters=count_parameters(model), weights="float32",
+                        seconds=round(time.perf_counter() - started, 2),
+                        source=f"python -m training drawings finetune, run {result['run_id']}")  # fmt: skip
     entry = new_entry(base, result, parity, export)
     bench = build_set(BenchConfig(per_class=bench_per_class), data_root, progress=progress)
     limit = result["config"]["eval_limit"]
     with tempfile.TemporaryDirectory(prefix="kept-export-") as tmp:
         figures_new = runtime_figures(staged_recognizer(entry, staged, Path(tmp)), entry.name, data, bench, limit)
-    entry.metrics["runtime_val_accuracy"] = figures_new.validation
-    entry.metrics["drawbench"] = {"top1": figures_new.drawn_top1, "config": bench.config.key(),
-                                  "n_sources": int(len(bench.sources))}  # fmt: skip
+    entry.metrics.runtime_val_accuracy = figures_new.validation
+    entry.metrics.drawbench = DrawBenchFigures(top1=figures_new.drawn_top1, n_sources=int(len(bench.sources)),
+                                               config=bench.config.key())  # fmt: skip
     entry.slot_rule = decide_slot(base.split, figures_new, reproduction_figures(Path(models or models_dir()),
                                                                                 base.split, data, bench, limit))
-    entry.slot = base.split if entry.slot_rule["takes_slot"] else None
+    entry.slot = base.split if entry.slot_rule.takes_slot else None
     write_exported(proto, entry, Path(run_dir), out)
     return entry
 
@@ -407,6 +419,6 @@ def run(args: argparse.Namespace, kept: KeptSet) -> int:
     if not args.no_export:
         entry = export_finetuned(run_dir, args.out or args.models, args.models, args.data_root, args.bench_per_class,
                                  progress=not args.quiet)  # fmt: skip
-        print(f"exported {entry.name}: {'DEFAULT' if entry.slot else 'selectable'}; {entry.slot_rule['reason']}")
+        print(f"exported {entry.name}: {'DEFAULT' if entry.slot else 'selectable'}; {entry.slot_rule.reason}")
     return 0
 

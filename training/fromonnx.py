@@ -116,8 +116,7 @@ def manifest_entry(name: str, folder: str | Path | None = None) -> ModelEntry:
 
 def model_for(entry: ModelEntry) -> nn.Module:
     """A fresh registered model as the manifest entry's training config built it."""
-    config = entry.training
-    return create_model(config.get("model", entry.family), len(entry.labels), **dict(config.get("model_args", {})))
+    return create_model(entry.training.model or entry.family, len(entry.labels), **entry.training.model_args)
 
 
 def load_exported(name: str, folder: str | Path | None = None) -> tuple[nn.Module, ModelEntry]:

@@ -10,9 +10,10 @@ Names: ``<model>_lab-<split>`` (``residual_cnn_lab-byclass``, ``recipe_model_nam
 reproduction's ``residual_cnn-<split>``, whose files and entries this export never rewrites.
 
 What the entry carries beyond a reproduction model's: ``recipe`` (profile, augmentation knobs, pool images, images
-trained on and seen, schedule, warm-up, label smoothing, EMA, optimizer), ``metrics["drawbench"]`` (the drawing
+trained on and seen, schedule, warm-up, label smoothing, EMA, optimizer), ``metrics.drawbench`` (the drawing
 benchmark, ``training/drawbench.py``, on the staged ONNX file through the app's preprocessing and runtime),
-``metrics["latency"]`` and ``slot_rule``. ``metrics["runtime_test_accuracy"]`` is the export's own ONNX Runtime score.
+``metrics.latency`` and ``slot_rule`` (the records of ``recognizer/manifest.py``). ``metrics.runtime_test_accuracy``
+is the export's own ONNX Runtime score.
 
 Checks (a model that fails one is not exported, and the manifest lists it as skipped with the reason): the ONNX file
 under 10 MB (the export's size check, its limit capped at ``convert.MAX_MB``) and one drawing under 5 ms on one CPU
@@ -27,16 +28,26 @@ selectable. With no reproduction model of the split to compare with, the recipe 
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from recognizer.files import sha256_bytes, write_atomic
 from recognizer.inference import Recognizer
-from recognizer.manifest import Manifest, ManifestError, ModelEntry
+from recognizer.manifest import (
+    DrawBenchFigures,
+    Latency,
+    Manifest,
+    ManifestError,
+    ModelEntry,
+    RecipeCard,
+    SlotFigures,
+    SlotRule,
+)
 from training.augmentation import AUGMENT_FIELDS
 from training.drawbench import BenchConfig, BenchSet, build_set, pct, score_probs
 from training.records import Metrics
@@ -63,36 +74,36 @@ def recipe_model_name(model: str, split: str) -> str:
 # What the card says
 
 
-def recipe_card(metrics: Metrics) -> dict:
+def recipe_card(metrics: Metrics) -> RecipeCard:
     """How the model was trained, in the terms of the drawing recipe's RunConfig knobs, and on how many images."""
     c = metrics.config
-    return {
-        "profile": c.profile,
-        "augmentation": {name.removeprefix("aug_"): getattr(c, name) for name in AUGMENT_FIELDS},
-        "pool_images": c.pool_images,
-        "data_source": metrics.data_source,
-        "n_train": metrics.n_train,
-        "images_seen": metrics.n_train * metrics.epochs_run,  # training images drawn over every epoch run
-        "n_val": metrics.n_val,
-        "epochs": c.epochs, "epochs_run": metrics.epochs_run, "best_epoch": metrics.best_epoch,
-        "schedule": c.schedule, "warmup_epochs": c.warmup_epochs, "label_smoothing": c.label_smoothing,
-        "ema_decay": c.ema_decay, "optimizer": c.optimizer, "lr": c.lr, "batch_size": c.batch_size,
-        "limit_train": c.limit_train, "model_args": dict(c.model_args),
-    }  # fmt: skip
+    return RecipeCard(
+        profile=c.profile,
+        augmentation={name.removeprefix("aug_"): getattr(c, name) for name in AUGMENT_FIELDS},
+        pool_images=c.pool_images,
+        data_source=metrics.data_source,
+        n_train=metrics.n_train,
+        images_seen=metrics.n_train * metrics.epochs_run,  # training images drawn over every epoch run
+        n_val=metrics.n_val,
+        epochs=c.epochs, epochs_run=metrics.epochs_run, best_epoch=metrics.best_epoch,
+        schedule=c.schedule, warmup_epochs=c.warmup_epochs, label_smoothing=c.label_smoothing,
+        ema_decay=c.ema_decay, optimizer=c.optimizer, lr=c.lr, batch_size=c.batch_size,
+        limit_train=c.limit_train, model_args=dict(c.model_args),
+    )  # fmt: skip
 
 
-def bench_figures(bench: BenchSet, recognizer: Recognizer, name: str) -> dict:
+def bench_figures(bench: BenchSet, recognizer: Recognizer, name: str) -> DrawBenchFigures:
     """A model's drawing-benchmark figures through the app's runtime (the set is already preprocessed)."""
     labels = list(recognizer.entry(name).labels)
     scored = score_probs(bench, labels, lambda x: recognizer.predict_batch(name, x)[0])
     variants = bench.config.variants
-    return {"top1": scored.drawn.top1, "top3": scored.drawn.top3, "plain_top1": scored.plain.top1,
-            "variants": {v: scored.variants[v].top1 for v in variants}, "n_sources": int(len(bench.sources)),
-            "drawings": int(len(bench.sources) * len(variants)), "config": bench.config.key()}  # fmt: skip
+    return DrawBenchFigures(top1=scored.drawn.top1, top3=scored.drawn.top3, plain_top1=scored.plain.top1,
+                            variants={v: scored.variants[v].top1 for v in variants}, n_sources=int(len(bench.sources)),
+                            drawings=int(len(bench.sources) * len(variants)), config=bench.config.key())  # fmt: skip
 
 
 def single_drawing_ms(recognizer: Recognizer, name: str, drawings: np.ndarray, repeats: int = LATENCY_REPEATS,
-                      warmup: int = LATENCY_WARMUP) -> dict:  # fmt: skip
+                      warmup: int = LATENCY_WARMUP) -> Latency:  # fmt: skip
     """Milliseconds for one preprocessed drawing through ``Recognizer.predict`` (one session call, softmax, top-k)."""
     times = []
     for i in range(warmup + repeats):
@@ -100,52 +111,45 @@ def single_drawing_ms(recognizer: Recognizer, name: str, drawings: np.ndarray, r
         recognizer.predict(name, drawings[i % len(drawings)])
         times.append(time.perf_counter() - started)
     ms = 1e3 * np.asarray(times[warmup:])
-    return {"p50_ms": round(float(np.median(ms)), 3), "p95_ms": round(float(np.percentile(ms, 95)), 3),
-            "threads": recognizer.intra_op_num_threads, "repeats": repeats}  # fmt: skip
+    return Latency(p50_ms=round(float(np.median(ms)), 3), p95_ms=round(float(np.percentile(ms, 95)), 3),
+                   threads=recognizer.intra_op_num_threads, repeats=repeats)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
 # The default-slot rule
 
 
-@dataclass
-class Figures:
-    """What the rule compares: a model's validation accuracy and its drawing-benchmark top-1."""
-
-    name: str
-    validation: float | None
-    drawn_top1: float | None
-    n_val: int | None = None
+Figures = SlotFigures  # what the rule compares: a model's validation accuracy and its drawing-benchmark top-1
 
 
-def decide_slot(split: str, lab: Figures, reproduction: Figures | None) -> dict:
+def decide_slot(split: str, lab: Figures, reproduction: Figures | None) -> SlotRule:
     """The slot decision (``RULE``), with both models' figures, as the manifest's ``slot_rule`` records it."""
-    decision = {"slot": split, "rule": RULE, "lab": asdict(lab), "reproduction": asdict(reproduction) if reproduction
-                else None}  # fmt: skip
+    decision = SlotRule(slot=split, rule=RULE, lab=lab, reproduction=reproduction)
     if reproduction is None:
-        return decision | {"takes_slot": True, "reason": f"no reproduction model of {split} to compare with"}
+        return dataclasses.replace(decision, takes_slot=True,
+                                   reason=f"no reproduction model of {split} to compare with")
     better_val = None not in (lab.validation, reproduction.validation) and lab.validation > reproduction.validation
     better_drawn = None not in (lab.drawn_top1, reproduction.drawn_top1) and lab.drawn_top1 > reproduction.drawn_top1
     figures = (f"validation {pct(lab.validation)} vs {pct(reproduction.validation)}, drawings top-1 "
                f"{pct(lab.drawn_top1)} vs {pct(reproduction.drawn_top1)}")  # fmt: skip
     if better_val and better_drawn:
-        return decision | {"takes_slot": True, "reason": f"beats {reproduction.name} on both: {figures}"}
+        return dataclasses.replace(decision, takes_slot=True, reason=f"beats {reproduction.name} on both: {figures}")
     lost = " and ".join(what for what, won in (("validation", better_val), ("the drawings", better_drawn)) if not won)
-    return decision | {"takes_slot": False, "reason": f"{reproduction.name} stays the default (not beaten on {lost}): "
-                                                      f"{figures}"}  # fmt: skip
+    return dataclasses.replace(decision, takes_slot=False,
+                               reason=f"{reproduction.name} stays the default (not beaten on {lost}): {figures}")
 
 
 def settle_slots(entries: list[ModelEntry]) -> None:
     """Each decided slot held by the model the rule chose (when it is in this manifest), by no other model."""
     for decided in [e for e in entries if e.slot_rule]:
         rule = decided.slot_rule
-        holder = decided.name if rule["takes_slot"] else (rule["reproduction"] or {}).get("name")
+        holder = decided.name if rule.takes_slot else (rule.reproduction or SlotFigures()).name
         if holder not in {e.name for e in entries}:
             continue  # a trial export beside the reproduction's folder: nothing to hand the slot to here
         for e in entries:
             if e.name == holder:
-                e.slot = rule["slot"]
-            elif e.slot == rule["slot"]:
+                e.slot = rule.slot
+            elif e.slot == rule.slot:
                 e.slot = None
 
 
@@ -181,35 +185,31 @@ class DrawingChecks:
         if name not in recognizer.sessions:
             return None
         entry = recognizer.entry(name)
-        drawn = bench_figures(self.bench, recognizer, name)["top1"]
-        return Figures(name, entry.metrics.get("best_val_accuracy"), drawn)
+        drawn = bench_figures(self.bench, recognizer, name).top1
+        return Figures(name, entry.metrics.best_val_accuracy, drawn)
 
     def apply(self, entry: ModelEntry, staged: bytes, metrics: Metrics) -> None:
         """Recipe, drawing benchmark, latency (checked) and the slot decision, into the entry before it is written."""
         entry.recipe = recipe_card(metrics)
         with tempfile.TemporaryDirectory(prefix="lab-export-") as tmp:
             write_atomic(Path(tmp) / entry.file, staged)
-            Manifest([ModelEntry(**{**_fields(entry), "sha256": sha256_bytes(staged)})]).write(Path(tmp))
+            Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(Path(tmp))
             recognizer = Recognizer(tmp, intra_op_num_threads=1)
-            entry.metrics["drawbench"] = bench_figures(self.bench, recognizer, entry.name)
+            entry.metrics.drawbench = bench_figures(self.bench, recognizer, entry.name)
             latency = single_drawing_ms(recognizer, entry.name, self.bench.inputs[0], self.repeats)
-        entry.metrics["latency"] = latency | {"max_ms": self.max_ms}
-        if latency["p50_ms"] > self.max_ms:
-            raise OverBudget(f"{entry.name} takes {latency['p50_ms']:.2f} ms per drawing (median, one CPU thread), "
+        entry.metrics.latency = dataclasses.replace(latency, max_ms=self.max_ms)
+        if latency.p50_ms > self.max_ms:
+            raise OverBudget(f"{entry.name} takes {latency.p50_ms:.2f} ms per drawing (median, one CPU thread), "
                              f"over the {self.max_ms:g} ms limit")  # fmt: skip
-        lab = Figures(entry.name, metrics.best_val_accuracy, entry.metrics["drawbench"]["top1"], metrics.n_val)
+        lab = Figures(entry.name, metrics.best_val_accuracy, entry.metrics.drawbench.top1, metrics.n_val)
         entry.slot_rule = decide_slot(metrics.split, lab, self.reproduction(metrics.split))
-        entry.slot = metrics.split if entry.slot_rule["takes_slot"] else None
-
-
-def _fields(entry: ModelEntry) -> dict:
-    return {k: v for k, v in asdict(entry).items() if k != "path"}
+        entry.slot = metrics.split if entry.slot_rule.takes_slot else None
 
 
 def describe_checks(entry: ModelEntry) -> str:
     """One line per exported recipe model for the command's output: its figures and the slot decision."""
-    d, lat, rule = entry.metrics["drawbench"], entry.metrics["latency"], entry.slot_rule
-    return (f"{entry.name}: validation {pct(entry.metrics.get('best_val_accuracy'))}, test via ONNX Runtime "
-            f"{pct(entry.metrics.get('runtime_test_accuracy'))}, drawings top-1 {pct(d['top1'])} "
-            f"({d['drawings']:,} drawings), {lat['p50_ms']:.2f} ms per drawing (one thread); "
-            f"{'DEFAULT' if rule['takes_slot'] else 'selectable'} in {rule['slot']}: {rule['reason']}")  # fmt: skip
+    d, lat, rule = entry.metrics.drawbench, entry.metrics.latency, entry.slot_rule
+    return (f"{entry.name}: validation {pct(entry.metrics.best_val_accuracy)}, test via ONNX Runtime "
+            f"{pct(entry.metrics.runtime_test_accuracy)}, drawings top-1 {pct(d.top1)} "
+            f"({d.drawings:,} drawings), {lat.p50_ms:.2f} ms per drawing (one thread); "
+            f"{'DEFAULT' if rule.takes_slot else 'selectable'} in {rule.slot}: {rule.reason}")  # fmt: skip

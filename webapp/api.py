@@ -28,7 +28,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from recognizer.drawings import MAX_PNG_BYTES
-from recognizer.manifest import SLOTS
+from recognizer.manifest import SLOTS, ModelEntry
 
 from .analysis import MAX_UPLOAD_MB, TOP_K, analyse
 from .keeping import KeepRefused, keep_drawing
@@ -102,12 +102,18 @@ def _asked_models(models: str | list[str] | None) -> list[str | None]:
     return wanted[:MAX_API_MODELS]
 
 
+def training_summary(e: ModelEntry) -> dict:
+    """The run's settings /models shows (``TRAINING_KEYS``, those the entry's training record holds)."""
+    training = e.training.to_dict()
+    return {k: training[k] for k in TRAINING_KEYS if k in training}
+
+
 def models_summary(lab: ServedModels) -> dict:
     """The /models answer: the manifest's models, the slots, and what is unavailable or skipped, with why."""
     models = [{
         "name": e.name, "family": e.family, "split": e.split, "protocol": e.protocol, "profile": e.profile,
-        "slot": e.slot, "classes": len(e.labels), "labels": e.displays, "metrics": e.metrics,
-        "training": {k: e.training[k] for k in TRAINING_KEYS if k in e.training},
+        "slot": e.slot, "classes": len(e.labels), "labels": e.displays, "metrics": e.metrics.to_dict(),
+        "training": training_summary(e),
         "providers": lab.recognizer.providers.get(e.name, []),
     } for e in lab.models]  # fmt: skip
     return {

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from recognizer.manifest import ModelEntry
+from recognizer.manifest import DrawBenchFigures, ModelEntry
 
 from .served import ServedModels
 
@@ -62,23 +62,22 @@ def status_markdown(lab: ServedModels) -> str:
 def training_device(entry: ModelEntry) -> str:
     """What trained the model, in words: the GPU's name where the run recorded one, else 'cuda' / 'cpu'."""
     t = entry.training
-    gpu = (t.get("environment") or {}).get("cuda_device")
-    device = t.get("device")
+    gpu = (t.environment or {}).get("cuda_device")
+    device = t.device
     return str(gpu) if gpu and device == "cuda" else str(device or "the training device")
 
 
 def app_accuracy(entry: ModelEntry) -> tuple[float | None, int | None]:
     """The test accuracy the app itself gets: the whole test part scored through ONNX Runtime at export
     (``metrics.runtime_test_accuracy`` over ``runtime_n_test`` images); (None, None) for an older export."""
-    m = entry.metrics
-    accuracy, n = m.get("runtime_test_accuracy"), m.get("runtime_n_test")
+    accuracy, n = entry.metrics.runtime_test_accuracy, entry.metrics.runtime_n_test
     return (accuracy if isinstance(accuracy, (int, float)) else None), (n if isinstance(n, int) else None)
 
 
 def accuracy_line(entry: ModelEntry) -> str:
     """The headline: the app's own accuracy (ONNX Runtime), the training device's figure beside it, labelled."""
     accuracy, n = app_accuracy(entry)
-    trained = f"{percent(entry.metrics.get('test_accuracy'))} on the training device ({training_device(entry)})"
+    trained = f"{percent(entry.metrics.test_accuracy)} on the training device ({training_device(entry)})"
     if accuracy is None:  # exported before the runtime score was recorded: say whose figure this is
         return f"test accuracy **{trained}** (not scored through this app's runtime)"
     images = f" on {n:,} test images" if n else ""
@@ -99,43 +98,49 @@ def augmentation_words(knobs: dict[str, Any]) -> str:
 def recipe_lines(e: ModelEntry) -> list[str]:
     """What a lab model was trained on and how (its manifest ``recipe``); nothing for the reproduction's models."""
     r = e.recipe
-    if not r:
+    if r is None:
         return []
-    schedule = (f"cosine schedule, warm-up {r.get('warmup_epochs', 0)} epoch(s)" if r.get("schedule") == "cosine"
+    schedule = (f"cosine schedule, warm-up {given(r.warmup_epochs, 0)} epoch(s)" if r.schedule == "cosine"
                 else "plateau schedule")  # fmt: skip
-    smoothing, ema = r.get("label_smoothing"), r.get("ema_decay")
+    smoothing, ema = r.label_smoothing, r.ema_decay
     steps = [schedule] + ([f"label smoothing {smoothing:g}"] if smoothing else []) + ([f"EMA {ema:g}"] if ema else [])
-    pool = " (every pool image: those without a byclass label with partial labels)" if r.get("pool_images") == "all" \
+    pool = " (every pool image: those without a byclass label with partial labels)" if r.pool_images == "all" \
         else ""
-    return [f"trained on **{r.get('n_train', 0):,} images**{pool}, {r.get('images_seen', 0):,} images seen "
-            f"({r.get('epochs_run', '?')} epochs, profile {r.get('profile', '?')})",
-            f"augmentation: {augmentation_words(r.get('augmentation', {}))} · {', '.join(steps)} · "
-            f"{r.get('optimizer', '?')} lr {r.get('lr', '?'):g}, batch {r.get('batch_size', '?')}"]
+    return [f"trained on **{given(r.n_train, 0):,} images**{pool}, {given(r.images_seen, 0):,} images seen "
+            f"({given(r.epochs_run, '?')} epochs, profile {given(r.profile, '?')})",
+            f"augmentation: {augmentation_words(given(r.augmentation, {}))} · {', '.join(steps)} · "
+            f"{given(r.optimizer, '?')} lr {given(r.lr, '?'):g}, batch {given(r.batch_size, '?')}"]
 
 
-def drawn(lab: ServedModels, e: ModelEntry) -> dict[str, Any]:
+def given(value: Any, default: Any) -> Any:
+    """A record's field, or ``default`` where the manifest does not hold it."""
+    return default if value is None else value
+
+
+def drawn(lab: ServedModels, e: ModelEntry) -> DrawBenchFigures | None:
     """The model's drawing-benchmark figures: the export's own for a lab model, else the committed benchmark's
-    (``assets/drawbench/results.json``) for this very file; {} when neither has one."""
-    return e.metrics.get("drawbench") or lab.drawbench_figures().get(e.sha256) or {}
+    (``assets/drawbench/results.json``) for this very file; None when neither has one."""
+    committed = lab.drawbench_figures().get(e.sha256)
+    return e.metrics.drawbench or (DrawBenchFigures.from_dict(committed) if committed else None)
 
 
 def drawing_line(lab: ServedModels, e: ModelEntry) -> str | None:
     """The drawing benchmark's top-1 and top-3, beside the validation figure the default-slot rule compares."""
     d = drawn(lab, e)
-    if not d:
+    if d is None:
         return None
-    validation = e.metrics.get("best_val_accuracy")
-    return (f"drawings (drawing benchmark) top-1 **{percent(d.get('top1'))}**, top-3 {percent(d.get('top3'))} "
-            f"on {d.get('drawings', 0):,} drawings" + (f" · validation {percent(validation)}" if validation else ""))
+    validation = e.metrics.best_val_accuracy
+    return (f"drawings (drawing benchmark) top-1 **{percent(d.top1)}**, top-3 {percent(d.top3)} "
+            f"on {given(d.drawings, 0):,} drawings" + (f" · validation {percent(validation)}" if validation else ""))
 
 
 def slot_line(e: ModelEntry) -> str | None:
     """The default-slot rule's decision for a lab model, with the figures it compared."""
     rule = e.slot_rule
-    if not rule:
+    if rule is None:
         return None
-    where = f"default in the {rule['slot']} slot" if rule.get("takes_slot") else "selectable, not the default"
-    return f"{where}: {rule.get('reason', '')}"
+    where = f"default in the {rule.slot} slot" if rule.takes_slot else "selectable, not the default"
+    return f"{where}: {given(rule.reason, '')}"
 
 
 def model_card(lab: ServedModels, name: str | None) -> str:
@@ -148,16 +153,16 @@ def model_card(lab: ServedModels, name: str | None) -> str:
     if e is None:
         return f"⚠ Unknown model **{name}**."
     m, t = e.metrics, e.training
-    epochs = m.get("epochs_run", t.get("epochs", "–"))
-    seconds = m.get("train_seconds", t.get("train_seconds"))
+    epochs = given(m.epochs_run, given(t.epochs, "–"))
+    seconds = m.train_seconds
     classes = f"{len(e.labels)} classes" + (", case merged for 15 letters" if e.merged else "")
     card = (
         f"**{e.name}** · {e.family or 'model'}  \n"
         f"{e.split or '?'} ({classes}) · protocol {e.protocol or '?'} · profile {e.profile or '?'}  \n"
         f"{accuracy_line(e)}  \n"
-        f"weighted F1 {percent(m.get('weighted_f1'))} (training device) · "
+        f"weighted F1 {percent(m.weighted_f1)} (training device) · "
         f"{epochs} epoch{'' if epochs == 1 else 's'} · trained in {duration(seconds)}"
-        + (f" on {t['device']}" if t.get("device") else "")
+        + (f" on {t.device}" if t.device else "")
     )
     extra = [*recipe_lines(e), drawing_line(lab, e), slot_line(e)]
     return "  \n".join([card, *(line for line in extra if line)])
@@ -165,7 +170,7 @@ def model_card(lab: ServedModels, name: str | None) -> str:
 
 def trained_on(e: ModelEntry) -> str:
     """Images trained on, where the manifest says (lab models)."""
-    n = e.recipe.get("n_train")
+    n = e.recipe.n_train if e.recipe else None
     return f"{n:,} images" if isinstance(n, int) else "–"
 
 
@@ -177,12 +182,12 @@ def models_table(lab: ServedModels) -> str:
             "| on the training device | weighted F1 | epochs | training | trained on | drawings top-1 |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in lab.models:
-        m = e.metrics
+        m, d = e.metrics, drawn(lab, e)
         rows.append(f"| {e.name} | {e.family} | {e.split} | {e.protocol} | {e.profile} | {e.slot or ''} | "
-                    f"**{percent(app_accuracy(e)[0])}** | {percent(m.get('test_accuracy'))} ({training_device(e)}) | "
-                    f"{percent(m.get('weighted_f1'))} | "
-                    f"{m.get('epochs_run', e.training.get('epochs', '–'))} | {duration(m.get('train_seconds'))} | "
-                    f"{trained_on(e)} | {percent(drawn(lab, e).get('top1'))} |")
+                    f"**{percent(app_accuracy(e)[0])}** | {percent(m.test_accuracy)} ({training_device(e)}) | "
+                    f"{percent(m.weighted_f1)} | "
+                    f"{given(m.epochs_run, given(e.training.epochs, '–'))} | {duration(m.train_seconds)} | "
+                    f"{trained_on(e)} | {percent(d.top1 if d else None)} |")
     text = "\n".join(rows)
     if lab.unavailable:
         text += "\n\n**Unavailable**\n\n" + "\n".join(f"- **{n}**: {r}" for n, r in lab.unavailable.items())
