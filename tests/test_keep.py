@@ -334,7 +334,7 @@ def test_fifty_concurrent_keeps_through_http_lose_nothing(served, images) -> Non
     print(f"50 concurrent keeps: {seconds:.2f} s, {len(ids)} ids, all on disk")
 
 
-def test_the_page_shows_keeping_off_when_the_store_is_corrupt(models, tmp_path) -> None:
+def test_an_app_with_a_corrupt_store_serves_and_refuses_keeps(models, tmp_path) -> None:
     """End to end: the app builds and serves with a corrupt store, and /predict still answers."""
     from gradio_client import Client, handle_file
 
