@@ -48,7 +48,7 @@ from webapp.embeddings_tab import (
     embedding_points,
     mistakes,
 )
-from webapp.models_tab import accuracy_line, model_card, models_table, percent, status_markdown
+from webapp.models_tab import accuracy_line, model_card, models_table, percent, recipe_lines, status_markdown
 from webapp.results import build_results_tab, read_results, results_views
 from webapp.served import ServedModels
 
@@ -347,6 +347,17 @@ def test_model_cards_and_summary(lab: ServedModels) -> None:
     assert [m["name"] for m in summary["models"]] == lab.slot_defaults()
     assert summary["models"][1]["labels"][12] == "C/c" and summary["unavailable"] == []
     json.dumps(summary)  # the API answer must be plain JSON
+
+
+def test_a_kept_fine_tune_card_says_what_it_was_fine_tuned_on(lab: ServedModels) -> None:
+    from recognizer.manifest import RecipeCard
+
+    base = lab.models[0]
+    kept = dataclasses.replace(base, name=f"{base.name}_kept", recipe=RecipeCard(
+        finetuned_from={"name": base.name, "sha256": base.sha256}, kept_drawings={"train": 80, "val": 10, "test": 10},
+        pool_images_per_epoch=10000, chosen_epoch=1, chosen_on="kept validation drawings"))
+    (line,) = recipe_lines(kept)  # no recipe knobs (no lr): the card must not fail on them
+    assert f"fine-tuned from **{base.name}**" in line and "80 kept drawings" in line and "epoch 1" in line
 
 
 def test_model_card_headline_is_the_apps_own_accuracy(lab: ServedModels) -> None:

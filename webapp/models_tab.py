@@ -100,6 +100,11 @@ def recipe_lines(e: ModelEntry) -> list[str]:
     r = e.recipe
     if r is None:
         return []
+    if r.finetuned_from is not None:  # a fine-tune on kept drawings (training/finetune_kept.py)
+        kept = given(r.kept_drawings, {})
+        return [f"fine-tuned from **{given(r.finetuned_from.get('name'), '?')}** on "
+                f"{given(kept.get('train'), '?')} kept drawings (+{given(r.pool_images_per_epoch, '?')} pool images "
+                f"per epoch), epoch {given(r.chosen_epoch, '?')} chosen on {given(r.chosen_on, 'kept validation')}"]
     schedule = (f"cosine schedule, warm-up {given(r.warmup_epochs, 0)} epoch(s)" if r.schedule == "cosine"
                 else "plateau schedule")  # fmt: skip
     smoothing, ema = r.label_smoothing, r.ema_decay
@@ -109,7 +114,7 @@ def recipe_lines(e: ModelEntry) -> list[str]:
     return [f"trained on **{given(r.n_train, 0):,} images**{pool}, {given(r.images_seen, 0):,} images seen "
             f"({given(r.epochs_run, '?')} epochs, profile {given(r.profile, '?')})",
             f"augmentation: {augmentation_words(given(r.augmentation, {}))} · {', '.join(steps)} · "
-            f"{given(r.optimizer, '?')} lr {given(r.lr, '?'):g}, batch {given(r.batch_size, '?')}"]
+            f"{given(r.optimizer, '?')} lr {'?' if r.lr is None else f'{r.lr:g}'}, batch {given(r.batch_size, '?')}"]
 
 
 def given(value: Any, default: Any) -> Any:
