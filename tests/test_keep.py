@@ -16,6 +16,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, letter_a, make_assets, sketchpad_value
@@ -97,7 +98,12 @@ def test_keep_through_the_tab_stores_the_drawing_and_undo_takes_it_back(models, 
     assert "Nothing to undo" in tab.keep.on_undo(memory)[tab.keep.status]
     tab.keep.on_keep(True, "O/o", memory)  # the case left open; unticking the box takes it back too
     assert lab.store.get(memory.kept_id).character == "O/o"
-    tab.keep.on_keep(False, "O/o", memory)
+    relabelled = tab.keep.on_meant("0", True, memory)  # another character picked while kept: kept as that
+    assert "as **0**" in relabelled[tab.keep.status] and lab.store.count() == 1
+    assert lab.store.get(memory.kept_id).character == "0"
+    tab.keep.on_keep(False, "0", memory)
+    assert lab.store.count() == 0
+    assert all(v == gr.skip() for v in tab.keep.on_meant("A", False, memory).values())  # unticked: nothing kept
     assert lab.store.count() == 0
 
 

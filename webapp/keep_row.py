@@ -62,11 +62,21 @@ class KeepRow:
             text = off_line(self.lab) or "Nothing to undo."
         return {self.keep_on: False, self.status: text, self.undo: gr.update(visible=False), self.memory: memory}
 
+    def on_meant(self, character: str | None, on: bool, memory: Any) -> dict:
+        """Another character picked while this drawing is kept: keep it as that one instead (nothing else changes
+        while the box is unticked)."""
+        if not on or not memory.kept_id:
+            return dict.fromkeys([self.keep_on, self.status, self.undo, self.memory], gr.skip())
+        undo_keep(self.lab, memory.kept_id)
+        memory.kept_id = None
+        return self.on_keep(True, character, memory)
+
     def wire(self) -> None:
         outputs = [self.keep_on, self.status, self.undo, self.memory]
         self.events = [
             self.keep_on.input(self.on_keep, [self.keep_on, self.meant, self.memory], outputs, **QUIET),
             self.undo.click(self.on_undo, self.memory, outputs, **QUIET),
+            self.meant.input(self.on_meant, [self.meant, self.keep_on, self.memory], outputs, **QUIET),
         ]
 
 
