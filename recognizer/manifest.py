@@ -208,7 +208,10 @@ class ParityCheck(Record):
 
 @dataclass
 class ExportInfo(Record):
-    """How the file was made: exporter, opset, library versions, parameters, weights' type, seconds, the source."""
+    """How the file was made: exporter, opset, library versions, parameters, weights' type, seconds, the source;
+    and the torch weights written beside it (``torch_weights``, a safetensors file, with its sha256), so a later
+    fine-tune starts from the trained model itself (exports before 1 Dec 2026 have none: ``training.fromonnx``
+    loads their ONNX files exactly instead)."""
 
     exporter: str | None = None
     opset: int | None = None
@@ -218,6 +221,8 @@ class ExportInfo(Record):
     weights: str | None = None
     seconds: float | None = None
     source: str | None = None
+    torch_weights: str | None = None
+    torch_weights_sha256: str | None = None
 
 
 RECIPE_CARD = ("profile", "augmentation", "pool_images", "data_source", "n_train", "images_seen", "n_val", "epochs",

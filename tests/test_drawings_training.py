@@ -219,3 +219,8 @@ def test_the_finetuned_model_exports_as_a_selectable_model(work: dict, finetuned
     assert entry.name in recognizer.sessions and recognizer.unavailable == {}
     assert {p.name: sha256_file(p) for p in MODELS.glob("*.onnx")} == shipped  # the reproduced models untouched
     assert not os.path.exists(MODELS / f"{entry.name}.onnx")
+    again_model, _ = fromonnx.load_exported(entry.name, out)  # from its torch weights now, not the folded graph
+    assert entry.export.torch_weights == f"{entry.name}.safetensors"
+    assert sha256_file(out / entry.export.torch_weights) == entry.export.torch_weights_sha256
+    images = work["pool"].images[:100].astype(np.float32) / 255.0
+    assert np.abs(fromonnx.torch_logits(again_model, images) - recognizer.run(entry.name, images)[0]).max() < 1e-4

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import onnx
 import pytest
+import torch
 from app_support import fixture_data, train_tiny
 
 from recognizer.inference import Recognizer
@@ -74,6 +75,33 @@ def test_parity_recorded_and_holds(exported) -> None:
         assert np.abs(onnx_logits - torch_logits).max() <= 1e-4
         assert np.abs(onnx_features - torch_features).max() <= 1e-4
         assert (onnx_logits.argmax(1) == y).mean() == (torch_logits.argmax(1) == y).mean()
+
+
+def test_export_keeps_the_torch_weights_and_a_fine_tune_starts_from_them(exported) -> None:
+    """Each exported model's trained weights beside its ONNX file (safetensors, sha256 in the manifest); the
+    fine-tune's loader takes them (BatchNorm as trained) and gives the ONNX logits; a changed file is refused."""
+    import shutil
+
+    import training.trainer as T
+    from training.fromonnx import OnnxLoadError, load_exported, torch_logits
+
+    x, _ = _test_images()
+    for entry in load_manifest(exported.out):
+        weights = exported.out / entry.export.torch_weights
+        assert weights.name == f"{entry.name}.safetensors"
+        assert hashlib.sha256(weights.read_bytes()).hexdigest() == entry.export.torch_weights_sha256
+        trained, _ = T.load_trained(exported.runs / entry.training.run_id)
+        model, _ = load_exported(entry.name, exported.out)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values(),
+                                                      strict=True))  # the run's own tensors, BatchNorm included
+        onnx_logits, _ = convert.run_session(convert.ort_session(entry.path), x)
+        assert np.abs(torch_logits(model, x) - onnx_logits).max() <= 1e-4
+    broken = exported.out.parent / "broken-weights"
+    shutil.copytree(exported.out, broken)
+    entry = load_manifest(broken)[0]
+    (broken / entry.export.torch_weights).write_bytes(b"not the weights")
+    with pytest.raises(OnnxLoadError, match="do not match"):
+        load_exported(entry.name, broken)
 
 
 def test_manifest_and_metadata_round_trip(exported) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import safetensors.torch
 import torch
 from onnx import TensorProto, numpy_helper
 from torch import nn
@@ -279,6 +280,16 @@ def checked_bytes(proto: onnx.ModelProto, name: str, max_mb: float) -> bytes:
 
 def opset(proto: onnx.ModelProto) -> int:
     return max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def write_torch_weights(model: nn.Module, entry: ModelEntry, out_dir: Path) -> None:
+    """The trained torch weights beside the ONNX file (``<name>.safetensors``: float32, BatchNorm unfolded), named
+    with their sha256 in ``entry.export``, so a fine-tune starts from them rather than from the folded graph."""
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    data = safetensors.torch.save(state, metadata={"model": entry.name, "family": entry.family})
+    name = f"{entry.name}.safetensors"
+    write_atomic(out_dir / name, data)
+    entry.export.torch_weights, entry.export.torch_weights_sha256 = name, sha256_bytes(data)
 
 
 def write_model(proto: onnx.ModelProto, entry: ModelEntry, staged: bytes, probe: np.ndarray, out_dir: Path) -> None:

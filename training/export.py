@@ -78,6 +78,7 @@ from training.convert import (
     parity_sample,
     weights_to_fp16,
     write_model,
+    write_torch_weights,
 )
 from training.data import DataError, SplitCache, SplitData
 from training.drawbench import BenchConfig
@@ -191,6 +192,7 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     score_through_runtime(entry, staged, out_dir, data, metrics, options)
     if candidate.checked and options.checks is not None:
         options.checks.apply(entry, staged, metrics)
+    write_torch_weights(model, entry, out_dir)
     write_model(proto, entry, staged, images[:PROBE_IMAGES], out_dir)
     # The run's own record travels with the model: where every shipped number came from.
     RunFolder(run_dir).copy_record(out_dir / entry.run_record)

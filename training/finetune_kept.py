@@ -51,7 +51,15 @@ from recognizer.manifest import (
     ParityCheck,
     RecipeCard,
 )
-from training.convert import check_parity, checked_bytes, opset, parity_sample, set_metadata, to_onnx
+from training.convert import (
+    check_parity,
+    checked_bytes,
+    opset,
+    parity_sample,
+    set_metadata,
+    to_onnx,
+    write_torch_weights,
+)
 from training.data import SplitData, load_split
 from training.drawbench import BENCH_SPLITS, BenchConfig, build_set, folded_hits
 from training.fromonnx import frozen_bn_train, load_exported, manifest_entry, model_for, torch_logits
@@ -365,6 +373,7 @@ def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None
     entry.slot_rule = decide_slot(base.split, figures_new, reproduction_figures(Path(models or models_dir()),
                                                                                 base.split, data, bench, limit))
     entry.slot = base.split if entry.slot_rule.takes_slot else None
+    write_torch_weights(model, entry, out)  # the fine-tuned tensors, so the next fine-tune starts from them
     write_exported(proto, entry, Path(run_dir), out)
     return entry
 

@@ -10,6 +10,8 @@ eval mode, where it computes ``x + bias`` and the model gives the ONNX logits (`
     frozen_bn_train(model)                                          # train mode, BatchNorm statistics frozen
 
 Every tensor of the torch model must be filled and every ONNX weight used, else ``OnnxLoadError`` says which.
+A model exported from 1 Dec 2026 on also has its torch weights beside the ONNX file (``export.torch_weights``, a
+safetensors file): ``load_exported`` loads those instead (BatchNorm as trained), checked against their sha256.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import safetensors.torch
 import torch
 from onnx import numpy_helper
 from torch import nn
 
+from recognizer.files import sha256_file
 from recognizer.manifest import Manifest, ModelEntry
 from training.models import create_model
 from training.paths import models_dir
@@ -120,9 +124,26 @@ def model_for(entry: ModelEntry) -> nn.Module:
 
 
 def load_exported(name: str, folder: str | Path | None = None) -> tuple[nn.Module, ModelEntry]:
-    """An exported model of the manifest as a torch model (eval mode) and its entry."""
+    """An exported model of the manifest as a torch model (eval mode) and its entry: its torch weights where the
+    export wrote them (BatchNorm as trained), else its ONNX file loaded exactly (BatchNorm folded into identity)."""
     entry = manifest_entry(name, folder)
-    return load_onnx_into(model_for(entry), entry.path), entry
+    weights = torch_weights_path(entry)
+    if weights is None:
+        return load_onnx_into(model_for(entry), entry.path), entry
+    model = model_for(entry)
+    model.load_state_dict(safetensors.torch.load_file(str(weights)))
+    return model.eval(), entry
+
+
+def torch_weights_path(entry: ModelEntry) -> Path | None:
+    """The entry's safetensors file, checked against its sha256; None when the export wrote none."""
+    name = entry.export.torch_weights if entry.export is not None else None
+    if not name or entry.path is None:
+        return None
+    path = entry.path.parent / name
+    if not path.exists() or sha256_file(path) != entry.export.torch_weights_sha256:
+        raise OnnxLoadError(f"{entry.name}: its torch weights {name} are missing or do not match the manifest")
+    return path
 
 
 def frozen_bn_train(model: nn.Module) -> nn.Module:
