@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch,
                       drawings=args.drawings, keep=not args.no_keep)
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
