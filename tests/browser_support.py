@@ -7,8 +7,10 @@ headless; never ``playwright install``. Every character is a list of strokes in 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,19 @@ def open_app(browser, url: str, **context):
     page.goto(url)
     page.wait_for_selector("#sketch canvas[data-ready]", timeout=60_000)  # its script is listening
     return page
+
+
+@contextlib.contextmanager
+def app_page(url: str, **context) -> Iterator:
+    """A fresh headless Chromium with the app open in one page (``open_app``); the browser closes on the way out."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            yield open_app(browser, url, **context)
+        finally:
+            browser.close()
 
 
 def surface(page) -> tuple[float, float, float]:

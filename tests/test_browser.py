@@ -15,11 +15,10 @@ from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, make_
 from browser_support import (
     CHARACTERS,
     CHROMIUM,
+    app_page,
     canvas_ink,
     draw,
     in_viewport,
-    launch,
-    open_app,
     slot_answers,
     touch_draw,
     touch_tap,
@@ -99,111 +98,90 @@ def assert_cleared(page, settle: float = 1.5) -> None:
 
 
 def test_draw_a_character_and_see_three_predictions(app_url) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, lab = app_url
     OUTPUT.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = open_app(browser, url)
-            errors: list[str] = []
-            page.on("pageerror", lambda err: errors.append(str(err)))
-            assert "Draw a character" in page.locator("#status").inner_text()
-            assert page.locator("#answer-line").is_hidden()  # the phone's answer line: a desktop has the slots
-            assert "exported_models" not in page.locator("body").inner_text()  # no server paths on the page
-            draw(page, CHARACTERS["A"])  # straight away: no tool to pick first
+    with app_page(url) as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        assert "Draw a character" in page.locator("#status").inner_text()
+        assert page.locator("#answer-line").is_hidden()  # the phone's answer line: a desktop has the slots
+        assert "exported_models" not in page.locator("body").inner_text()  # no server paths on the page
+        draw(page, CHARACTERS["A"])  # straight away: no tool to pick first
 
-            infos = [wait_for_text(page, f"#info-{i}", " ms") for i in range(3)]
-            for i, info in enumerate(infos):
-                assert "%" in info, info
-                label = page.locator(f"#label-{i}").inner_text()
-                assert label.count("%") >= 5, label  # the top-5 list with probabilities
-            assert "agree" in page.locator("#agreement").inner_text()
-            assert page.locator("#model-input img").count() == 1  # the 28x28 input, enlarged
-            page.screenshot(path=str(OUTPUT / "app-draw.png"), full_page=True)
+        infos = [wait_for_text(page, f"#info-{i}", " ms") for i in range(3)]
+        for i, info in enumerate(infos):
+            assert "%" in info, info
+            label = page.locator(f"#label-{i}").inner_text()
+            assert label.count("%") >= 5, label  # the top-5 list with probabilities
+        assert "agree" in page.locator("#agreement").inner_text()
+        assert page.locator("#model-input img").count() == 1  # the 28x28 input, enlarged
+        page.screenshot(path=str(OUTPUT / "app-draw.png"), full_page=True)
 
-            page.get_by_role("tab", name="Embeddings", exact=True).click()
-            if lab.embedding_file(lab.slot_defaults()[0]).exists():
-                note = wait_for_text(page, "#embedding-note", "lands at", limit=30)
-                assert "your drawing" in note
-                page.locator("#scatter img").first.wait_for(timeout=30_000)  # the map, drawn by matplotlib
-            else:  # shipped models whose maps are not made yet: the tab says so
-                wait_for_text(page, "#embedding-note", "No map", limit=30)
-            page.screenshot(path=str(OUTPUT / "app-embeddings.png"), full_page=True)
+        page.get_by_role("tab", name="Embeddings", exact=True).click()
+        if lab.embedding_file(lab.slot_defaults()[0]).exists():
+            note = wait_for_text(page, "#embedding-note", "lands at", limit=30)
+            assert "your drawing" in note
+            page.locator("#scatter img").first.wait_for(timeout=30_000)  # the map, drawn by matplotlib
+        else:  # shipped models whose maps are not made yet: the tab says so
+            wait_for_text(page, "#embedding-note", "No map", limit=30)
+        page.screenshot(path=str(OUTPUT / "app-embeddings.png"), full_page=True)
 
-            # Results: one sub-tab per table, its verdicts first and its figures beside it, served from assets/.
-            page.get_by_role("tab", name="Results", exact=True).click()
-            view = lab.results()
-            if view.sections:
-                section = view.sections[0]
-                page.get_by_role("tab", name=section.tab, exact=True).first.click()
-                verdicts = page.locator(".results-verdicts").filter(has_text=section.title).first
-                verdicts.wait_for(timeout=15_000)
-                if section.figures:
-                    page.locator(".results-figures img").first.wait_for(timeout=15_000)
-                    page.wait_for_function("() => [...document.querySelectorAll('.results-figures img')]"
-                                           ".filter(img => img.offsetParent !== null)"
-                                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=15_000)
-            page.screenshot(path=str(OUTPUT / "app-results.png"), full_page=True)
-            assert not errors, errors
-        finally:
-            browser.close()
+        # Results: one sub-tab per table, its verdicts first and its figures beside it, served from assets/.
+        page.get_by_role("tab", name="Results", exact=True).click()
+        view = lab.results()
+        if view.sections:
+            section = view.sections[0]
+            page.get_by_role("tab", name=section.tab, exact=True).first.click()
+            verdicts = page.locator(".results-verdicts").filter(has_text=section.title).first
+            verdicts.wait_for(timeout=15_000)
+            if section.figures:
+                page.locator(".results-figures img").first.wait_for(timeout=15_000)
+                page.wait_for_function("() => [...document.querySelectorAll('.results-figures img')]"
+                                       ".filter(img => img.offsetParent !== null)"
+                                       ".every(img => img.complete && img.naturalWidth > 0)", timeout=15_000)
+        page.screenshot(path=str(OUTPUT / "app-results.png"), full_page=True)
+        assert not errors, errors
 
 
 @pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
 def test_character_after_character_with_only_clear_between(app_url) -> None:
     """Draw, read, Clear, draw again: six characters with the mouse and nothing else clicked."""
-    from playwright.sync_api import sync_playwright
-
     url, _ = app_url
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = open_app(browser, url)
-            for char in "7LTXZH":
-                draw(page, CHARACTERS[char])
-                read_as(page, char)
-                assert canvas_ink(page) > 10 * EMPTY_INK  # the character is on the canvas, as drawn
-                page.locator("#clear").click()
-                assert_cleared(page)
-            page.screenshot(path=str(OUTPUT / "app-after-six-characters.png"), full_page=True)
-        finally:
-            browser.close()
+    with app_page(url) as page:
+        for char in "7LTXZH":
+            draw(page, CHARACTERS[char])
+            read_as(page, char)
+            assert canvas_ink(page) > 10 * EMPTY_INK  # the character is on the canvas, as drawn
+            page.locator("#clear").click()
+            assert_cleared(page)
+        page.screenshot(path=str(OUTPUT / "app-after-six-characters.png"), full_page=True)
 
 
 @pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
 def test_the_canvas_own_tools_still_work(app_url) -> None:
     """Undo, the eraser (which stays picked) and the trash icon, and drawing again after each."""
-    from playwright.sync_api import sync_playwright
-
     url, _ = app_url
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = open_app(browser, url)
-            sketch = page.locator("#sketch")
-            draw(page, CHARACTERS["7"])
-            read_as(page, "7")
-            sketch.locator('button[aria-label="Undo"]').click()  # one stroke: undo empties the canvas
-            wait_until(lambda: canvas_ink(page) < EMPTY_INK, "an empty canvas after Undo", 15)
+    with app_page(url) as page:
+        sketch = page.locator("#sketch")
+        draw(page, CHARACTERS["7"])
+        read_as(page, "7")
+        sketch.locator('button[aria-label="Undo"]').click()  # one stroke: undo empties the canvas
+        wait_until(lambda: canvas_ink(page) < EMPTY_INK, "an empty canvas after Undo", 15)
 
-            draw(page, CHARACTERS["L"])
-            read_as(page, "L")
-            drawn = canvas_ink(page)
-            eraser = sketch.locator('button[aria-label="Erase"]')
-            eraser.click()
-            draw(page, [[(0.25, -0.1), (0.25, 1.1)]], steps=12)  # rub out the L's upright
-            wait_until(lambda: canvas_ink(page) < drawn / 2, "the eraser taking ink off", 15)
-            time.sleep(0.5)
-            assert eraser.get_attribute("aria-pressed") == "true"  # the person's pick stays
+        draw(page, CHARACTERS["L"])
+        read_as(page, "L")
+        drawn = canvas_ink(page)
+        eraser = sketch.locator('button[aria-label="Erase"]')
+        eraser.click()
+        draw(page, [[(0.25, -0.1), (0.25, 1.1)]], steps=12)  # rub out the L's upright
+        wait_until(lambda: canvas_ink(page) < drawn / 2, "the eraser taking ink off", 15)
+        time.sleep(0.5)
+        assert eraser.get_attribute("aria-pressed") == "true"  # the person's pick stays
 
-            sketch.locator('button[aria-label="Clear canvas"]').click()  # the canvas's own trash icon
-            assert_cleared(page, settle=0.5)
-            draw(page, CHARACTERS["T"])  # no tool picked by hand: the brush is back
-            read_as(page, "T")
-        finally:
-            browser.close()
+        sketch.locator('button[aria-label="Clear canvas"]').click()  # the canvas's own trash icon
+        assert_cleared(page, settle=0.5)
+        draw(page, CHARACTERS["T"])  # no tool picked by hand: the brush is back
+        read_as(page, "T")
 
 
 @pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
@@ -211,31 +189,24 @@ def test_the_canvas_own_tools_still_work(app_url) -> None:
 def test_a_finger_draws_and_sees_the_answer_on_the_first_screen(app_url, device: str, width: int,
                                                                height: int) -> None:
     """On a phone or tablet, touch only: the canvas and the one-line answer share the first screen."""
-    from playwright.sync_api import sync_playwright
-
     url, _ = app_url
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = open_app(browser, url, viewport={"width": width, "height": height}, has_touch=True,
-                            is_mobile=True, device_scale_factor=2)
-            canvas = page.locator("#sketch canvas").first.bounding_box()
-            assert canvas["width"] >= (0.9 * width if device == "phone" else 290)  # the screen's width on a phone
-            touch_draw(page, CHARACTERS["7"])
-            line = wait_until(lambda: (t := page.locator("#answer-line").inner_text()).count("7 ") == 3 and t,
-                              "the answer line reading 7 three times", 30)
-            assert "agree" in line and "%" in line
-            assert in_viewport(page, "#sketch canvas") and in_viewport(page, "#answer-line"), (
-                page.locator("#answer-line").bounding_box(), page.evaluate("window.scrollY"))
-            assert "exported_models" not in page.locator("body").inner_text()
-            page.screenshot(path=str(OUTPUT / f"app-{device}.png"))
-            wait_until(lambda: page.locator(".saliency img").count() == 3, "the heat maps", 30)  # page settled
-            time.sleep(0.6)  # a person reads the answer; Chrome makes no click of a tap that follows a touch at once
-            touch_tap(page, "#clear")
-            wait_until(lambda: "Draw a character" in page.locator("#answer-line").inner_text(), "the ready line", 15)
-            assert canvas_ink(page) < EMPTY_INK
-        finally:
-            browser.close()
+    with app_page(url, viewport={"width": width, "height": height}, has_touch=True,
+                  is_mobile=True, device_scale_factor=2) as page:
+        canvas = page.locator("#sketch canvas").first.bounding_box()
+        assert canvas["width"] >= (0.9 * width if device == "phone" else 290)  # the screen's width on a phone
+        touch_draw(page, CHARACTERS["7"])
+        line = wait_until(lambda: (t := page.locator("#answer-line").inner_text()).count("7 ") == 3 and t,
+                          "the answer line reading 7 three times", 30)
+        assert "agree" in line and "%" in line
+        assert in_viewport(page, "#sketch canvas") and in_viewport(page, "#answer-line"), (
+            page.locator("#answer-line").bounding_box(), page.evaluate("window.scrollY"))
+        assert "exported_models" not in page.locator("body").inner_text()
+        page.screenshot(path=str(OUTPUT / f"app-{device}.png"))
+        wait_until(lambda: page.locator(".saliency img").count() == 3, "the heat maps", 30)  # page settled
+        time.sleep(0.6)  # a person reads the answer; Chrome makes no click of a tap that follows a touch at once
+        touch_tap(page, "#clear")
+        wait_until(lambda: "Draw a character" in page.locator("#answer-line").inner_text(), "the ready line", 15)
+        assert canvas_ink(page) < EMPTY_INK
 
 
 def kept_count(page) -> int:
@@ -246,43 +217,36 @@ def kept_count(page) -> int:
 
 def test_correct_keep_see_it_and_undo(app_url) -> None:
     """Draw with the mouse, say what it is, keep it, see the count rise and the drawing listed, undo it."""
-    from playwright.sync_api import sync_playwright
-
     url, lab = app_url
-    with sync_playwright() as p:
-        browser = launch(p)
-        try:
-            page = open_app(browser, url)
-            page.get_by_role("tab", name="Kept drawings", exact=True).click()
-            before = kept_count(page)
-            page.get_by_role("tab", name="Draw and compare", exact=True).click()
-            draw(page, CHARACTERS["A"])
-            for i in range(3):
-                wait_for_text(page, f"#info-{i}", " ms")
-            assert page.locator("#keep-on input").is_checked() is False  # off until the person ticks it
-            assert "Nothing about you" in page.locator("#correction").inner_text()
-            page.locator("#meant input").click()
-            page.get_by_role("option", name="A", exact=True).click()
-            page.locator("#keep-on input").check()
-            status = wait_for_text(page, "#keep-status", "Kept drawing")
-            drawing_id = status.split("Kept drawing")[1].split()[0]
-            assert lab.store.get(drawing_id).character == "A"
-            page.locator("#correction").scroll_into_view_if_needed()
-            page.screenshot(path=str(OUTPUT / "kept-correction.png"), full_page=True)
+    with app_page(url) as page:
+        page.get_by_role("tab", name="Kept drawings", exact=True).click()
+        before = kept_count(page)
+        page.get_by_role("tab", name="Draw and compare", exact=True).click()
+        draw(page, CHARACTERS["A"])
+        for i in range(3):
+            wait_for_text(page, f"#info-{i}", " ms")
+        assert page.locator("#keep-on input").is_checked() is False  # off until the person ticks it
+        assert "Nothing about you" in page.locator("#correction").inner_text()
+        page.locator("#meant input").click()
+        page.get_by_role("option", name="A", exact=True).click()
+        page.locator("#keep-on input").check()
+        status = wait_for_text(page, "#keep-status", "Kept drawing")
+        drawing_id = status.split("Kept drawing")[1].split()[0]
+        assert lab.store.get(drawing_id).character == "A"
+        page.locator("#correction").scroll_into_view_if_needed()
+        page.screenshot(path=str(OUTPUT / "kept-correction.png"), full_page=True)
 
-            page.get_by_role("tab", name="Kept drawings", exact=True).click()
-            wait_until(lambda: kept_count(page) == before + 1, "the count rising by one", 30)
-            wait_for_text(page, "#kept-recent", "kept as A")
-            wait_for_text(page, "#kept-scores", "%")  # every model scored on the kept drawings
-            page.locator("#kept-zip").click()  # the dataset, made now
-            wait_for_text(page, "#kept-download", ".zip")
-            page.screenshot(path=str(OUTPUT / "kept-view.png"), full_page=True)
+        page.get_by_role("tab", name="Kept drawings", exact=True).click()
+        wait_until(lambda: kept_count(page) == before + 1, "the count rising by one", 30)
+        wait_for_text(page, "#kept-recent", "kept as A")
+        wait_for_text(page, "#kept-scores", "%")  # every model scored on the kept drawings
+        page.locator("#kept-zip").click()  # the dataset, made now
+        wait_for_text(page, "#kept-download", ".zip")
+        page.screenshot(path=str(OUTPUT / "kept-view.png"), full_page=True)
 
-            page.get_by_role("tab", name="Draw and compare", exact=True).click()
-            page.locator("#undo-keep").click()
-            wait_for_text(page, "#keep-status", f"Deleted drawing {drawing_id}")
-            assert lab.store.get(drawing_id) is None and page.locator("#undo-keep").is_hidden()
-            page.get_by_role("tab", name="Kept drawings", exact=True).click()
-            wait_until(lambda: kept_count(page) == before, "the count back where it was", 30)
-        finally:
-            browser.close()
+        page.get_by_role("tab", name="Draw and compare", exact=True).click()
+        page.locator("#undo-keep").click()
+        wait_for_text(page, "#keep-status", f"Deleted drawing {drawing_id}")
+        assert lab.store.get(drawing_id) is None and page.locator("#undo-keep").is_hidden()
+        page.get_by_role("tab", name="Kept drawings", exact=True).click()
+        wait_until(lambda: kept_count(page) == before, "the count back where it was", 30)
