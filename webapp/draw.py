@@ -8,7 +8,6 @@ answers ("What did you mean?", "Keep this drawing") is ``webapp.keep_row``; it k
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from recognizer.files import sha256_bytes
 from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
@@ -144,7 +144,7 @@ def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | Non
     """Which heat maps these are: the model input and the slots' models (None: no maps)."""
     if x28 is None:
         return None
-    digest = hashlib.blake2b(np.ascontiguousarray(x28, np.float32).tobytes(), digest_size=16).hexdigest()
+    digest = sha256_bytes(np.ascontiguousarray(x28, np.float32).tobytes())
     return f"{digest}:{'|'.join(str(n) for n in names)}"
 
 
@@ -153,7 +153,7 @@ def canvas_digest(value: Any) -> str | None:
     composite = value.get("composite") if isinstance(value, dict) else None
     if composite is None:
         return None
-    return hashlib.blake2b(np.ascontiguousarray(composite).tobytes(), digest_size=16).hexdigest()
+    return sha256_bytes(np.ascontiguousarray(composite).tobytes())
 
 
 # ---------------------------------------------------------------------------------------------
