@@ -71,7 +71,7 @@ def log_models(lab: ServedModels) -> None:
     if lab.problem:
         log.warning("no models served from %s: %s", lab.models_dir, lab.problem)
         return
-    providers = sorted({p for ps in lab.recognizer.providers.values() for p in ps}) if lab.recognizer else []
+    providers = lab.providers
     log.info("serving %d model(s) from %s (%s): %s", len(lab.models), lab.models_dir, ", ".join(providers),
              ", ".join(e.name for e in lab.models))
     for name, reason in lab.unavailable.items():

@@ -55,7 +55,7 @@ def status_markdown(lab: ServedModels) -> str:
     """One block for the top of the page: what is loaded, what is not and why."""
     if lab.problem:
         return f"⚠ **No models are shipped yet**: {lab.problem}. Restart the app once they are exported."
-    providers = sorted({p for ps in lab.recognizer.providers.values() for p in ps}) if lab.recognizer else []
+    providers = lab.providers
     lines = [f"**{len(lab.models)} model(s)** loaded from `{lab.models_dir}`"
              + (f" ({', '.join(providers)})" if providers else "") + "."]
     lines += [f"⚠ Model **{name}** is unavailable: {reason}" for name, reason in lab.unavailable.items()]

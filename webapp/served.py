@@ -78,6 +78,11 @@ class ServedModels:
         return self.recognizer.models if self.recognizer else []
 
     @property
+    def providers(self) -> list[str]:
+        """The ONNX Runtime providers the models' sessions run on."""
+        return sorted({p for ps in self.recognizer.providers.values() for p in ps}) if self.recognizer else []
+
+    @property
     def unavailable(self) -> dict[str, str]:
         return dict(self.recognizer.unavailable) if self.recognizer else {}
 
