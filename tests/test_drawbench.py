@@ -1,5 +1,5 @@
 """The drawing benchmark: test-part sources only, seeded renderings in the app's input forms, every shipped model
-scored through the app's runtime, and committed figures that match the shipped models and the README."""
+scored through the app's runtime, and committed figures that match the shipped models and the results summary page."""
 
 from __future__ import annotations
 
@@ -87,11 +87,11 @@ def test_committed_figures_compare_every_shipped_model() -> None:
         else:  # Study B's digit model reads no letters
             assert entry["split"] == "mnist50" and entry["name"] not in scored
     page = (COMMITTED / "README.md").read_text()
-    readme = (REPO / "README.md").read_text()
+    summary = (REPO / "assets" / "results" / "summary.md").read_text()
     rows = drawbench.summary_rows(result["models"], tuple(result["config"]["variants"]))
     for row in rows[2:]:
         assert row in page, f"assets/drawbench/README.md lacks {row}"
-        assert row in readme, f"README.md's drawing-benchmark table lacks (or differs from) {row}"
+        assert row in summary, f"assets/results/summary.md's drawing-benchmark table lacks (or differs from) {row}"
     for name in ("config.json", "log.txt", "examples.png", "per_class.png"):
         assert (COMMITTED / name).is_file(), name
 
@@ -110,13 +110,13 @@ def test_the_lab_table_on_validation_test_and_drawings(emnist_env: Path, tmp_pat
     assert all(f"{r['key']}: {r['label']}" in page for r in result["rows"])
 
 
-def test_committed_lab_ablation_matches_its_page_and_the_readme() -> None:
+def test_committed_lab_ablation_matches_its_page_and_the_summary() -> None:
     folder = REPO / "assets" / "results" / "lab"
     result = json.loads((folder / "lab-drawbench.json").read_text())
     table = json.loads((folder / "lab.json").read_text())
     assert {r["key"] for r in result["rows"]} == {r["key"] for r in table["rows"] if r.get("run_id")}
-    page, readme = (folder / "lab-drawbench.md").read_text(), (REPO / "README.md").read_text()
+    page, summary = (folder / "lab-drawbench.md").read_text(), (folder.parent / "summary.md").read_text()
     for row in drawbench.table_rows(result["rows"], tuple(result["config"]["variants"]))[2:]:
-        assert row in page and row in readme, f"lab-drawbench.md or README.md lacks (or differs from) {row}"
+        assert row in page and row in summary, f"lab-drawbench.md or summary.md lacks (or differs from) {row}"
     for run in table["rows"]:
         assert (folder / "runs" / run["run_id"] / "metrics.json").is_file(), run["run_id"]
