@@ -22,7 +22,7 @@ from training.batches import Batches, evaluate
 from training.data import SplitData
 from training.models import model_info
 from training.records import CrossCell, Metrics, RecordError
-from training.trainer import load_trained
+from training.runfolder import load_trained
 from training.utils import pick_device
 
 

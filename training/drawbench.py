@@ -52,7 +52,7 @@ from recognizer.preprocess import InputError, gaussian_blur, sketchpad_value, to
 from training.data import Pool, cache_dir, default_root, load_pool  # noqa: E402
 from training.paths import REPO_ROOT, models_dir, runs_dir  # noqa: E402
 from training.records import TableResult  # noqa: E402
-from training.trainer import load_trained  # noqa: E402
+from training.runfolder import load_trained  # noqa: E402
 from training.utils import environment  # noqa: E402
 
 VARIANTS = ("canvas", "paper", "photo")

@@ -68,9 +68,8 @@ from training.drawbench import BenchConfig
 from training.models import count_parameters, model_info
 from training.paths import models_dir, results_dir, runs_dir, shown
 from training.records import Metrics
-from training.runfolder import RunFolder
+from training.runfolder import RunFolder, load_trained
 from training.slots import MAX_MS, DrawingChecks, OverBudget, describe_checks, recipe_model_name, settle_slots
-from training.trainer import load_trained
 
 OUTPUTS = {"logits": "logits", "features": "features"}
 

@@ -31,10 +31,9 @@ from training.config import RunConfig
 from training.data import SplitData, load_split, with_every_pool_image
 from training.losses import create_loss
 from training.models import create_model, model_info
-from training.optim import create_optimizer, create_scheduler, unwrap, wrap_model
+from training.optim import create_optimizer, create_scheduler, wrap_model
 from training.records import Metrics
-from training.runfolder import RunFolder
-from training.ssl import load_pretrained
+from training.runfolder import RunFolder, load_pretrained
 from training.utils import environment, pick_device, stratified_subset
 
 PARTS = ("train", "val", "test")
@@ -337,11 +336,3 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     return metrics
 
 
-def load_trained(run_dir: Path, device: str = "cpu") -> tuple[nn.Module, Metrics]:
-    """The best weights of a finished run and its metrics."""
-    run = RunFolder(run_dir)
-    metrics = run.metrics()
-    model = wrap_model(create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args),
-                       metrics.config)  # fmt: skip
-    model.load_state_dict(run.load_best(device))
-    return unwrap(model).eval(), metrics
