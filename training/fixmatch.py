@@ -24,10 +24,8 @@ of unlabelled images above the threshold.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,16 +33,8 @@ from torch import nn
 
 from training.augmentation import strong_view
 from training.config import RunConfig
-from training.data import default_root
-from training.unlabelled import build_unlabelled
 
 SOURCES = ("mnist_train", "digits_train")  # digits only: FixMatch's pseudo-labels are digits
-
-
-@lru_cache(maxsize=1)
-def unlabelled_images(root: str) -> torch.Tensor:
-    """Study B's unlabelled digits as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
-    return torch.from_numpy(build_unlabelled(Path(root), sources=SOURCES).images)
 
 
 @contextmanager
@@ -85,10 +75,14 @@ class FixMatch:
         return self.weight * (per_image * mask).mean(), mask.mean()
 
 
-def create(config: RunConfig, device: torch.device) -> FixMatch | None:
-    """The run's FixMatch part, or None when ``fixmatch_mu`` is 0 (every run but the FixMatch rows)."""
+def create(config: RunConfig, device: torch.device,
+           unlabelled: Callable[[], torch.Tensor] | None = None) -> FixMatch | None:  # fmt: skip
+    """The run's FixMatch part, or None when ``fixmatch_mu`` is 0 (every run but the FixMatch rows).
+    ``unlabelled`` gives the images (the trainer's ``unlabelled_images``), asked for only when FixMatch is on."""
     if not config.fixmatch_mu:
         return None
     if config.split != "mnist50":
         raise ValueError(f"FixMatch uses Study B's unlabelled images (split mnist50), not {config.split!r}")
-    return FixMatch(unlabelled_images(str(default_root())), config, device)
+    if unlabelled is None:
+        raise ValueError("FixMatch is on (fixmatch_mu > 0) but no unlabelled images were given")
+    return FixMatch(unlabelled(), config, device)

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,13 @@ from training.augmentation import train_batches
 from training.batches import Batches, evaluate
 from training.board import Board
 from training.config import RunConfig
-from training.data import SplitData, load_split, with_every_pool_image
+from training.data import SplitData, default_root, load_split, with_every_pool_image
 from training.losses import create_loss
 from training.models import create_model, model_info
 from training.optim import create_optimizer, create_scheduler, wrap_model
 from training.records import Metrics
 from training.runfolder import RunFolder, load_pretrained
+from training.unlabelled import build_unlabelled
 from training.utils import environment, pick_device, stratified_subset
 
 PARTS = ("train", "val", "test")
@@ -123,7 +125,7 @@ def create_learner(config: RunConfig, data: SplitData, device: torch.device, com
     scheduler = create_scheduler(config, model, optimizer, steps_per_epoch)
     loss_fn = create_loss(config, data.parts["train"][1], data.num_classes).to(device)
     return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model,
-                   fixmatch.create(config, device))
+                   fixmatch.create(config, device, lambda: unlabelled_images(str(default_root()))))
 
 
 @dataclass
@@ -336,3 +338,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     return metrics
 
 
+@lru_cache(maxsize=1)
+def unlabelled_images(root: str) -> torch.Tensor:
+    """Study B's unlabelled digits as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
+    return torch.from_numpy(build_unlabelled(Path(root), sources=fixmatch.SOURCES).images)
