@@ -45,10 +45,10 @@ from torch import nn
 from tqdm import tqdm
 
 from recognizer.files import write_atomic, write_json
-from training.augmentation import SIMCLR_VIEWS, augment
 from training.data import default_root, load_studyb
 from training.experiments.profiles import PROFILES
 from training.experiments.spec import Spec
+from training.handwriting import SIMCLR_VIEWS, augment
 from training.models import create_model
 from training.runfolder import ENCODER, RunFolder
 from training.runfolder import PRETRAIN_DONE as DONE
