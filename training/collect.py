@@ -19,10 +19,11 @@ from recognizer.files import write_atomic
 from training.claims import Evidence, evaluate_claims
 from training.config import RunConfig
 from training.crosssplit import cross_evaluate
+from training.data import resolve_protocol
 from training.experiments import LAB_TABLES, TABLES, Spec, load_spec
 from training.experiments.profiles import PROFILES
+from training.experiments.spec import PlannedRow
 from training.models import model_info
-from training.plan import PlannedRow, resolve_protocol
 from training.records import FIRST_SEED, SEED_METRICS, CrossCell, Metrics, ResultRow, TableResult, Winner, Winners
 from training.runfolder import RunFolder
 from training.runner import load_data

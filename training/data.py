@@ -509,3 +509,10 @@ def describe(data: SplitData) -> str:
     totals = " / ".join(f"{p} {int(c.sum()):,}" for p, c in counts.items())
     head = f"{data.name} ({data.protocol}): {totals}; {data.num_classes} classes"
     return head + "\n" + frame.T.to_string()
+
+
+def resolve_protocol(split: str, protocol: str, root: Path) -> str:
+    """An EMNIST split's ``auto`` fixed before hashing, so a run id always names the data it was trained on."""
+    if protocol != "auto":
+        return protocol
+    return "official" if has_official(root, split) else "pool"

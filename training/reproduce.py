@@ -24,7 +24,8 @@ from training.config import RunConfig
 from training.data import default_root
 from training.experiments import TABLES, load_spec
 from training.experiments.profiles import PROFILES
-from training.plan import PlannedRow, plan_table
+from training.experiments.spec import PlannedRow
+from training.plan import plan_table
 from training.records import TableResult
 from training.runfolder import RunFolder
 from training.runner import threads_per_run, torch_threads
