@@ -19,7 +19,8 @@ from recognizer.embeddings import STAGE_NAMES, load_embedding
 from recognizer.manifest import TrainingRecord
 from training import embed, fixmatch, ssl, trainer
 from training.augmentation import strong_view
-from training.collect import load_results, pick_without_validation
+from training.choose import pick_without_validation
+from training.collect import load_results
 from training.config import RunConfig
 from training.data import load_studyb
 from training.experiments import Row, Spec, SpecError, load_spec

@@ -46,7 +46,7 @@ from recognizer.manifest import (
     TrainingRecord,
     manifest_path,
 )
-from training.choose import RECIPE_RESULTS, Candidate, recipe_candidates, select_candidates
+from training.choose import RECIPE_RESULTS, Candidate, recipe_candidates, recipe_model_name, select_candidates
 from training.convert import (
     MAX_MB,
     PROBE_IMAGES,
@@ -69,7 +69,7 @@ from training.models import count_parameters, model_info
 from training.paths import models_dir, results_dir, runs_dir, shown
 from training.records import Metrics
 from training.runfolder import RunFolder, load_trained
-from training.slots import MAX_MS, DrawingChecks, OverBudget, describe_checks, recipe_model_name, settle_slots
+from training.slots import MAX_MS, DrawingChecks, OverBudget, describe_checks, settle_slots
 
 OUTPUTS = {"logits": "logits", "features": "features"}
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from training import claims, paths, report, ssl
-from training.collect import collect_table, copy_records, load_results, pick_winners, write_table
+from training.choose import pick_winners
+from training.collect import collect_table, copy_records, load_results, write_table
 from training.config import RunConfig
 from training.data import default_root
 from training.experiments import TABLES, load_spec

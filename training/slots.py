@@ -6,7 +6,7 @@ scoring and before the file is written:
     python -m training export --lab                                   # assets/results/lab-full -> exported_models/
     python -m training export --lab --results assets/results/lab --runs-dir runs_lab --out /tmp/lab-try   # a trial
 
-Names: ``<model>_lab-<split>`` (``residual_cnn_lab-byclass``, ``recipe_model_name``): a family apart from the
+Names: ``<model>_lab-<split>`` (``residual_cnn_lab-byclass``, ``choose.recipe_model_name``): a family apart from the
 reproduction's ``residual_cnn-<split>``, whose files and entries this export never rewrites.
 
 What the entry carries beyond a reproduction model's: ``recipe`` (profile, augmentation knobs, pool images, images
@@ -63,11 +63,6 @@ RULE = ("a lab model takes its split's default slot only when it beats the repro
 
 class OverBudget(RuntimeError):
     """A recipe model over the size or latency limit: left out, with the figure that failed."""
-
-
-def recipe_model_name(model: str, split: str) -> str:
-    """The name a recipe run ships under: ``<model>_lab-<split>``."""
-    return f"{model}_lab-{split}"
 
 
 # ---------------------------------------------------------------------------------------------
