@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+import traceback
 import types
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from training import runner, trainer
 from training.config import RunConfig
 from training.data import load_split
 from training.runfolder import RunFolder
+from training.runner import RunEvent, load_data, warm_start
 
 # The embedded Ray's shared-memory object store: tasks only pass configs and events, so the minimum is plenty.
 OBJECT_STORE_BYTES = 128 * 1024**2
@@ -65,7 +67,7 @@ def gpu_share(device: str, workers: int, gpus_per_run: float | None) -> float:
 
 
 def chain_task(config_dicts: list[dict], runs_dir: str, device: str, root: str, threads: int,
-               options: dict[str, Any]) -> Iterator[runner.RunEvent]:  # fmt: skip
+               options: dict[str, Any]) -> Iterator[RunEvent]:  # fmt: skip
     """One chain in a Ray worker, with ``threads`` torch threads and its epoch bars drawn by the driver. Each run's
     log says where it ran (a retried task shows two lines)."""
     import ray  # lazy: see the module docstring
@@ -74,7 +76,7 @@ def chain_task(config_dicts: list[dict], runs_dir: str, device: str, root: str, 
     trainer.progress_bar = DriverBar
     node = ray.get_runtime_context().get_node_id()[:12]
     where = f"ray task on {socket.gethostname()}, node {node}, pid {os.getpid()}"
-    for event in runner.run_chain(config_dicts, runs_dir, device, root, progress=True, **options):
+    for event in run_chain(config_dicts, runs_dir, device, root, progress=True, **options):
         if not event.ended:
             RunFolder(Path(runs_dir) / event.run_id).log(where, echo=False)
         yield event
@@ -210,3 +212,34 @@ class DriverBar:
     def set_postfix(self, **values: str) -> None:
         if self.bar is not None:
             self.bar.set_description(f"{self.desc} {' '.join(f'{k}={v}' for k, v in values.items())}")
+
+
+def run_chain(config_dicts: list[dict], runs_dir: str, device: str, root: str, progress: bool,
+              keep_checkpoints: bool = False, compile_model: bool = False) -> Iterator[RunEvent]:  # fmt: skip
+    """Train a chain of configs in order, skipping finished ones; yields when each run starts and ends.
+
+    A finished run's checkpoint.pt (weights plus optimizer state, 260 MB for Study B's CNN) is only
+    needed to resume it or warm-start the next run of its chain, so it is removed once the chain is
+    done unless ``keep_checkpoints``; best.pt and metrics.json stay.
+    """
+    previous, folders = None, []
+    for values in config_dicts:
+        config = RunConfig.from_dict(values)
+        folders.append(RunFolder(Path(runs_dir) / config.run_id()))
+        if not folders[-1].done:  # a finished run is only the warm start of the next
+            yield RunEvent(config.run_id())
+            error = None
+            try:
+                if previous is not None:
+                    warm_start(previous, config, Path(runs_dir))
+                data = load_data(config.split, config.protocol, root)
+                trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress,
+                              compile_model=compile_model)
+            except Exception:  # one failed run must not stop the others; the error is reported
+                error = traceback.format_exc()
+            yield RunEvent(config.run_id(), ended=True, error=error)
+        previous = config
+    if not keep_checkpoints:
+        for folder in folders:
+            if folder.done:
+                folder.checkpoint_path.unlink(missing_ok=True)
