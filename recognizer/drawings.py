@@ -57,7 +57,7 @@ import numpy as np
 from PIL import Image
 
 from .files import write_atomic
-from .labels import BYCLASS_CHARS, MERGED_CASE_LETTERS, MERGED_CHARS, merge_key
+from .labels import BYCLASS_CHARS, LETTER_SPLITS, MERGED_CASE_LETTERS, MERGED_CHARS, folded_hits, merge_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = REPO_ROOT / "data" / "drawings.sqlite3"  # data/ is git-ignored
@@ -590,17 +590,6 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The live benchmark: every letter-reading model on kept drawings
-
-LETTER_SPLITS = ("byclass", "bymerge", "balanced")  # models that read letters (drawbench.BENCH_SPLITS)
-
-
-def folded_hits(probs: np.ndarray, labels: Sequence[str], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Top-1 and top-3 hits per drawing in the merged classes (``truth``: MERGED_CHARS indices); a byclass 'c' is
-    right for 'C', 'c' and 'C/c'. The same rule as ``training.drawbench.folded_hits``."""
-    folded = np.array([MERGED_CHARS.index(merge_key(c)) for c in labels])
-    top3 = folded[np.argsort(-np.asarray(probs), axis=1, kind="stable")[:, :3]]
-    return top3[:, 0] == truth, (top3 == truth[:, None]).any(1)
-
 
 def score_drawings(recognizer: Any, drawings: Iterable[Drawing]) -> list[dict[str, Any]]:
     """Each loaded letter-reading model of a ``recognizer.inference.Recognizer`` on the drawings: top-1, top-3 (folded)

@@ -13,10 +13,10 @@ import pytest
 import torch
 from app_support import fixture_data
 
-from recognizer.drawings import folded_hits, open_store, score_drawings
+from recognizer.drawings import open_store, score_drawings
 from recognizer.files import sha256_file
 from recognizer.inference import Recognizer
-from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
+from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, folded_hits
 from recognizer.manifest import Manifest
 from training import drawbench, drawings, finetune_kept, fromonnx
 from training.__main__ import main

@@ -47,7 +47,7 @@ from tqdm import tqdm  # noqa: E402
 from recognizer import preprocess  # noqa: E402
 from recognizer.files import write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
-from recognizer.labels import MERGED_CHARS, merge_key  # noqa: E402
+from recognizer.labels import LETTER_SPLITS, MERGED_CHARS, folded_hits  # noqa: E402
 from recognizer.preprocess import InputError, gaussian_blur, sketchpad_value, to_model_input  # noqa: E402
 from training.data import Pool, cache_dir, default_root, load_pool  # noqa: E402
 from training.paths import REPO_ROOT, models_dir, runs_dir  # noqa: E402
@@ -263,13 +263,6 @@ def build_set(config: BenchConfig, root: Path | None = None, progress: bool = Tr
 # Scoring
 
 
-def folded_hits(probs: np.ndarray, labels: list[str], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Top-1 and top-3 hits per image in the merged classes (a byclass 'c' is right for 'C')."""
-    folded = np.array([MERGED_CHARS.index(merge_key(c)) for c in labels])
-    top3 = folded[np.argsort(-probs, axis=1, kind="stable")[:, :3]]
-    return top3[:, 0] == truth, (top3 == truth[:, None]).any(1)
-
-
 @dataclass(frozen=True)
 class Hits:
     """Top-1 and top-3 shares of the images right (folded to the merged classes); a variant's also how many of its
@@ -315,12 +308,9 @@ def score_probs(bench: BenchSet, labels: list[str], probs_of) -> BenchFigures:
                         variants, per_class)  # fmt: skip
 
 
-BENCH_SPLITS = ("byclass", "bymerge", "balanced")  # models that read letters; a digits-only model has no score here
-
-
 def benched(entries: list) -> list:
     """The export's models this benchmark scores: those of the EMNIST letter splits (not Study B's digit model)."""
-    return [e for e in entries if e.split in BENCH_SPLITS]
+    return [e for e in entries if e.split in LETTER_SPLITS]
 
 
 def score_exported(bench: BenchSet, folder: Path, progress: bool = True) -> list[dict]:

@@ -9,7 +9,8 @@ The store is ``recognizer.drawings`` (``data/drawings.sqlite3`` unless ``--store
 by ``render``. The split follows DATA.md's pool split, by drawing id instead of pixel bytes:
 ``int.from_bytes(hmac_sha256(SPLIT_KEY, id)[:8], "little") % 10``, 0-7 train, 8 validation, 9 test, so a drawing
 stays in its part however the store grows. Scores fold classes as the drawing benchmark does
-(``drawbench.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c'); the fine-tune is ``training/finetune_kept.py``.
+(``recognizer.labels.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c');
+the fine-tune is ``training/finetune_kept.py``.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from recognizer.files import sha256_bytes, write_atomic, write_json
 from recognizer.inference import Recognizer, softmax
-from recognizer.labels import merge_key
+from recognizer.labels import LETTER_SPLITS, folded_hits, merge_key
 from recognizer.manifest import (
     DrawBenchFigures,
     EntryMetrics,
@@ -61,7 +61,7 @@ from training.convert import (
     write_torch_weights,
 )
 from training.data import SplitData, load_split
-from training.drawbench import BENCH_SPLITS, BenchConfig, build_set, folded_hits
+from training.drawbench import BenchConfig, build_set
 from training.fromonnx import frozen_bn_train, load_exported, manifest_entry, model_for, torch_logits
 from training.models import count_parameters, model_info
 from training.paths import models_dir, runs_dir
@@ -99,7 +99,7 @@ class FinetuneConfig:
 
 
 def folded_figures(probs: np.ndarray, labels: list[str], kept: KeptSet) -> dict:
-    """Top-1 and top-3 in the merged classes (``drawbench.folded_hits``), and how many drawings they are over."""
+    """Top-1 and top-3 in the merged classes (``labels.folded_hits``), and how many drawings they are over."""
     if len(kept) == 0:
         return {"top1": None, "top3": None, "n": 0}
     top1, top3 = folded_hits(probs, labels, kept.truth())
@@ -228,9 +228,9 @@ def finetune(kept: KeptSet, config: FinetuneConfig, models: Path | None = None, 
              runs: Path | None = None, progress: bool = True) -> Path:  # fmt: skip
     """Fine-tune (or resume, or find finished) and return the run folder, which holds ``result.json``."""
     model, base = load_exported(config.model, models)
-    if base.split not in BENCH_SPLITS:
+    if base.split not in LETTER_SPLITS:
         raise ValueError(f"{base.name} reads {base.split}, not the letters kept drawings hold: pick a model of "
-                         f"{', '.join(BENCH_SPLITS)}")
+                         f"{', '.join(LETTER_SPLITS)}")
     if len(kept.part("train")) == 0:
         raise ValueError("no kept drawings in the training part: keep some drawings first")
     run = RunFolder(Path(runs or runs_dir()) / run_id(config, base, kept), echo=progress)
