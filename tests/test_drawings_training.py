@@ -1,4 +1,4 @@
-"""Kept drawings on the torch side (training/drawings.py, training/finetune_kept.py, training/fromonnx.py): the
+"""Kept drawings on the torch side (training/kept.py, training/finetune_kept.py, training/fromonnx.py): the
 keyed split, the exact ONNX-to-torch load, and export -> score -> fine-tune -> export on a store of drawing-benchmark
 renderings of the fixture's real images."""
 
@@ -18,7 +18,8 @@ from recognizer.files import sha256_file
 from recognizer.inference import Recognizer
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, folded_hits
 from recognizer.manifest import Manifest
-from training import drawbench, drawings, finetune_kept, fromonnx
+from training import drawbench, finetune_kept, fromonnx
+from training import kept as drawings
 from training.__main__ import main
 from training.data import load_pool
 

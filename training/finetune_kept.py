@@ -70,7 +70,7 @@ from training.slots import REPRODUCTION_FAMILY, Figures, bench_figures, decide_s
 from training.utils import environment
 
 if TYPE_CHECKING:
-    from training.drawings import KeptSet
+    from training.kept import KeptSet
 
 SUFFIX = "_kept"
 MAX_MB = 10.0
@@ -400,7 +400,7 @@ def write_exported(proto, entry: ModelEntry, run_dir: Path, out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The command (``python -m training drawings finetune``, wired in training/drawings.py)
+# The command (``python -m training drawings finetune``, wired in training/kept.py)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
