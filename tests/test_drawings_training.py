@@ -18,7 +18,7 @@ from recognizer.files import sha256_file
 from recognizer.inference import Recognizer
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, folded_hits
 from recognizer.manifest import Manifest
-from training import drawbench, finetune_kept, fromonnx
+from training import drawbench, export, finetune_kept, fromonnx
 from training import kept as drawings
 from training.__main__ import main
 from training.data import load_pool
@@ -203,7 +203,7 @@ def test_the_finetuned_model_exports_as_a_selectable_model(work: dict, finetuned
     _, run_dir = finetuned
     shipped = {p.name: sha256_file(p) for p in MODELS.glob("*.onnx")}
     out = work["tmp"] / "models"
-    entry = finetune_kept.export_finetuned(run_dir, out, MODELS, bench_per_class=1, progress=False)
+    entry = export.export_finetuned(run_dir, out, MODELS, bench_per_class=1, progress=False)
     assert entry.name == "residual_cnn-byclass_kept" and entry.family == "residual_cnn"
     assert entry.parity.passed and entry.parity.max_abs_logit_diff < 1e-4
     assert entry.recipe.finetuned_from["name"] == "residual_cnn-byclass"

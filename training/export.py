@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import shutil
 import sys
 import tempfile
 import time
@@ -28,20 +30,24 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from tqdm import tqdm
 
-from recognizer.files import sha256_bytes, write_atomic
+from recognizer.inference import Recognizer
 from recognizer.manifest import (
     SLOTS,
+    DrawBenchFigures,
     EntryMetrics,
     ExportInfo,
     InputSpec,
+    KeptFigures,
     Manifest,
     ManifestError,
     ModelEntry,
     ParityCheck,
+    RecipeCard,
     SkippedModel,
     TrainingRecord,
     manifest_path,
@@ -59,17 +65,32 @@ from training.convert import (
     float16_needed,
     opset,
     parity_sample,
+    stage_model,
+    staged_recognizer,
+    to_onnx,
     weights_to_fp16,
     write_model,
     write_torch_weights,
 )
-from training.data import DataError, SplitCache, SplitData
-from training.drawbench import BenchConfig
+from training.data import DataError, SplitCache, SplitData, load_split
+from training.drawbench import BenchConfig, build_set
+from training.fromonnx import manifest_entry, model_for
+from training.kept import kept_name
 from training.models import count_parameters, model_info
 from training.paths import models_dir, results_dir, runs_dir, shown
 from training.records import Metrics
 from training.runfolder import RunFolder, load_trained
-from training.slots import MAX_MS, DrawingChecks, OverBudget, describe_checks, settle_slots
+from training.slots import (
+    MAX_MS,
+    REPRODUCTION_FAMILY,
+    DrawingChecks,
+    OverBudget,
+    SlotFigures,
+    bench_figures,
+    decide_slot,
+    describe_checks,
+    settle_slots,
+)
 
 OUTPUTS = {"logits": "logits", "features": "features"}
 
@@ -135,8 +156,7 @@ def score_through_runtime(entry: ModelEntry, staged: bytes, out_dir: Path, data:
                           options: ExportOptions) -> None:
     """The whole test part scored through the app's runtime on the staged file (same graph as the final one)."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp:
-        write_atomic(Path(tmp) / entry.file, staged)
-        Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(Path(tmp))
+        stage_model(entry, staged, Path(tmp))
         runtime = evaluate_exported(tmp, entry.name, data, limit=options.eval_limit, progress=options.progress)
     entry.metrics.runtime_test_accuracy = runtime["accuracy"]
     entry.metrics.runtime_n_test = runtime["n"]
@@ -179,6 +199,105 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     # The run's own record travels with the model: where every shipped number came from.
     RunFolder(run_dir).copy_record(out_dir / entry.run_record)
     return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# A kept fine-tune (training/finetune_kept.py's run folder) through the same steps: convert, check parity, score the
+# staged file through the runtime, the slot rule, then write_torch_weights and write_model as for any run.
+
+
+FINETUNE_RECORD = ("config.json", "log.txt", "history.json", "history.csv", "result.json")
+
+
+def runtime_figures(recognizer: Recognizer, name: str, data: SplitData, bench, limit: int | None) -> SlotFigures:
+    """Pool validation accuracy and drawing-benchmark top-1 through the runtime: what the slot rule compares."""
+    x, y = data.parts["val"]
+    if limit is not None and limit < len(y):
+        keep = np.sort(np.random.default_rng(42).choice(len(y), limit, replace=False))
+        x, y = x[keep], y[keep]
+    probs = recognizer.predict_batch(name, x.astype(np.float32) / 255.0)[0]
+    val = float((probs.argmax(1) == y).mean()) if len(y) else None
+    return SlotFigures(name, val, bench_figures(bench, recognizer, name).top1, int(len(y)))
+
+
+def reproduction_figures(folder: Path, split: str, data: SplitData, bench, limit: int | None) -> SlotFigures | None:
+    recognizer = Recognizer(folder, intra_op_num_threads=1)
+    name = f"{REPRODUCTION_FAMILY}-{split}"
+    if name not in recognizer.sessions:
+        return None
+    return runtime_figures(recognizer, name, data, bench, limit)
+
+
+def new_entry(base: ModelEntry, result: dict, parity: dict, export: ExportInfo) -> ModelEntry:
+    """The fine-tuned model's manifest entry: the base's labels and IO, its own figures and recipe."""
+    after = result["after"]
+    return dataclasses.replace(
+        base, name=kept_name(base.name), file=f"{kept_name(base.name)}.onnx", sha256="", slot=None, slot_rule=None,
+        metrics=EntryMetrics(test_accuracy=after["pool_test"]["accuracy"], n_test=after["pool_test"]["n"],
+                             best_val_accuracy=after["pool_val"]["accuracy"],
+                             kept=KeptFigures(before=result["before"], after=after)),
+        training=dataclasses.replace(base.training, finetune=result["config"], run_id=result["run_id"]),
+        parity=ParityCheck.from_dict(parity), export=export,
+        recipe=RecipeCard(finetuned_from=result["base"], kept_drawings=result["kept"],
+                          kept_digest=result["kept_digest"], pool_images_per_epoch=result["config"]["pool_per_epoch"],
+                          chosen_epoch=result["chosen_epoch"],
+                          chosen_on="kept validation drawings (folded top-1, then loss)", batchnorm="frozen (folded)",
+                          data=result["data"]),
+    )  # fmt: skip
+
+
+def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None = None, data_root: Path | None = None,
+                     bench_per_class: int = 10, progress: bool = True) -> ModelEntry:  # fmt: skip
+    """Convert, check, score and write the fine-tuned model into ``out``'s manifest beside the models there."""
+    result = json.loads((Path(run_dir) / "result.json").read_text())
+    base = manifest_entry(result["base"]["name"], models)
+    model = model_for(base)
+    model.load_state_dict(RunFolder(Path(run_dir)).load_best("cpu"))
+    model.eval()
+    out = Path(out or models_dir())
+    in_channels = model_info(base.training.model or base.family).in_channels
+    started = time.perf_counter()
+    proto = to_onnx(model, in_channels)
+    staged = checked_bytes(proto, kept_name(base.name), MAX_MB)
+    data = load_split(base.split, base.protocol or "auto", root=data_root)
+    images, labels = parity_sample(data)
+    parity = check_parity(model, staged, images, labels, in_channels)
+    export = ExportInfo(exporter="dynamo", opset=opset(proto), torch=torch.__version__,
+                        parameters=count_parameters(model), weights="float32",
+                        seconds=round(time.perf_counter() - started, 2),
+                        source=f"python -m training drawings finetune, run {result['run_id']}")  # fmt: skip
+    entry = new_entry(base, result, parity, export)
+    bench = build_set(BenchConfig(per_class=bench_per_class), data_root, progress=progress)
+    limit = result["config"]["eval_limit"]
+    with tempfile.TemporaryDirectory(prefix="kept-export-") as tmp:
+        new_scores = runtime_figures(staged_recognizer(entry, staged, Path(tmp)), entry.name, data, bench, limit)
+    entry.metrics.runtime_val_accuracy = new_scores.validation
+    entry.metrics.drawbench = DrawBenchFigures(top1=new_scores.drawn_top1, n_sources=int(len(bench.sources)),
+                                               config=bench.config.key())  # fmt: skip
+    entry.slot_rule = decide_slot(base.split, new_scores, reproduction_figures(Path(models or models_dir()),
+                                                                                base.split, data, bench, limit))
+    entry.slot = base.split if entry.slot_rule.takes_slot else None
+    write_torch_weights(model, entry, out)  # the fine-tuned tensors, so the next fine-tune starts from them
+    write_model(proto, entry, staged, images[:PROBE_IMAGES], out)
+    write_exported(entry, Path(run_dir), out)
+    return entry
+
+
+def write_exported(entry: ModelEntry, run_dir: Path, out: Path) -> None:
+    """After ``write_model`` wrote the file: the fine-tune's record beside it, and the manifest with the slots
+    settled (the other models of ``out`` kept)."""
+    record = out / entry.run_record
+    record.mkdir(parents=True, exist_ok=True)
+    for name in FINETUNE_RECORD:
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, record / name)
+    try:
+        manifest = Manifest.read(out)
+    except ManifestError:
+        manifest = Manifest()
+    entries = [e for e in manifest.models if e.name != entry.name] + [entry]
+    settle_slots(entries)
+    Manifest(entries, manifest.skipped).write(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,3 +504,4 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))
+
