@@ -39,8 +39,6 @@ from training.unlabelled import build_unlabelled
 from training.utils import environment, pick_device, stratified_subset
 
 PARTS = ("train", "val", "test")
-# The per-epoch progress bar; a Ray task swaps in one that the sweep's driver draws (training/sweep.py).
-progress_bar = tqdm
 
 
 @dataclass
@@ -153,7 +151,7 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
     used = torch.zeros((), device=device, dtype=torch.float64)
     # A trailing batch of one image would break BatchNorm's batch statistics: skip it (it changes every epoch).
     last = len(train_set) - 1 if len(train_set) % config.batch_size == 1 else len(train_set)
-    bar = progress_bar(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
+    bar = tqdm(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
     for step, start in enumerate(bar):
         x, y = train_set.batch(order[start : start + config.batch_size])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
