@@ -36,12 +36,10 @@ import argparse
 import contextlib
 import csv
 import datetime as dt
-import gzip
 import io
 import json
 import re
 import sqlite3
-import struct
 import sys
 import tempfile
 import threading
@@ -57,6 +55,7 @@ import numpy as np
 from PIL import Image
 
 from .files import write_atomic
+from .idx import gzip_bytes, idx_bytes
 from .labels import BYCLASS_CHARS, LETTER_SPLITS, MERGED_CASE_LETTERS, MERGED_CHARS, folded_hits, merge_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -506,16 +505,6 @@ def open_store(path: str | Path | None = None, read_only: bool = False, max_byte
 
 DATASET_PREFIX = "emnist-drawings"
 NO_LABEL = 255  # the byclass label file's value for a drawing whose case was left open
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An unsigned-byte IDX file (NIST's format): magic 0x00000803/0x00000801, big-endian dims, then the data."""
-    a = np.ascontiguousarray(array, dtype=np.uint8)
-    return bytes([0, 0, 0x08, a.ndim]) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes()
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    return gzip.compress(data, mtime=0)  # no timestamp: the same drawings give the same file
 
 
 def mapping_text(chars: Sequence[str]) -> str:

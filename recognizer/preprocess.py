@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+from .idx import upright
+
 SIZE = 28
 WORK = 128  # NIST's working resolution: the blur's sigma is given at this scale
 WORK_INNER = 100  # long side of the half-ink box in the working frame (room for blur and reframing)
@@ -76,7 +78,7 @@ def from_idx(images: np.ndarray) -> np.ndarray:
     a = np.asarray(images)
     if a.dtype != np.uint8 or a.ndim not in (2, 3) or a.shape[-2:] != (SIZE, SIZE):
         raise BadImage(f"expected uint8 (28, 28) or (N, 28, 28) IDX images, got {a.dtype} {a.shape}")
-    return np.ascontiguousarray(np.swapaxes(a, -1, -2), dtype=np.float32) / 255.0
+    return upright(a).astype(np.float32) / 255.0
 
 
 def frame(ink: np.ndarray | _Ink, box: tuple[int, int, int, int]) -> np.ndarray:
