@@ -44,7 +44,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 from skimage.morphology import skeletonize  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recognizer import preprocess  # noqa: E402
+from recognizer import ink, preprocess  # noqa: E402
+from recognizer import inputs as input_forms  # noqa: E402
 from recognizer.files import write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
 from recognizer.labels import LETTER_SPLITS, MERGED_CHARS, folded_hits  # noqa: E402
@@ -229,7 +230,7 @@ def build_set(config: BenchConfig, root: Path | None = None, progress: bool = Tr
     pool = load_pool(Path(root or default_root()))
     sources = pick_sources(pool, config.per_class, config.seed)
     # The inputs depend on the sources and on the app's preprocessing code: a change to either renders again.
-    code = Path(preprocess.__file__).read_bytes()
+    code = b"".join(Path(m.__file__).read_bytes() for m in (preprocess, input_forms, ink))
     digest = hashlib.sha256(sources.tobytes() + pool.images[sources].tobytes() + code).hexdigest()[:12]
     cached = cache_dir() / f"drawbench-{config.key()}-{digest}.npz"
     if cached.is_file():
