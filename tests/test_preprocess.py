@@ -11,9 +11,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from recognizer.ink import _grey_where, _ink_levels, _mask_box, _percentiles8
-from recognizer.inputs import _opaque8
+from recognizer.inputs import MAX_SIDE, _opaque8
 from recognizer.preprocess import (
-    MAX_SIDE,
     BadImage,
     InputError,
     NothingDrawn,
