@@ -306,8 +306,8 @@ def test_canvas_png_reads_like_the_sketchpad_value(lab: ServedModels, canvases) 
     """The canvas sends its PNG; decoded, it is the Sketchpad's value form and gives the same model input."""
     value = sketchpad_value(canvases[0][0])
     decoded = canvas_value(png_data_url(value["layers"][0]))
-    assert np.array_equal(decoded["layers"][0], value["layers"][0])
-    assert np.abs(decoded["composite"].astype(int) - value["composite"].astype(int)).max() <= 1
+    assert np.array_equal(decoded.layer, value["layers"][0])
+    assert np.abs(decoded.composite.astype(int) - value["composite"].astype(int)).max() <= 1
     a, b = analyse(lab, value, lab.slot_defaults()), analyse(lab, decoded, lab.slot_defaults())
     assert np.allclose(a.x28, b.x28, atol=1e-2) and [r.prediction.char for r in a.slots] == [
         r.prediction.char for r in b.slots]

@@ -24,6 +24,7 @@ from recognizer.manifest import SLOTS
 from recognizer.preprocess import FILLED, BadImage, InputError, NothingDrawn, to_model_input
 from recognizer.saliency import overlay, segment_map, stroke_segments
 
+from .canvas import CanvasDrawing
 from .served import ServedModels
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def prepare(image: Any, max_upload_mb: float = MAX_UPLOAD_MB) -> tuple[np.ndarra
     if canvas_ink(image) > FILLED:
         return None, f"{EMPTY_MESSAGE} (the canvas is filled: clear it and draw one character)", "empty"
     try:
-        return to_model_input(image), None, None
+        return to_model_input(image.composite if isinstance(image, CanvasDrawing) else image), None, None
     except NothingDrawn as err:
         if name is None:  # the canvas: empty, a dot, or filled
             detail = f" ({err.detail})" if err.detail and "blank" not in err.detail else ""
@@ -112,15 +113,20 @@ def _refuse_upload(path: Path, max_upload_mb: float) -> str | None:
 
 
 def canvas_ink(value: Any) -> float:
-    """Fraction of a Sketchpad value's canvas covered by strokes (0 for anything else).
+    """Fraction of a drawing's canvas covered by strokes: a ``CanvasDrawing``, or a Sketchpad value's layers
+    (0 for anything else).
 
     The layers' alpha says exactly where the person drew, which the flattened picture cannot: a canvas
     inked nearly everywhere would otherwise read as its few unpainted spots, white on black.
     """
-    if not isinstance(value, Mapping):
+    if isinstance(value, CanvasDrawing):
+        layers = [value.layer]
+    elif isinstance(value, Mapping):  # a Sketchpad value (the tests and the drawing benchmark make them)
+        layers = value.get("layers") or []
+    else:
         return 0.0
     covered = 0.0
-    for layer in value.get("layers") or []:
+    for layer in layers:
         if isinstance(layer, np.ndarray) and layer.ndim == 3 and layer.shape[-1] == 4 and layer.size:
             covered = max(covered, float((layer[..., 3] > 127).mean()))
     return covered

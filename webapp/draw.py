@@ -21,7 +21,7 @@ from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
 from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
-from .canvas import CANVAS, CanvasValueError, canvas_png, canvas_value, drawing_canvas
+from .canvas import CANVAS, CanvasDrawing, CanvasValueError, canvas_value, drawing_canvas
 from .events import QUIET
 from .keep_row import KeepRow, build_keep_row
 from .models_tab import model_card
@@ -148,12 +148,9 @@ def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | Non
     return f"{digest}:{'|'.join(str(n) for n in names)}"
 
 
-def canvas_digest(value: Any) -> str | None:
-    """A digest of the canvas's pixels (None for anything else), to recognise a drawing that comes back."""
-    composite = value.get("composite") if isinstance(value, dict) else None
-    if composite is None:
-        return None
-    return sha256_bytes(np.ascontiguousarray(composite).tobytes())
+def canvas_digest(value: CanvasDrawing | None) -> str | None:
+    """A digest of the canvas's pixels (None when nothing is drawn), to recognise a drawing that comes back."""
+    return value.digest() if value is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +219,7 @@ class DrawTab:
             return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
         if digest is not None:
             memory.current.append(digest)
-        return self.on_image(image, canvas_png(value), memory, *names)
+        return self.on_image(image, image.png if image is not None else None, memory, *names)
 
     def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
         """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
