@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .analysis import MAX_UPLOAD_MB
+from .answers import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
