@@ -48,7 +48,7 @@ from webapp.embeddings_tab import (
     embedding_points,
     mistakes,
 )
-from webapp.models_tab import accuracy_line, model_card, models_table, percent, recipe_lines, status_markdown
+from webapp.model_cards import accuracy_line, model_card, models_table, percent, recipe_lines, status_markdown
 from webapp.results import build_results_tab, read_results, results_views
 from webapp.served import ServedModels
 

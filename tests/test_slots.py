@@ -169,7 +169,7 @@ def test_a_slow_model_is_not_exported(made, tmp_path: Path, capsys) -> None:
 
 
 def test_the_model_card_shows_how_and_on_what_it_was_trained(made) -> None:
-    from webapp.models_tab import model_card, models_table
+    from webapp.model_cards import model_card, models_table
     from webapp.served import ServedModels
 
     lab = ServedModels(made.refs["strong"], made.tmp / "assets")
