@@ -458,7 +458,7 @@ def test_missing_embedding_says_so(lab: ServedModels, tiny_models: Path, tmp_pat
     points, note = embedding_points(other, "lenet5-byclass", "umap")
     assert points["x"] == [] and "No map" in note and "embed" in note
     assert mistakes(other, "lenet5-byclass") == ([], "")
-    assert "No results" in other.results().message
+    assert "No results" in results_views(tmp_path / "results")[0].message
 
 
 def test_results_view(tiny_assets: Path) -> None:
@@ -486,7 +486,7 @@ def test_each_profile_gets_its_own_results_view(tiny_assets: Path, tmp_path: Pat
     (paper / "README.md").write_text("# Paper profile\n")
     (paper / "runs" / "some-run").mkdir(parents=True)  # run records are not tables of the view
     (paper / "runs" / "some-run" / "history.csv").write_text("epoch,loss\n1,0.5\n")
-    views = ServedModels(tmp_path / "no-models", assets).results_views()
+    views = results_views(assets / "results")
     assert [v.label for v in views] == ["paper profile", "results"]
     assert "Paper profile" in views[0].readme and [t for t, _, _ in views[0].tables] == ["table8"]
     assert "Reproduced results" in views[1].readme and len(views[1].images) == 3

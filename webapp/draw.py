@@ -3,26 +3,27 @@
 A drawing goes ``DrawTab.on_image`` -> ``webapp.analysis.analyse`` -> ``shown`` (the values the page shows);
 then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps.
 Handlers return dicts keyed by component, so no output is matched by position. The correction row under the
-answers ("What did you mean?", "Keep this drawing") is ``webapp.keep_row``; it keeps what ``CanvasMemory`` holds.
+answers ("What did you mean?", "Keep this drawing") is ``webapp.correction_row``; it keeps what ``CanvasMemory`` holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gradio as gr
 import numpy as np
 
 from recognizer.manifest import SLOTS
 
-from .analysis import MAX_UPLOAD_MB, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
+from .analysis import analyse, analyse_x28, saliency_maps
+from .answers import MAX_UPLOAD_MB, TOP_K, Analysis
 from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
 from .draw_display import READY, shown, status
 from .draw_memory import CanvasMemory, canvas_digest, maps_key
 from .events import QUIET
-from .keep_row import KeepRow, build_keep_row
 from .model_cards import model_card
 from .served import ServedModels
 
@@ -32,6 +33,13 @@ CLEAR_JS = "() => { document.querySelector('#sketch button[aria-label=\"Clear ca
 
 # ---------------------------------------------------------------------------------------------
 # The tab
+
+
+class CorrectionRow(Protocol):
+    """The row under the answers (webapp/correction_row.py's ``KeepRow``, built by the page and passed in): a new
+    drawing unticks its "Keep this drawing"."""
+
+    keep_on: gr.Checkbox
 
 
 @dataclass(eq=False)
@@ -54,7 +62,7 @@ class DrawTab:
     labels: list[gr.Label]
     infos: list[gr.Markdown]
     saliencies: list[gr.Image]
-    keep: KeepRow  # the correction row under the answers
+    keep: CorrectionRow  # the correction row under the answers
 
     def answers(self) -> list[gr.components.Component]:
         """What an analysis sets on the page."""
@@ -145,8 +153,10 @@ class DrawTab:
                          js=CLEAR_JS, **QUIET)
 
 
-def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
-    """Lay out the tab (inside the page's Blocks) and wire its events."""
+def build_draw_tab(lab: ServedModels, x28: gr.State,
+                   correction_row: Callable[[ServedModels, gr.State], CorrectionRow]) -> DrawTab:
+    """Lay out the tab (inside the page's Blocks) and wire its events; ``correction_row(lab, memory)`` builds the
+    row under the slots (``webapp.correction_row.build_keep_row``)."""
     memory = gr.State(CanvasMemory())
     with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
@@ -163,7 +173,7 @@ def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
             agreement_md = gr.Markdown(elem_id="agreement")
             with gr.Row(equal_height=False):
                 slots = [_slot(lab, i, default) for i, default in enumerate(lab.slot_defaults())]
-            keep = build_keep_row(lab, memory)
+            keep = correction_row(lab, memory)
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
     tab = DrawTab(lab=lab, x28=x28, memory=memory, sketch=sketch, upload=upload, clear=clear,
                   preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md, line=line_md,

@@ -3,7 +3,7 @@
 A live benchmark of real drawings: ``recognizer.drawings.score_drawings`` scores every served letter model on all
 kept drawings (top-1 and top-3, case folded as the drawing benchmark scores), beside each model's test accuracy in
 this app and its drawing-benchmark figure (``webapp.model_cards``' card figures). Refreshed when the tab is opened
-and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.keep_row``).
+and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.correction_row``).
 """
 
 from __future__ import annotations
