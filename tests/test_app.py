@@ -464,11 +464,9 @@ def test_missing_embedding_says_so(lab: ServedModels, tiny_models: Path, tmp_pat
 def test_results_view(tiny_assets: Path) -> None:
     folder = tiny_assets / "results"
     view = read_results(folder)
-    assert view.message is None and "Reproduced results" in view.readme
-    # Relative links and images go through Gradio's file route; web links stay as they are.
-    assert f"![table8-heatmap](/gradio_api/file={(folder / 'figures' / 'table8-heatmap.png').resolve()})" in view.readme
-    assert f"[table8.csv](/gradio_api/file={(folder / 'table8.csv').resolve()})" in view.readme
-    assert "[report](https://example.org/report.pdf)" in view.readme
+    assert view.message is None and [s.name for s in view.sections] == ["table8"]
+    # The table's CSV is linked through Gradio's file route (the folder's README is for people: never read).
+    assert f"[table8.csv](/gradio_api/file={(folder / 'table8.csv').resolve()})" in view.sections[0].body
     assert view.tables == [("table8", ["key", "test_accuracy", "report"],
                             [["byclass", "0.861", "88.27"], ["bymerge", "0.902", "91.0"]])]
     assert [caption for _, caption in view.images] == [
@@ -488,8 +486,8 @@ def test_each_profile_gets_its_own_results_view(tiny_assets: Path, tmp_path: Pat
     (paper / "runs" / "some-run" / "history.csv").write_text("epoch,loss\n1,0.5\n")
     views = results_views(assets / "results")
     assert [v.label for v in views] == ["paper profile", "results"]
-    assert "Paper profile" in views[0].readme and [t for t, _, _ in views[0].tables] == ["table8"]
-    assert "Reproduced results" in views[1].readme and len(views[1].images) == 3
+    assert views[0].overview.startswith("**paper** profile") and [t for t, _, _ in views[0].tables] == ["table8"]
+    assert [s.name for s in views[1].sections] == ["table8"] and len(views[1].images) == 3
 
 
 def test_two_results_folders_of_one_profile_say_what_they_hold(tmp_path: Path) -> None:
@@ -544,8 +542,8 @@ def test_committed_results_get_one_section_per_table(folder: str) -> None:
 
 
 def test_results_sections_from_claims_with_intervals(tmp_path: Path) -> None:
-    """Verdicts with intervals (``verdict``, ``interval``) and the older ``holds``; a README cut at its headings
-    when it has no anchors; a table the README lacks shown from its CSV."""
+    """Verdicts with intervals (``verdict``, ``interval``) and the older ``holds``; every table from its JSON (the
+    README is never read), its CSV linked; an unreadable JSON says so."""
     claim = {"text": "A beats B", "kind": "best", "expect": "a", "basis": "validation", "verdict": "tie",
              "against": "b", "detail": "A is best on validation accuracy (90.00%)",
              "interval": {"diff": 0.0012, "low": -0.001, "high": 0.0034, "n": 12675,
@@ -558,14 +556,14 @@ def test_results_sections_from_claims_with_intervals(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# Head\n\nintro\n\n## Table 1: first (x)\n\n| run | acc |\n|---|---|\n"
                                         "| a | 90 |\n\n- Report: A beats B. Here: **tie**.\n- a note\n")
     view = read_results(tmp_path)
-    assert view.label == "paper profile" and view.overview == "# Head\n\nintro"
+    assert view.label == "paper profile" and "| Table 1 | ≈ **tie**" in view.overview and "intro" not in view.overview
     first, nine = view.sections
     assert (first.name, first.tab, nine.tab) == ("t1", "Table 1", "Nine")
     assert first.verdicts[0].startswith("- ≈ **tie** (a − b = +0.12 pts [−0.10, +0.34], paired bootstrap over "
                                         "12,675 test images; McNemar p = 0.31) — the report: A beats B.")
     assert first.verdicts[1].startswith("- ✗ **does not hold** — the report: C beats D.")
-    assert first.body == "| run | acc |\n|---|---|\n| a | 90 |\n\n- a note"
-    assert nine.body == "| key | acc |\n|---|---|\n| x | 0.5 |" and nine.verdicts == []
+    assert first.body.startswith("| row | test accuracy % |") and "A beats B" not in first.body
+    assert f"[t9.csv](/gradio_api/file={(tmp_path / 't9.csv').resolve()})" in nine.body and nine.verdicts == []
     (tmp_path / "t9.json").write_text("{broken")
     assert read_results(tmp_path).sections[1].problem.startswith("⚠ Cannot read t9.json")
 
