@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recognizer.manifest import SLOTS
 from training.experiments import LAB_TABLES, TABLES, load_spec
-from training.paths import shown
+from training.paths import repo_relative
 from training.records import RecordError, ResultRow, TableResult, Winner, Winners
 
 FINAL_TABLE = "table8"  # the final residual CNN per split
@@ -55,7 +55,7 @@ def read_tables(folder: Path, profile: str | None, messages: list[str]) -> dict[
             table = TableResult.read(path)
         except RecordError as err:
             reason = str(err).removeprefix(f"{path}: ")
-            messages.append(f"skipping {shown(path)}: not a results table ({reason})")
+            messages.append(f"skipping {repo_relative(path)}: not a results table ({reason})")
             continue
         if profile and table.profile not in ("", profile):
             messages.append(f"skipping {path.name}: profile {table.profile!r}, not {profile!r}")

@@ -77,7 +77,7 @@ from training.drawbench import BenchConfig, build_set
 from training.fromonnx import manifest_entry, model_for
 from training.kept import kept_name
 from training.models import count_parameters, model_info
-from training.paths import models_dir, results_dir, runs_dir, shown
+from training.paths import models_dir, repo_relative, results_dir, runs_dir
 from training.records import Metrics
 from training.runfolder import RunFolder, load_trained
 from training.slots import (
@@ -113,12 +113,12 @@ def read_run(run_dir: Path) -> Metrics:
         what = ("does not exist" if not run_dir.exists()
                 else f"has no {Metrics.FILE} (unfinished)" if not run.done
                 else f"has no {run.best_path.name} (finished elsewhere; its weights were not copied here)")
-        raise SkipRun(f"run folder {shown(run_dir)} {what}")
+        raise SkipRun(f"run folder {repo_relative(run_dir)} {what}")
     try:
         return run.metrics()
     except (ValueError, TypeError) as err:  # RecordError, or a config RunConfig does not know
         reason = str(err).removeprefix(f"{run.metrics_path}: ")  # the path is named below, relative to the repo
-        raise SkipRun(f"{shown(run.metrics_path)} is not a finished run's record ({reason}): "
+        raise SkipRun(f"{repo_relative(run.metrics_path)} is not a finished run's record ({reason}): "
                       "not written by training.trainer.train") from err
 
 
