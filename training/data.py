@@ -1,4 +1,4 @@
-"""EMNIST and MNIST data: IDX reading, integrity, the two protocols of DATA.md, Study B, caching.
+"""EMNIST and MNIST data: integrity, the two protocols of DATA.md, Study B, caching (the IDX format: recognizer/idx.py).
 
 Images come out upright (IDX stores them transposed) as uint8 arrays; the trainer scales them to
 [0, 1] per batch. A split is decoded once into a cache of .npy files, so later loads take a second.

@@ -1,4 +1,4 @@
-"""Fine-tune a slot's model on the kept drawings, and export the result as a selectable model of its own family.
+"""Fine-tune a slot's model on the kept drawings (the export of the result is training/export.py's).
 
     python -m training drawings finetune --model residual_cnn-byclass --epochs 3 --out exported_models
 
@@ -13,9 +13,9 @@
    drawings (folded top-1 and top-3, as the drawing benchmark scores) and the pool's validation and test parts.
 4. Resumable: a checkpoint after every epoch in ``runs/<model>_kept-<hash>/``, whose id changes with the settings,
    the base model's sha256 and the kept drawings; ``result.json`` is written last.
-5. ``export_finetuned``: ONNX through the export's own conversion and parity check (``training.export``), scored
+5. Then ``export.export_finetuned`` (not here): the export's own conversion, parity check and file writer, scored
    through the app's runtime, named ``<base>_kept`` (the reproduced models stay untouched) with ``recipe`` saying
-   what it was trained on, and a default slot only under the lab's rule (``labexport.decide_slot``: it must beat
+   what it was trained on, and a default slot only under the lab's rule (``slots.decide_slot``: it must beat
    the reproduction's model of its split on pool validation accuracy and on the drawing benchmark, both scored now).
 """
 

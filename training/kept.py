@@ -1,4 +1,4 @@
-"""Kept drawings on the torch side: a dataset with a keyed-hash split, a live score of every model, a fine-tune.
+"""Kept drawings on the torch side: a dataset with a keyed-hash split, a score of every model, renderings into a store.
 
     python -m training drawings export --out /tmp/kept            # IDX + PNG + CSV, split train/val/test by id
     python -m training drawings score                             # every exported model on the kept drawings
@@ -9,8 +9,9 @@ The store is ``recognizer.drawings`` (``data/drawings.sqlite3`` unless ``--store
 by ``render``. The split follows DATA.md's pool split, by drawing id instead of pixel bytes:
 ``int.from_bytes(hmac_sha256(SPLIT_KEY, id)[:8], "little") % 10``, 0-7 train, 8 validation, 9 test, so a drawing
 stays in its part however the store grows. Scores fold classes as the drawing benchmark does
-(``recognizer.labels.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c');
-the fine-tune is ``training/finetune_kept.py``.
+(``recognizer.labels.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c'). The fine-tune on them is
+training/finetune_kept.py, its export training/export.py's ``export_finetuned``; the command is wired in
+training/__main__.py, the one file above all three.
 """
 
 from __future__ import annotations
