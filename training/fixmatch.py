@@ -5,7 +5,7 @@ step of ``trainer.train_one_epoch`` adds, beside the labelled batch's loss, ``fi
 ``fixmatch_mu`` times as many unlabelled images:
 
 - the weak view is the image through the model's own training-mode forward (Study B's SimCLR rows: the mild
-  augmentation, ``augmentation.HandwritingAugment``), without gradients; its most probable class becomes the
+  augmentation, ``handwriting.HandwritingAugment``), without gradients; its most probable class becomes the
   image's pseudo-label where that probability is at least ``fixmatch_threshold``;
 - the strong view is ``augmentation.strong_view``: the runs' kornia augmentation at ``FIXMATCH_STRONG`` plus
   random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward

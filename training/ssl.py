@@ -1,6 +1,6 @@
 """Self-supervised pretraining for Study B's representation-learning table (training/experiments/studyb_ssl.py).
 
-Two handwriting views of each unlabelled image (training/augmentation.py, SIMCLR_VIEWS), an encoder (a registered
+Two handwriting views of each unlabelled image (training/handwriting.py, SIMCLR_VIEWS), an encoder (a registered
 model's ``body``), a projection head, and one of two losses (``method``):
 
 - ``simclr`` (Chen et al. 2020): NT-Xent, each view's positive is the other view of its image, every other view
