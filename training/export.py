@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from recognizer.inference import Recognizer
@@ -67,7 +68,6 @@ from training.convert import (
     parity_sample,
     stage_model,
     staged_recognizer,
-    to_onnx,
     weights_to_fp16,
     write_model,
     write_torch_weights,
@@ -166,6 +166,41 @@ def score_through_runtime(entry: ModelEntry, staged: bytes, out_dir: Path, data:
               f"{metrics.test_accuracy:.4f} in training ({metrics.device})", file=sys.stderr)
 
 
+@dataclass
+class Converted:
+    """A model converted and checked, before its entry is written: the graph, the bytes every check ran on, the
+    parity record, the probe images the final file must agree on, and how the file was made."""
+
+    proto: onnx.ModelProto
+    staged: bytes
+    parity: dict
+    probe: np.ndarray
+    export: ExportInfo
+
+
+def convert_checked(model: nn.Module, name: str, family: str, data: SplitData, source: str,
+                    exporter: str = "dynamo", max_mb: float = MAX_MB) -> Converted:
+    """The one way a trained torch model (a run's, or a kept fine-tune's) becomes a checked ONNX graph: float16
+    weights only where float32 would not fit, the exporter (dynamo, else legacy), the size limit, then parity
+    against torch on the split's test sample (training/convert.py does each step)."""
+    in_channels = model_info(family).in_channels
+    params = count_parameters(model)
+    fp16 = float16_needed(name, family, params, max_mb)
+
+    started = time.perf_counter()
+    proto, used = build_onnx(model, in_channels, exporter, name)
+    if fp16:
+        weights_to_fp16(proto)
+    export = ExportInfo(exporter=used, opset=opset(proto), torch=torch.__version__, onnx=onnx.__version__,
+                        parameters=params, weights="float16" if fp16 else "float32",
+                        seconds=round(time.perf_counter() - started, 2), source=source)
+    staged = checked_bytes(proto, name, max_mb)
+
+    images, labels = parity_sample(data)
+    parity = check_parity(model, staged, images, labels, in_channels, fp16)
+    return Converted(proto, staged, parity, images[:PROBE_IMAGES], export)
+
+
 def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Path,
                options: ExportOptions) -> ModelEntry:
     """Export, check and write one run; returns its manifest entry."""
@@ -175,27 +210,14 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     family = metrics.config.model
     name = candidate.name = candidate.name or (recipe_model_name if candidate.checked else default_name)(
         family, metrics.split)
-    in_channels = model_info(family).in_channels
-    params = count_parameters(model)
-    fp16 = float16_needed(name, family, params, options.max_mb)
-
-    started = time.perf_counter()
-    proto, used = build_onnx(model, in_channels, options.exporter, name)
-    if fp16:
-        weights_to_fp16(proto)
-    export = ExportInfo(exporter=used, opset=opset(proto), torch=torch.__version__, onnx=onnx.__version__,
-                        parameters=params, weights="float16" if fp16 else "float32",
-                        seconds=round(time.perf_counter() - started, 2), source=candidate.source)
-    staged = checked_bytes(proto, name, options.max_mb)
-
     data = splits.get(metrics.split, metrics.protocol)
-    images, labels = parity_sample(data)
-    entry = make_entry(candidate, metrics, check_parity(model, staged, images, labels, in_channels, fp16), export)
-    score_through_runtime(entry, staged, out_dir, data, metrics, options)
+    done = convert_checked(model, name, family, data, candidate.source, options.exporter, options.max_mb)
+    entry = make_entry(candidate, metrics, done.parity, done.export)
+    score_through_runtime(entry, done.staged, out_dir, data, metrics, options)
     if candidate.checked and options.checks is not None:
-        options.checks.apply(entry, staged, metrics)
+        options.checks.apply(entry, done.staged, metrics)
     write_torch_weights(model, entry, out_dir)
-    write_model(proto, entry, staged, images[:PROBE_IMAGES], out_dir)
+    write_model(done.proto, entry, done.staged, done.probe, out_dir)
     # The run's own record travels with the model: where every shipped number came from.
     RunFolder(run_dir).copy_record(out_dir / entry.run_record)
     return entry
@@ -248,29 +270,23 @@ def new_entry(base: ModelEntry, result: dict, parity: dict, export: ExportInfo) 
 
 def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None = None, data_root: Path | None = None,
                      bench_per_class: int = 10, progress: bool = True) -> ModelEntry:  # fmt: skip
-    """Convert, check, score and write the fine-tuned model into ``out``'s manifest beside the models there."""
+    """Convert and check (``convert_checked``, as every run), score and write the fine-tuned model into ``out``'s
+    manifest beside the models there."""
     result = json.loads((Path(run_dir) / "result.json").read_text())
     base = manifest_entry(result["base"]["name"], models)
     model = model_for(base)
     model.load_state_dict(RunFolder(Path(run_dir)).load_best("cpu"))
     model.eval()
     out = Path(out or models_dir())
-    in_channels = model_info(base.training.model or base.family).in_channels
-    started = time.perf_counter()
-    proto = to_onnx(model, in_channels)
-    staged = checked_bytes(proto, kept_name(base.name), MAX_MB)
     data = load_split(base.split, base.protocol or "auto", root=data_root)
-    images, labels = parity_sample(data)
-    parity = check_parity(model, staged, images, labels, in_channels)
-    export = ExportInfo(exporter="dynamo", opset=opset(proto), torch=torch.__version__,
-                        parameters=count_parameters(model), weights="float32",
-                        seconds=round(time.perf_counter() - started, 2),
-                        source=f"python -m training drawings finetune, run {result['run_id']}")  # fmt: skip
-    entry = new_entry(base, result, parity, export)
+    done = convert_checked(model, kept_name(base.name), base.training.model or base.family, data,
+                           f"python -m training drawings finetune, run {result['run_id']}")
+    entry = new_entry(base, result, done.parity, done.export)
     bench = build_set(BenchConfig(per_class=bench_per_class), data_root, progress=progress)
     limit = result["config"]["eval_limit"]
     with tempfile.TemporaryDirectory(prefix="kept-export-") as tmp:
-        new_scores = runtime_figures(staged_recognizer(entry, staged, Path(tmp)), entry.name, data, bench, limit)
+        new_scores = runtime_figures(staged_recognizer(entry, done.staged, Path(tmp)), entry.name, data, bench,
+                                     limit)
     entry.metrics.runtime_val_accuracy = new_scores.validation
     entry.metrics.drawbench = DrawBenchFigures(top1=new_scores.drawn_top1, n_sources=int(len(bench.sources)),
                                                config=bench.config.key())  # fmt: skip
@@ -278,7 +294,7 @@ def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None
                                                                                 base.split, data, bench, limit))
     entry.slot = base.split if entry.slot_rule.takes_slot else None
     write_torch_weights(model, entry, out)  # the fine-tuned tensors, so the next fine-tune starts from them
-    write_model(proto, entry, staged, images[:PROBE_IMAGES], out)
+    write_model(done.proto, entry, done.staged, done.probe, out)
     write_exported(entry, Path(run_dir), out)
     return entry
 
