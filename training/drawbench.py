@@ -177,7 +177,7 @@ def stroke_ink(points: np.ndarray, pairs: np.ndarray, brush: float, canvas: int,
     return np.asarray(big.resize((canvas, canvas), Image.Resampling.BOX), np.float32) / 255.0
 
 
-def canvas_value(ink: np.ndarray) -> dict:
+def sketchpad_strokes(ink: np.ndarray) -> dict:
     """The strokes as the app's Sketchpad hands them over: black on white (``preprocess.sketchpad_value``)."""
     grey = np.round(255 * (1.0 - ink)).astype(np.uint8)
     return sketchpad_value(np.repeat(grey[..., None], 3, axis=2))
@@ -209,7 +209,7 @@ def render(image: np.ndarray, config: BenchConfig, rng: np.random.Generator) -> 
     else:
         ink = stroke_ink(place(points, params, config.canvas), pairs, params["brush"], config.canvas,
                          config.supersample)  # fmt: skip
-    makers = {"canvas": lambda: canvas_value(ink), "paper": lambda: photo_bytes(ink, params, rng, uneven=False),
+    makers = {"canvas": lambda: sketchpad_strokes(ink), "paper": lambda: photo_bytes(ink, params, rng, uneven=False),
               "photo": lambda: photo_bytes(ink, params, rng, uneven=True)}  # fmt: skip
     return params, {v: makers[v]() for v in config.variants}
 
