@@ -178,7 +178,8 @@ def stroke_ink(points: np.ndarray, pairs: np.ndarray, brush: float, canvas: int,
 
 
 def sketchpad_strokes(ink: np.ndarray) -> dict:
-    """The strokes as the app's Sketchpad hands them over: black on white (``preprocess.sketchpad_value``)."""
+    """The strokes black on white in the Sketchpad's value form (``inputs.sketchpad_value``), whose ``composite``
+    preprocessing reads as it reads the app canvas's decoded pixels."""
     grey = np.round(255 * (1.0 - ink)).astype(np.uint8)
     return sketchpad_value(np.repeat(grey[..., None], 3, axis=2))
 
