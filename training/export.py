@@ -377,11 +377,11 @@ def earlier_entries(out_dir: Path) -> list[ModelEntry]:
         return []
 
 
-def kept_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list[ModelEntry]:
+def staying_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list[ModelEntry]:
     """The earlier entries that stay beside the new ones (none with --clean, whose files are removed)."""
     names = {e.name for e in exported}
     new_slots = {e.slot for e in exported} - {None}
-    kept = []
+    staying = []
     for old in earlier_entries(out_dir):
         if old.name in names:
             continue
@@ -392,11 +392,11 @@ def kept_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list
             continue
         if old.slot in new_slots:  # a slot belongs to one model: the new export takes it
             old = dataclasses.replace(old, slot=None)
-        kept.append(old)
-    return kept
+        staying.append(old)
+    return staying
 
 
-def kept_skipped(out_dir: Path, outcome: Outcome, clean: bool) -> list[SkippedModel]:
+def staying_skipped(out_dir: Path, outcome: Outcome, clean: bool) -> list[SkippedModel]:
     """The earlier manifest's notes on models left out, kept (none with --clean) unless this export wrote the model
     or left it out again (its new note replaces the old one)."""
     if clean or not manifest_path(out_dir).exists():
@@ -503,11 +503,11 @@ def run(args: argparse.Namespace) -> int:
         failed = f" ({len(outcome.failed)} failed)" if outcome.failed else ""
         print(f"nothing was exported{failed}", file=sys.stderr)
         return 1
-    kept = kept_entries(out_dir, outcome.exported, args.clean)
-    settle_slots(outcome.exported + kept)  # the recipe models' default-slot decisions, either way
-    skipped = outcome.skipped + kept_skipped(out_dir, outcome, args.clean)
-    path = Manifest(outcome.exported + kept, skipped).write(out_dir)
-    print(f"wrote {len(outcome.exported)} model(s) to {out_dir}" + (f", kept {len(kept)} earlier" if kept else "")
+    staying = staying_entries(out_dir, outcome.exported, args.clean)
+    settle_slots(outcome.exported + staying)  # the recipe models' default-slot decisions, either way
+    skipped = outcome.skipped + staying_skipped(out_dir, outcome, args.clean)
+    path = Manifest(outcome.exported + staying, skipped).write(out_dir)
+    print(f"wrote {len(outcome.exported)} model(s) to {out_dir}" + (f", kept {len(staying)} earlier" if staying else "")
           + f"; manifest {path}")
     if outcome.failed:
         print(f"FAILED: {', '.join(outcome.failed)} (not written; see above)", file=sys.stderr)
