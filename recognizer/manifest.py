@@ -123,7 +123,7 @@ class EntryMetrics(Record):
     """The run's test figures (``test_accuracy`` .. ``best_val_accuracy``, from the run's record), the export's
     ONNX Runtime score (``runtime_test_accuracy`` over ``runtime_n_test`` images, what the app gets); a recipe
     model's ``drawbench`` and ``latency`` (``slots.DrawingChecks.apply``); a kept fine-tune's ``kept`` figures and
-    ``runtime_val_accuracy`` (``finetune_kept.export_finetuned``)."""
+    ``runtime_val_accuracy`` (``export.export_finetuned``)."""
 
     NESTED = {"kept": KeptFigures, "drawbench": DrawBenchFigures, "latency": Latency}
     TOGETHER = {"test_accuracy": ("best_val_accuracy",), "kept": ("runtime_val_accuracy",)}
@@ -235,7 +235,7 @@ KEPT_RECIPE = ("kept_drawings", "kept_digest", "pool_images_per_epoch", "chosen_
 @dataclass
 class RecipeCard(Record):
     """How a lab model was trained: the drawing recipe's knobs and images (``slots.recipe_card``, all written
-    together), or a kept fine-tune's base, kept drawings and choice of epoch (``finetune_kept.new_entry``)."""
+    together), or a kept fine-tune's base, kept drawings and choice of epoch (``export.new_entry``)."""
 
     TOGETHER = {"augmentation": RECIPE_CARD, "finetuned_from": KEPT_RECIPE}
 

@@ -26,8 +26,8 @@ from recognizer.drawings import CHARACTERS, StoreUnavailable
 from webapp.api import keep_json
 from webapp.canvas import PREFIX, png_data_url
 from webapp.draw import CanvasMemory
-from webapp.keeping import STORED, character_choices
-from webapp.kept_tab import caption, kept_summary, scores_table
+from webapp.keep_store import STORED, character_choices
+from webapp.kept_drawings_tab import caption, kept_summary, scores_table
 
 pytestmark = [
     pytest.mark.timeout(300),

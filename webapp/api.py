@@ -6,7 +6,7 @@
 request body (curl, any HTTP client), at about two thirds of the server CPU of a Gradio call. The answers
 are plain JSON built by ``predict_json`` and ``models_summary``, which the tests also call directly.
 ``/keep(image, character)`` and ``POST /api/keep?char=X`` (the image as the body) keep a drawing as the character
-(``keep_json`` -> ``webapp.keeping.keep_drawing``) and answer its id; a refusal says why (HTTP: 400 a bad character,
+(``keep_json`` -> ``webapp.keep_store.keep_drawing``) and answer its id; a refusal says why (HTTP: 400 a bad character,
 422 nothing drawn, 413 too large, 403 keeping off).
 """
 
@@ -30,8 +30,9 @@ from fastapi.responses import JSONResponse
 from recognizer.drawings import MAX_PNG_BYTES
 from recognizer.manifest import SLOTS, ModelEntry
 
-from .analysis import MAX_UPLOAD_MB, TOP_K, analyse
-from .keeping import KeepRefused, keep_drawing
+from .analysis import analyse
+from .answers import MAX_UPLOAD_MB, TOP_K
+from .keep_store import KeepRefused, keep_drawing
 from .served import ServedModels
 
 MAX_API_MODELS = 8  # models one /predict call may ask for

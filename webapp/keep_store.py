@@ -25,7 +25,7 @@ from recognizer.drawings import (
 )
 from recognizer.manifest import SLOTS
 
-from .analysis import Analysis
+from .answers import Analysis
 from .served import ServedModels
 
 # The one line the page shows beside "Keep this drawing": exactly what a kept record holds.

@@ -2,8 +2,8 @@
 
 A live benchmark of real drawings: ``recognizer.drawings.score_drawings`` scores every served letter model on all
 kept drawings (top-1 and top-3, case folded as the drawing benchmark scores), beside each model's test accuracy in
-this app and its drawing-benchmark figure (``webapp.models_tab``'s card figures). Refreshed when the tab is opened
-and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.keep_row``).
+this app and its drawing-benchmark figure (``webapp.model_cards``' card figures). Refreshed when the tab is opened
+and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.correction_row``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from recognizer.drawings import Drawing, StoreUnavailable, score_drawings, write
 from recognizer.manifest import ModelEntry
 
 from .events import QUIET
-from .models_tab import app_accuracy, drawn, percent
+from .model_cards import app_accuracy, drawn, percent
 from .served import ServedModels
 
 RECENT = 12  # thumbnails shown
@@ -58,7 +58,7 @@ def scores_table(lab: ServedModels, drawings: list[Drawing]) -> str:
 
 
 def bench_top1(lab: ServedModels, entry: ModelEntry | None) -> float | None:
-    """The drawing-benchmark top-1 the model's card shows (``models_tab.drawn``: a dict, or a record)."""
+    """The drawing-benchmark top-1 the model's card shows (``model_cards.drawn``: a dict, or a record)."""
     figures = drawn(lab, entry) if entry else None
     return figures.get("top1") if isinstance(figures, dict) else getattr(figures, "top1", None)
 
