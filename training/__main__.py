@@ -1,4 +1,4 @@
-"""One command line for the torch side: data | train | reproduce | export | embed | drawbench.
+"""One command line for the torch side: data | train | reproduce | export | embed | drawbench | answers.
 
     python -m training data --protocol pool
     python -m training train --model residual_cnn --split byclass --optimizer nadam --lr 2e-4 --activation swish
@@ -30,7 +30,7 @@ from typing import NamedTuple
 if __name__ == "__main__" and sys.argv[1:2] == ["embed"]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from training import drawbench, drawings, embed, export, reproduce  # noqa: E402
+from training import answers, drawbench, drawings, embed, export, reproduce  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 from training.data import DataError, default_root, describe, load_split, write_pool_pack  # noqa: E402
 from training.models import MODELS  # noqa: E402
@@ -200,6 +200,8 @@ COMMANDS = {
     "embed": Command("compute embedding maps of the exported models", embed.add_arguments, embed.run, embed.__doc__),
     "drawbench": Command("score the exported models on drawings made from held-out test images",
                          drawbench.add_arguments, drawbench.run, drawbench.__doc__),
+    "answers": Command("calibrate the answer sets, measure the modes and the prior", answers.add_arguments,
+                       answers.run, answers.__doc__),
     "drawings": Command("kept drawings: export | score | finetune | render", drawings.add_arguments, drawings.run,
                         drawings.__doc__),
 }

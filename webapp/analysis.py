@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from recognizer.answers import in_mode, shape
+from recognizer.conformal import DEFAULT_LEVEL
 from recognizer.inference import Prediction
 from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
@@ -60,6 +62,8 @@ class Analysis:
     message: str | None = None
     kind: str | None = None  # "empty", "bad", "no_models" or None
     slots: list[SlotResult] = field(default_factory=list)
+    mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES)
+    level: float = DEFAULT_LEVEL  # the sets' stated coverage
 
     @property
     def agree(self) -> bool | None:
@@ -130,27 +134,30 @@ def canvas_ink(value: Any) -> float:
 # Asking the models
 
 
-def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True) -> Analysis:
-    """Read any input and run every slot on it."""
+def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True,
+            mode: str = "anything") -> Analysis:
+    """Read any input and run every slot on it, answering under ``mode``."""
     x28, message, kind = prepare(image)
     if x28 is None:
-        return Analysis(None, message, kind, [SlotResult(n) for n in names])
-    return analyse_x28(lab, x28, names, k, saliency)
+        return Analysis(None, message, kind, [SlotResult(n) for n in names], mode, lab.level)
+    return analyse_x28(lab, x28, names, k, saliency, mode)
 
 
 def analyse_x28(lab: ServedModels, x28: np.ndarray | None, names: list[str | None], k: int = TOP_K,
-                saliency: bool = True) -> Analysis:
+                saliency: bool = True, mode: str = "anything") -> Analysis:
     """Run every slot on a prepared 28x28 input."""
     if x28 is None:
-        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names])
+        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names], mode, lab.level)
     if not lab.models:
         return Analysis(x28, f"No models to ask: {lab.problem or 'none loaded'}.", "no_models",
-                        [SlotResult(n) for n in names])
-    return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency) for name in names])
+                        [SlotResult(n) for n in names], mode, lab.level)
+    return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency, mode) for name in names], mode, lab.level)
 
 
-def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True) -> SlotResult:
-    """One model's top-k (and saliency map); a missing or failing model gives its slot an error instead."""
+def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True,
+             mode: str = "anything") -> SlotResult:
+    """One model's top-k and set under ``mode`` (and saliency map); a missing or failing model, or one that reads
+    nothing of the mode, gives its slot an error instead."""
     if not name:
         return SlotResult(None, error="No model in this slot.")
     if not lab.serves(name):
@@ -158,6 +165,10 @@ def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_
         return SlotResult(name, error=f"{name} is unavailable: {reason}")
     try:
         prediction = lab.recognizer.predict(name, x28, k=k)
+        entry = lab.recognizer.entry(name)
+        if not any(in_mode(c, mode) for c in entry.labels):
+            return SlotResult(name, error=f"{name} reads no {mode}.")
+        prediction = shape(entry, prediction, mode, lab.level, k)
         heat = saliency_map(lab, name, x28) if saliency else None
     except Exception as err:  # a model failing at run time takes only its slot down
         log.exception("model %s failed", name)
