@@ -126,3 +126,19 @@ def set_figures(entry: ModelEntry, probs: np.ndarray, truth: np.ndarray, level: 
         out[mode] = {"n": int(len(t)), "top1": top1, "coverage": cov, "set_size": size}
     return out
 
+
+
+def together_set(entries: Sequence[ModelEntry], predictions: Sequence[Prediction], mode: str,
+                 level: float) -> AnswerSet | None:
+    """The slots' answer together (their folded, shaped probabilities averaged), only where the models' ``together``
+    record names exactly these models and says it beat each of them in this mode; its calibrated set."""
+    record = entries[0].answers.together if entries and entries[0].answers else None
+    if not record or [e.name for e in entries] != record.get("models"):
+        return None
+    rule = (record.get("modes") or {}).get(mode) or {}
+    threshold = (rule.get("thresholds") or {}).get(f"{level:g}")
+    if not rule.get("shown") or threshold is None:
+        return None
+    mean = np.mean([fold(p.probabilities, e.labels) for e, p in zip(entries, predictions, strict=True)], 0)
+    return AnswerSet(tuple((display(MERGED_CHARS[j], True), float(mean[j])) for j in answer_set(mean, threshold)),
+                     level)  # fmt: skip

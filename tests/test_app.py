@@ -629,7 +629,7 @@ def test_api_lists_only_the_named_endpoints(served) -> None:
     assert set(endpoints["named_endpoints"]) == {"/predict", "/models", "/keep"}
     assert endpoints["unnamed_endpoints"] == {}
     parameters = [p["parameter_name"] for p in endpoints["named_endpoints"]["/predict"]["parameters"]]
-    assert parameters == ["image", "top_k", "include_input", "models"]
+    assert parameters == ["image", "top_k", "include_input", "models", "only"]
 
 
 def test_api_predict_real_drawings(served, canvases, tmp_path: Path) -> None:

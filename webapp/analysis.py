@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from recognizer.answers import in_mode, shape
+from recognizer.answers import AnswerSet, in_mode, shape, together_set
 from recognizer.conformal import DEFAULT_LEVEL
 from recognizer.inference import Prediction
 from recognizer.labels import same_character
@@ -64,6 +64,7 @@ class Analysis:
     slots: list[SlotResult] = field(default_factory=list)
     mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES)
     level: float = DEFAULT_LEVEL  # the sets' stated coverage
+    together: AnswerSet | None = None  # the three slots together, where that beat each of them
 
     @property
     def agree(self) -> bool | None:
@@ -151,7 +152,11 @@ def analyse_x28(lab: ServedModels, x28: np.ndarray | None, names: list[str | Non
     if not lab.models:
         return Analysis(x28, f"No models to ask: {lab.problem or 'none loaded'}.", "no_models",
                         [SlotResult(n) for n in names], mode, lab.level)
-    return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency, mode) for name in names], mode, lab.level)
+    slots = [run_slot(lab, name, x28, k, saliency, mode) for name in names]
+    answered = [s for s in slots if s.prediction is not None]
+    both = together_set([lab.recognizer.entry(s.model) for s in answered], [s.prediction for s in answered], mode,
+                        lab.level) if len(answered) == len(slots) else None  # fmt: skip
+    return Analysis(x28, None, None, slots, mode, lab.level, both)
 
 
 def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True,

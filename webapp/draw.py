@@ -21,6 +21,7 @@ from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
 from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
+from .answer_words import AGREES, DIFFERS, MODE_CHOICES, mode_of, said, set_words, together_words
 from .canvas import CANVAS, CanvasValueError, canvas_png, canvas_value, drawing_canvas
 from .events import QUIET
 from .keep_row import KeepRow, build_keep_row
@@ -77,7 +78,8 @@ def label_value(analysis: Analysis, i: int) -> dict[str, float] | None:
 
 
 def slot_info(analysis: Analysis, i: int) -> str:
-    """'✓ **A** 93.1% · 0.41 ms': whether this slot agrees with the others, its answer, confidence and latency."""
+    """'✓ **A** 93% · agrees with the others · 0.41 ms' (or '**o** 48% or **0** 41%' and what that means): its answer
+    or set, whether this slot reads what the others read, in words, and its latency."""
     r = analysis.slots[i] if i < len(analysis.slots) else None
     if r is None or analysis.message:
         return ""
@@ -86,8 +88,9 @@ def slot_info(analysis: Analysis, i: int) -> str:
     p = r.prediction
     chars = [s.prediction.char for s in analysis.slots if s.prediction is not None]
     others = [c for j, c in enumerate(chars) if j != i]
-    mark = "" if not others else ("✓" if all(same_character(p.char, c) for c in others) else "✗")
-    return f"{mark} **{p.top[0][1]}** {p.confidence:.1%} · {p.latency_ms:.2f} ms"
+    mark, words = ("", "") if not others else (
+        ("✓", f" · {AGREES}") if all(same_character(p.char, c) for c in others) else ("✗", f" · {DIFFERS}"))
+    return f"{mark} {said(p)}{set_words(p.answer_set)}{words} · {p.latency_ms:.2f} ms"
 
 
 def agreement(analysis: Analysis) -> str:
@@ -96,16 +99,19 @@ def agreement(analysis: Analysis) -> str:
     answered = [r for r in analysis.slots if r.prediction is not None]
     if not answered:
         return "⚠ No model could answer."
-    reads = " · ".join(f"{r.model}: **{r.prediction.top[0][1]}**" for r in answered)
+    reads = " · ".join(f"{r.model}: {said(r.prediction)}" for r in answered)
+    both = together_words(analysis.together)
+    reads += f" · {both}" if both else ""
     if analysis.agree is None:
         return f"Only one model answered: {reads}"
     if analysis.agree:
-        return f"✓ **They agree** (upper and lower case of merged letters count as one): {reads}"
-    return f"⚠ **They disagree**: {reads}"
+        return ("✓ **They agree** on the most likely character (upper and lower case of merged letters count as one): "
+                + reads)
+    return f"⚠ **They disagree** on the most likely character: {reads}"
 
 
 def answer_line(analysis: Analysis) -> str:
-    """'✓ **7** 100% · **7** 100% · **7** 99%': the slots' top-1 and whether they agree, in one short line."""
+    """'✓ **7** 100% · **7** 100% · **0** 87% or **O** 13%': each slot's answer or set, and whether they agree."""
     if analysis.message:
         return status(analysis)
     answered = [r.prediction for r in analysis.slots if r.prediction is not None]
@@ -113,13 +119,16 @@ def answer_line(analysis: Analysis) -> str:
         return "⚠ No model could answer."
     mark = {True: "✓", False: "⚠", None: ""}[analysis.agree]
     verdict = {True: "they agree", False: "they disagree", None: "one answer"}[analysis.agree]
-    reads = " · ".join(f"**{p.top[0][1]}** {p.confidence:.0%}" for p in answered)
+    reads = " · ".join(said(p) for p in answered)
     return f"{mark} {reads} — {verdict}".strip()
 
 
 def status(analysis: Analysis) -> str:
     if analysis.message is None:
-        return "Each model's answer is below; the heat maps show which parts of the input mattered most to it."
+        kind = "" if analysis.mode == "anything" else f" Reading {analysis.mode} only."
+        return ("Each model's answer is below. Where a model cannot tell look-alikes apart it names each (\"O or 0\"): "
+                "on drawings like those it was calibrated on, the right character is among those named "
+                f"{analysis.level:.0%} of the time.{kind} The heat maps show which parts of the input mattered most.")
     return ("✎ " if analysis.kind == "empty" else "⚠ ") + analysis.message
 
 
@@ -181,6 +190,7 @@ class DrawTab:
     infos: list[gr.Markdown]
     saliencies: list[gr.Image]
     keep: KeepRow  # the correction row under the answers
+    mode: gr.Radio  # "What are you drawing?": Anything, Digits, Letters
 
     def answers(self) -> list[gr.components.Component]:
         """What an analysis sets on the page."""
@@ -193,24 +203,25 @@ class DrawTab:
                 **dict(zip(self.labels, values.labels, strict=True)),
                 **dict(zip(self.infos, values.infos, strict=True))}  # fmt: skip
 
-    def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, *names: str | None) -> dict:
+    def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, mode: str | None,
+                 *names: str | None) -> dict:
         """A new drawing or upload: the predictions (the saliency maps follow as a second step); the session
         remembers the drawing and what the slots said, for keeping it, and the new drawing is not kept yet."""
-        analysis = analyse(self.lab, image, list(names), saliency=False)
+        analysis = analyse(self.lab, image, list(names), saliency=False, mode=mode_of(mode))
         if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
             gr.Warning(analysis.message)
         memory.png, memory.analysis = (png, analysis) if analysis.x28 is not None else (None, None)
         return self.show(analysis) | {self.memory: memory, self.keep.keep_on: False}
 
-    def on_upload(self, path: str | None, memory: CanvasMemory, *names: str | None) -> dict:
+    def on_upload(self, path: str | None, memory: CanvasMemory, mode: str | None, *names: str | None) -> dict:
         """An uploaded file (its path in Gradio's upload folder)."""
         try:
             png = Path(path).read_bytes() if path else None
         except OSError:
             png = None
-        return self.on_image(path, png, memory, *names)
+        return self.on_image(path, png, memory, mode, *names)
 
-    def on_drawing(self, value: str | None, memory: CanvasMemory, *names: str | None) -> dict:
+    def on_drawing(self, value: str | None, memory: CanvasMemory, mode: str | None, *names: str | None) -> dict:
         """A stroke on the canvas (its PNG): the predictions, unless it is the drawing that was just cleared."""
         try:
             image = canvas_value(value)
@@ -222,11 +233,11 @@ class DrawTab:
             return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
         if digest is not None:
             memory.current.append(digest)
-        return self.on_image(image, canvas_png(value), memory, *names)
+        return self.on_image(image, canvas_png(value), memory, mode, *names)
 
-    def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
-        """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
-        analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
+    def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, mode: str | None, *names: str | None) -> dict:
+        """Another model in a slot, or another mode: every slot's answer again (what a keep stores), and the cards."""
+        analysis = analyse_x28(self.lab, x28, list(names), saliency=False, mode=mode_of(mode))
         if memory.analysis is not None and x28 is not None:
             memory.analysis = analysis
         return self.show(analysis) | {self.memory: memory} | {
@@ -257,13 +268,15 @@ class DrawTab:
 
     def wire(self) -> None:
         shows = [*self.answers(), self.memory, self.keep.keep_on]
-        self.with_saliency(self.sketch.change(self.on_drawing, [self.sketch, self.memory, *self.dropdowns],
+        self.with_saliency(self.sketch.change(self.on_drawing, [self.sketch, self.memory, self.mode, *self.dropdowns],
                                               shows, trigger_mode="always_last", **QUIET))
-        self.with_saliency(self.upload.change(self.on_upload, [self.upload, self.memory, *self.dropdowns], shows,
-                                              trigger_mode="always_last", **QUIET))
+        self.with_saliency(self.upload.change(self.on_upload, [self.upload, self.memory, self.mode, *self.dropdowns],
+                                              shows, trigger_mode="always_last", **QUIET))
         for dropdown in self.dropdowns:
-            self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, *self.dropdowns],
+            self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, self.mode, *self.dropdowns],
                                                [*self.answers(), self.memory, *self.cards], **QUIET))
+        self.mode.change(self.on_slots, [self.x28, self.memory, self.mode, *self.dropdowns],
+                         [*self.answers(), self.memory, *self.cards], **QUIET)
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
                                 self.saliencies, **QUIET)
         # The canvas is never an output: the page clears it (CLEAR_JS), the server only what it shows.
@@ -277,6 +290,8 @@ def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
     with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             sketch, upload = _inputs()
+            mode = gr.Radio(MODE_CHOICES, value=MODE_CHOICES[0], label="What are you drawing?", elem_id="mode",
+                            info="Digits or Letters keeps every answer to that kind.")
             # Under the canvas, so a phone shows the answers and the canvas together (hidden on wide screens: CSS).
             line_md = gr.Markdown(status(READY), elem_id="answer-line")
             clear = gr.Button("Clear", variant="secondary", elem_id="clear")
@@ -293,7 +308,8 @@ def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
     tab = DrawTab(lab=lab, x28=x28, memory=memory, sketch=sketch, upload=upload, clear=clear,
                   preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md, line=line_md,
-                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep)
+                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep,
+                  mode=mode)
     tab.wire()
     return tab
 

@@ -2,8 +2,10 @@
 
 A live benchmark of real drawings: ``recognizer.drawings.score_drawings`` scores every served letter model on all
 kept drawings (top-1 and top-3, case folded as the drawing benchmark scores), beside each model's test accuracy in
-this app and its drawing-benchmark figure (``webapp.models_tab``'s card figures). Refreshed when the tab is opened
-and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.keep_row``).
+this app and its drawing-benchmark figure (``webapp.models_tab``'s card figures), and each model's answer sets per
+mode (``webapp.answer_words.sets_table``: how often the set held the truth, its mean size). Refreshed when the tab
+is opened and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep
+(``webapp.keep_row``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import gradio as gr
 from recognizer.drawings import Drawing, StoreUnavailable, score_drawings, write_dataset_zip
 from recognizer.manifest import ModelEntry
 
+from .answer_words import sets_table
 from .events import QUIET
 from .models_tab import app_accuracy, drawn, percent
 from .served import ServedModels
@@ -117,7 +120,9 @@ class KeptView:
     def refresh(self) -> dict:
         try:
             drawings = list(self.lab.store.all()) if self.lab.store else []
-            return {self.summary: kept_summary(self.lab), self.scores: scores_table(self.lab, drawings),
+            scores = scores_table(self.lab, drawings) + "\n\n#### Answer sets on the kept drawings\n\n" + sets_table(
+                self.lab, drawings)
+            return {self.summary: kept_summary(self.lab), self.scores: scores,
                     self.recent: recent_html(self.lab)}  # fmt: skip
         except StoreUnavailable as err:
             log.warning("kept drawings unreadable: %s", err.reason)
