@@ -80,13 +80,10 @@ def calibration_lines(results: dict) -> list[str]:
     return lines
 
 
-def write_page(out: Path, results: dict) -> Path:
+def intro_lines(results: dict) -> list[str]:
+    """What the page is, the modes, the sets and what they were calibrated on."""
     level, kept, sources = results["level"], results["kept_counts"], results["drawbench_sources"]
-    shown = [MODE_TITLES[m] for m, f in results["together"].items() if f["shown"]]
-    mnist = results["mnist"]
-    lines = [
-        "# Answers a person can trust: modes, calibrated sets and the prior",
-        "",
+    return [
         "Made by `python -m training answers` (`training/answers.py`); every figure is in `results.json`, the settings "
         "and machine in `config.json`, the run's lines in `log.txt`. The app reads the thresholds, tau and prior from "
         "each model's `answers` record in `exported_models/manifest.json`.",
@@ -109,6 +106,16 @@ def write_page(out: Path, results: dict) -> Path:
         f"{kept['train']} / {kept['val']} / {kept['test']} kept drawings (train / calibration / test) at this run. "
         "**The guarantee holds for drawings like the calibration set**: sets calibrated on scans covered held-out "
         "drawings far below their level, and drawings from another hand or renderer may be covered less.",
+    ]
+
+
+def write_page(out: Path, results: dict) -> Path:
+    level, mnist = results["level"], results["mnist"]
+    shown = [MODE_TITLES[m] for m, f in results["together"].items() if f["shown"]]
+    lines = [
+        "# Answers a person can trust: modes, calibrated sets and the prior",
+        "",
+        *intro_lines(results),
         "",
         f"## Per slot model and mode: the drawing benchmark's test part at {level:.0%}",
         "",

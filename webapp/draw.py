@@ -147,6 +147,7 @@ class CanvasMemory:
     png: bytes | None = None  # the drawing read last, as drawn (the canvas PNG or the uploaded file): for keeping
     analysis: Analysis | None = None  # what the slots said of it (kept beside it)
     kept_id: str | None = None  # the drawing this visitor kept last: the only one their Undo may delete
+    mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES), set by DrawTab.on_mode
 
 
 def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | None:
@@ -203,25 +204,24 @@ class DrawTab:
                 **dict(zip(self.labels, values.labels, strict=True)),
                 **dict(zip(self.infos, values.infos, strict=True))}  # fmt: skip
 
-    def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, mode: str | None,
-                 *names: str | None) -> dict:
+    def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, *names: str | None) -> dict:
         """A new drawing or upload: the predictions (the saliency maps follow as a second step); the session
         remembers the drawing and what the slots said, for keeping it, and the new drawing is not kept yet."""
-        analysis = analyse(self.lab, image, list(names), saliency=False, mode=mode_of(mode))
+        analysis = analyse(self.lab, image, list(names), saliency=False, mode=memory.mode)
         if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
             gr.Warning(analysis.message)
         memory.png, memory.analysis = (png, analysis) if analysis.x28 is not None else (None, None)
         return self.show(analysis) | {self.memory: memory, self.keep.keep_on: False}
 
-    def on_upload(self, path: str | None, memory: CanvasMemory, mode: str | None, *names: str | None) -> dict:
+    def on_upload(self, path: str | None, memory: CanvasMemory, *names: str | None) -> dict:
         """An uploaded file (its path in Gradio's upload folder)."""
         try:
             png = Path(path).read_bytes() if path else None
         except OSError:
             png = None
-        return self.on_image(path, png, memory, mode, *names)
+        return self.on_image(path, png, memory, *names)
 
-    def on_drawing(self, value: str | None, memory: CanvasMemory, mode: str | None, *names: str | None) -> dict:
+    def on_drawing(self, value: str | None, memory: CanvasMemory, *names: str | None) -> dict:
         """A stroke on the canvas (its PNG): the predictions, unless it is the drawing that was just cleared."""
         try:
             image = canvas_value(value)
@@ -233,15 +233,20 @@ class DrawTab:
             return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
         if digest is not None:
             memory.current.append(digest)
-        return self.on_image(image, canvas_png(value), memory, mode, *names)
+        return self.on_image(image, canvas_png(value), memory, *names)
 
-    def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, mode: str | None, *names: str | None) -> dict:
-        """Another model in a slot, or another mode: every slot's answer again (what a keep stores), and the cards."""
-        analysis = analyse_x28(self.lab, x28, list(names), saliency=False, mode=mode_of(mode))
+    def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
+        analysis = analyse_x28(self.lab, x28, list(names), saliency=False, mode=memory.mode)
         if memory.analysis is not None and x28 is not None:
             memory.analysis = analysis
         return self.show(analysis) | {self.memory: memory} | {
             card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+
+    def on_mode(self, mode: str | None, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """Another answer to "What are you drawing?": the session answers under it from now on, this drawing too."""
+        memory.mode = mode_of(mode)
+        return self.on_slots(x28, memory, *names)
 
     def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, memory: CanvasMemory,
                     *names: str | None) -> dict:
@@ -268,14 +273,14 @@ class DrawTab:
 
     def wire(self) -> None:
         shows = [*self.answers(), self.memory, self.keep.keep_on]
-        self.with_saliency(self.sketch.change(self.on_drawing, [self.sketch, self.memory, self.mode, *self.dropdowns],
+        self.with_saliency(self.sketch.change(self.on_drawing, [self.sketch, self.memory, *self.dropdowns],
                                               shows, trigger_mode="always_last", **QUIET))
-        self.with_saliency(self.upload.change(self.on_upload, [self.upload, self.memory, self.mode, *self.dropdowns],
-                                              shows, trigger_mode="always_last", **QUIET))
+        self.with_saliency(self.upload.change(self.on_upload, [self.upload, self.memory, *self.dropdowns], shows,
+                                              trigger_mode="always_last", **QUIET))
         for dropdown in self.dropdowns:
-            self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, self.mode, *self.dropdowns],
+            self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, *self.dropdowns],
                                                [*self.answers(), self.memory, *self.cards], **QUIET))
-        self.mode.change(self.on_slots, [self.x28, self.memory, self.mode, *self.dropdowns],
+        self.mode.change(self.on_mode, [self.mode, self.x28, self.memory, *self.dropdowns],
                          [*self.answers(), self.memory, *self.cards], **QUIET)
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
                                 self.saliencies, **QUIET)
