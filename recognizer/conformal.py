@@ -19,6 +19,7 @@ case for the 15 merged letters, so a byclass model's 'o' and 'O' are one member,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -32,10 +33,17 @@ DEFAULT_LEVEL = 0.9
 
 
 def fold_matrix(labels: Sequence[str]) -> np.ndarray:
-    """(C, 47) 0/1 matrix summing a model's class probabilities into the merged classes."""
+    """(C, 47) 0/1 matrix summing a model's class probabilities into the merged classes (made once per label list:
+    the app folds every answer)."""
+    return _fold_matrix(tuple(labels))
+
+
+@functools.lru_cache(maxsize=32)
+def _fold_matrix(labels: tuple[str, ...]) -> np.ndarray:
     out = np.zeros((len(labels), len(MERGED_CHARS)), np.float32)
     for i, c in enumerate(labels):
         out[i, MERGED_CHARS.index(merge_key(c))] = 1.0
+    out.setflags(write=False)
     return out
 
 
