@@ -60,13 +60,16 @@ def restrict(probs: np.ndarray, labels: Sequence[str], mode: str) -> np.ndarray:
 
 
 def adjust(probs: np.ndarray, rules: AnswerRules | None, tau: float | None = None) -> np.ndarray:
-    """Logit adjustment towards the rules' prior: softmax(log p - tau * log prior); unchanged at tau 0."""
+    """Logit adjustment (Menon et al. 2021): ``log p - tau * (log training prior - log target prior)``, the target
+    being the rules' ``prior``: uniform, or the kept drawings' frequencies ("kept"). Unchanged at tau 0 (the
+    default: the model as trained) or without a training prior."""
     tau = (rules.tau if rules else None) if tau is None else tau
-    prior = rules.prior_probs() if rules else None
-    if not tau or not prior:
+    if not tau or rules is None or not rules.training_prior:
         return np.asarray(probs, np.float32)
-    logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) - tau * np.log(np.asarray(prior) + 1e-12)
-    return softmax(logits)
+    shift = np.log(np.asarray(rules.training_prior, np.float64) + 1e-12)
+    if rules.prior == "kept" and rules.kept_prior:
+        shift = shift - np.log(np.asarray(rules.kept_prior, np.float64) + 1e-12)
+    return softmax(np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) - tau * shift)
 
 
 @dataclass(frozen=True)

@@ -299,12 +299,13 @@ class SlotRule(Record):
 @dataclass
 class AnswerRules(Record):
     """How the app turns this model's probabilities into an answer (``python -m training answers``): the prior
-    trade-off (``logits - tau * log prior``; ``tau`` 0 keeps the training prior, the default), the priors offered
-    (``training_prior``: the training part's class frequencies, ``kept_prior``: the kept drawings', smoothed, with
-    ``prior`` naming the one the app adjusts towards), and per mode the conformal sets' ``thresholds`` (level ->
-    the least folded probability a member needs, ``recognizer.conformal``), what they were calibrated on and how
-    many drawings that was. ``together``: whether the three default slots' folded probabilities, averaged, beat
-    each slot on the benchmark's test part per mode (the app shows that answer only there), with its thresholds.
+    trade-off (``recognizer.answers.adjust``: ``log p - tau * (log training_prior - log target)``; ``tau`` 0, the
+    default, keeps the model as trained), the priors (``training_prior``: the training part's class frequencies;
+    ``kept_prior``: the kept drawings', smoothed; ``prior`` names the target: "uniform" or "kept"), and per mode
+    the conformal sets' ``thresholds`` (level -> the least folded probability a member needs,
+    ``recognizer.conformal``), what they were calibrated on and how many drawings that was. ``together``: whether
+    the three default slots' folded probabilities, averaged, beat each slot on the benchmark's test part per mode
+    (the app shows that answer only there), with its thresholds.
     ``record`` names the results file with every figure."""
 
     method: str | None = None
@@ -321,10 +322,6 @@ class AnswerRules(Record):
         """The set threshold of a mode at a level, None where none was calibrated."""
         found = ((self.sets or {}).get(mode) or {}).get("thresholds", {}).get(f"{level:g}")
         return None if found is None else float(found)
-
-    def prior_probs(self) -> list[float] | None:
-        """The prior ``tau`` adjusts towards: the kept drawings' where chosen, else the training part's."""
-        return self.kept_prior if self.prior == "kept" and self.kept_prior else self.training_prior
 
 
 @dataclass

@@ -131,3 +131,14 @@ def test_coverage_on_a_synthetic_exchangeable_set_is_within_its_finite_sample_bo
     threshold = calibrate(probs[0, :n], truth[0, :n], level)
     coverage, size = coverage_and_size(probs[0, n:], truth[0, n:], threshold)
     assert coverage >= float((lac_scores(probs[0, n:], truth[0, n:]) <= 1 - threshold).mean()) and size >= 1
+
+
+def test_the_prior_moves_answers_only_by_tau_and_towards_the_named_prior() -> None:
+    from recognizer.answers import adjust
+
+    probs = np.array([[0.6, 0.4]])  # a model trained where class 0 was 4x as frequent as class 1
+    rules = AnswerRules(tau=0.0, prior="uniform", training_prior=[0.8, 0.2], kept_prior=[0.5, 0.5])
+    assert np.allclose(adjust(probs, rules), probs)  # tau 0, the default: the model as trained
+    assert np.allclose(adjust(probs, rules, tau=1.0), [[0.6 / 4 / (0.6 / 4 + 0.4), 0.4 / (0.6 / 4 + 0.4)]])
+    rules.prior, rules.kept_prior = "kept", [0.8, 0.2]  # the kept drawings' frequencies equal the training ones
+    assert np.allclose(adjust(probs, rules, tau=1.0), probs)

@@ -10,7 +10,8 @@
 2. Each letter-reading model's LAC thresholds (``recognizer.conformal``) per mode and level come from the
    calibration part, or from the kept drawings' calibration part (their keyed hash's validation code) for a mode
    where that holds at least ``KEPT_MIN_CALIBRATION`` drawings. They go into the manifest's ``answers`` record
-   (``recognizer.manifest.AnswerRules``) with the training prior and tau 0 (the default is not moved).
+   (``recognizer.manifest.AnswerRules``) with the training prior and tau 0 (the default is not moved); the kept
+   drawings' frequencies become the target prior at tau 1 only where that raises top-1 on the kept test part.
 3. Figures, each through the app's own ``recognizer.answers.set_figures``: top-1, coverage and mean set size per
    model and mode on the benchmark's test part, the pool's test part and the kept drawings' test part; APS beside
    LAC; the prior trade-off (tau in ``TAUS``) on the benchmark's digits and letters and on MNIST's test digits that
@@ -136,7 +137,7 @@ def choose_prior(entry: ModelEntry, kept: KeptSet, probs_of) -> dict:
     entry.answers.kept_prior = offered
     probs, truth = probs_of(test.inputs), test.truth()
     before = float((fold(probs, entry.labels).argmax(1) == truth).mean())
-    trial = AnswerRules(tau=1.0, prior="kept", kept_prior=offered)
+    trial = AnswerRules(tau=1.0, prior="kept", training_prior=entry.answers.training_prior, kept_prior=offered)
     after = float((fold(adjust(probs, trial), entry.labels).argmax(1) == truth).mean())
     if after > before:
         entry.answers.tau, entry.answers.prior = 1.0, "kept"
@@ -163,8 +164,9 @@ def aps_figures(entry: ModelEntry, cal: tuple, test: tuple, level: float) -> dic
 
 
 def tau_rows(entry: ModelEntry, bench_test: tuple, mnist: tuple) -> list[dict]:
-    """Top-1 (anything mode, folded) at each tau towards the training prior: benchmark digits, letters, MNIST."""
-    rules = AnswerRules(prior="training", training_prior=entry.answers.training_prior)
+    """Top-1 (anything mode, folded) at each tau from the training prior towards a uniform one: benchmark digits,
+    letters, MNIST."""
+    rules = AnswerRules(prior="uniform", training_prior=entry.answers.training_prior)
     rows = []
     for tau in TAUS:
         row = {"tau": tau}
@@ -222,7 +224,7 @@ def score_entry(entry: ModelEntry, recognizer: Recognizer, data: dict, level: fl
     x, truth, part = data["bench"]
     probs = probs_of(x)
     cal, test = ((probs[part == p], truth[part == p]) for p in ("calibration", "test"))
-    entry.answers = AnswerRules(method=METHOD, levels=list(LEVELS), tau=0.0, prior="training",
+    entry.answers = AnswerRules(method=METHOD, levels=list(LEVELS), tau=0.0, prior="uniform",
                                 training_prior=training_prior(entry, data["pool"]),
                                 record="assets/answers/results.json")  # fmt: skip
     kept: KeptSet = data["kept"]
