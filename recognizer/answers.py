@@ -116,7 +116,8 @@ def shape(entry: ModelEntry, prediction: Prediction, mode: str = "anything", lev
 
 def set_figures(entry: ModelEntry, probs: np.ndarray, truth: np.ndarray, level: float = DEFAULT_LEVEL) -> dict:
     """Per mode: top-1 (folded), coverage and mean set size of a model's probabilities on the inputs whose merged
-    truth belongs to the mode, and how many those are (None where there are none or no threshold)."""
+    truth belongs to the mode, and how many those are (None where there are none or no threshold). ``lac_coverage``
+    is LAC's own, where a set may be empty (the app shows the answer alone there): what the guarantee is about."""
     out = {}
     merged_truth = [MERGED_CHARS[t] for t in truth]
     for mode in MODES:
@@ -125,10 +126,10 @@ def set_figures(entry: ModelEntry, probs: np.ndarray, truth: np.ndarray, level: 
         t = np.asarray(truth)[keep]
         threshold = entry.answers.threshold(mode, level) if entry.answers else None
         cov, size = coverage_and_size(p, t, threshold) if threshold is not None and len(t) else (None, None)
+        lac = float((p[np.arange(len(t)), t] >= threshold).mean()) if cov is not None else None
         top1 = float((p.argmax(1) == t).mean()) if len(t) else None
-        out[mode] = {"n": int(len(t)), "top1": top1, "coverage": cov, "set_size": size}
+        out[mode] = {"n": int(len(t)), "top1": top1, "coverage": cov, "set_size": size, "lac_coverage": lac}
     return out
-
 
 
 def together_set(entries: Sequence[ModelEntry], predictions: Sequence[Prediction], mode: str,
