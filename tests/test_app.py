@@ -627,7 +627,7 @@ def test_api_lists_only_the_named_endpoints(served) -> None:
     assert set(endpoints["named_endpoints"]) == {"/predict", "/models", "/keep"}
     assert endpoints["unnamed_endpoints"] == {}
     parameters = [p["parameter_name"] for p in endpoints["named_endpoints"]["/predict"]["parameters"]]
-    assert parameters == ["image", "top_k", "include_input", "models"]
+    assert parameters == ["image", "top_k", "include_input", "models", "only"]
 
 
 def test_api_predict_real_drawings(served, canvases, tmp_path: Path) -> None:
@@ -782,6 +782,29 @@ def test_raw_route_bad_parameter(served, files: dict[str, Path]) -> None:
     client, _ = served
     response = raw_post(client.src, files["drawing.png"].read_bytes(), top_k="many")
     assert response.status_code == 400 and "top_k" in response.json()["error"]
+
+
+def test_api_returns_sets_and_honours_only(served, files: dict[str, Path]) -> None:
+    """Each model's answer carries its set (characters, best first), the coverage and the mode; only= keeps every
+    answer to digits or letters, through gradio_client and the raw route; a mode that is none is refused."""
+    from gradio_client import handle_file
+
+    client, lab = served
+    for only, kind in (("digits", str.isdigit), ("letters", str.isalpha)):
+        answer = client.predict(handle_file(str(files["drawing.png"])), 5, False, "", only, api_name="/predict")
+        raw = raw_post(client.src, files["drawing.png"].read_bytes(), only=only, include_input="false").json()
+        for result in (answer, raw):
+            assert result["ok"] and result["mode"] == only, result
+            for m in result["models"]:
+                assert m["mode"] == only and all(kind(t["char"]) for t in m["top"]), m
+                entry = lab.entry(m["model"])
+                if entry.answers is not None:  # the shipped models: calibrated sets at the app's level
+                    assert m["set"] and all(kind(c[0]) for c in m["set"]) and m["coverage"] == lab.level
+                    assert m["set"][0][0] == m["top"][0]["char"][0].upper() or m["set"][0] == m["top"][0]["char"]
+                else:
+                    assert m["set"] is None and m["coverage"] is None
+    response = raw_post(client.src, files["drawing.png"].read_bytes(), only="shapes")
+    assert response.status_code == 400 and "only='shapes'" in response.json()["error"]
 
 
 def test_api_models(served) -> None:

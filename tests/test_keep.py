@@ -91,6 +91,7 @@ def test_keep_through_the_tab_stores_the_drawing_and_undo_takes_it_back(models, 
     assert [a["model"] for a in d.answers] == lab.slot_defaults()
     for a in d.answers:
         assert a["sha256"] == lab.entry(a["model"]).sha256 and len(a["top"]) == 5
+        assert a["mode"] == "anything" and isinstance(a["set"], list)  # "What are you drawing?" is kept too
     assert lab.store.count() == 1
     undone = tab.keep.on_undo(memory)
     assert f"Deleted drawing {drawing_id}" in undone[tab.keep.status] and undone[tab.keep.keep_on] is False

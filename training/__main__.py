@@ -1,4 +1,4 @@
-"""One command line for the torch side: data | train | reproduce | export | embed | drawbench | drawings.
+"""One command line for the torch side: data | train | reproduce | export | embed | drawbench | answers | drawings.
 
     python -m training data --protocol pool
     python -m training train --model residual_cnn --split byclass --optimizer nadam --lr 2e-4 --activation swish
@@ -33,7 +33,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["embed"]:
 
 from recognizer.drawings import StoreUnavailable, open_store  # noqa: E402
 from recognizer.files import write_json  # noqa: E402
-from training import drawbench, embed, export, finetune_kept, kept, reproduce  # noqa: E402
+from training import answers, drawbench, embed, export, finetune_kept, kept, reproduce  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 from training.data import (  # noqa: E402
     DataError,
@@ -272,6 +272,8 @@ COMMANDS = {
     "embed": Command("compute embedding maps of the exported models", embed.add_arguments, embed.run, embed.__doc__),
     "drawbench": Command("score the exported models on drawings made from held-out test images",
                          drawbench.add_arguments, drawbench.run, drawbench.__doc__),
+    "answers": Command("calibrate the answer sets, measure the modes and the prior", answers.add_arguments,
+                       answers.run, answers.__doc__),
     "drawings": Command("kept drawings: export | score | finetune | render", add_drawings_arguments, run_drawings,
                         kept.__doc__),
 }

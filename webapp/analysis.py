@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from recognizer.answers import in_mode, shape, together_set
 from recognizer.manifest import SLOTS
 from recognizer.preprocess import FILLED, BadImage, InputError, NothingDrawn, to_model_input
 from recognizer.saliency import overlay, segment_map, stroke_segments
 
-from .answers import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, SlotResult
+from .analysis_records import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, SlotResult
 from .canvas import CanvasDrawing
 from .served import ServedModels
 
@@ -98,27 +99,34 @@ def canvas_ink(value: Any) -> float:
 # Asking the models
 
 
-def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True) -> Analysis:
-    """Read any input and run every slot on it."""
+def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True,
+            mode: str = "anything") -> Analysis:
+    """Read any input and run every slot on it, answering under ``mode``."""
     x28, message, kind = prepare(image)
     if x28 is None:
-        return Analysis(None, message, kind, [SlotResult(n) for n in names])
-    return analyse_x28(lab, x28, names, k, saliency)
+        return Analysis(None, message, kind, [SlotResult(n) for n in names], mode, lab.level)
+    return analyse_x28(lab, x28, names, k, saliency, mode)
 
 
 def analyse_x28(lab: ServedModels, x28: np.ndarray | None, names: list[str | None], k: int = TOP_K,
-                saliency: bool = True) -> Analysis:
+                saliency: bool = True, mode: str = "anything") -> Analysis:
     """Run every slot on a prepared 28x28 input."""
     if x28 is None:
-        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names])
+        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names], mode, lab.level)
     if not lab.models:
         return Analysis(x28, f"No models to ask: {lab.problem or 'none loaded'}.", "no_models",
-                        [SlotResult(n) for n in names])
-    return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency) for name in names])
+                        [SlotResult(n) for n in names], mode, lab.level)
+    slots = [run_slot(lab, name, x28, k, saliency, mode) for name in names]
+    answered = [s for s in slots if s.prediction is not None]
+    both = together_set([lab.recognizer.entry(s.model) for s in answered], [s.prediction for s in answered], mode,
+                        lab.level) if len(answered) == len(slots) else None  # fmt: skip
+    return Analysis(x28, None, None, slots, mode, lab.level, both)
 
 
-def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True) -> SlotResult:
-    """One model's top-k (and saliency map); a missing or failing model gives its slot an error instead."""
+def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True,
+             mode: str = "anything") -> SlotResult:
+    """One model's top-k and set under ``mode`` (and saliency map); a missing or failing model, or one that reads
+    nothing of the mode, gives its slot an error instead."""
     if not name:
         return SlotResult(None, error="No model in this slot.")
     if not lab.serves(name):
@@ -126,6 +134,10 @@ def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_
         return SlotResult(name, error=f"{name} is unavailable: {reason}")
     try:
         prediction = lab.recognizer.predict(name, x28, k=k)
+        entry = lab.recognizer.entry(name)
+        if not any(in_mode(c, mode) for c in entry.labels):
+            return SlotResult(name, error=f"{name} reads no {mode}.")
+        prediction = shape(entry, prediction, mode, lab.level, k)
         heat = saliency_map(lab, name, x28) if saliency else None
     except Exception as err:  # a model failing at run time takes only its slot down
         log.exception("model %s failed", name)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from .answers import MAX_UPLOAD_MB
+from recognizer.conformal import DEFAULT_LEVEL
+
+from .analysis_records import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
 from .correction_row import build_keep_row
 from .draw import build_draw_tab
@@ -92,14 +94,15 @@ def log_keeping(lab: ServedModels) -> None:
 
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
-               api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True) -> gr.Blocks:
+               api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True,
+               level: float = DEFAULT_LEVEL) -> gr.Blocks:
     """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown.
 
     ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
     ``drawings``: the kept-drawings store (None: keeping off; app.py passes ``data/drawings.sqlite3``);
-    ``keep=False`` turns keeping off (``--no-keep``).
+    ``keep=False`` turns keeping off (``--no-keep``); ``level``: the answer sets' coverage (``--coverage``).
     """
-    lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
+    lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads, level=level)
     lab.open_drawings(drawings, keep)
     log_models(lab)
     log_keeping(lab)

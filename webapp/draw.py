@@ -19,7 +19,8 @@ import numpy as np
 from recognizer.manifest import SLOTS
 
 from .analysis import analyse, analyse_x28, saliency_maps
-from .answers import MAX_UPLOAD_MB, TOP_K, Analysis
+from .analysis_records import MAX_UPLOAD_MB, TOP_K, Analysis
+from .answer_words import MODE_CHOICES, mode_of
 from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
 from .draw_display import READY, shown, status
 from .draw_memory import CanvasMemory, canvas_digest, maps_key
@@ -63,6 +64,7 @@ class DrawTab:
     infos: list[gr.Markdown]
     saliencies: list[gr.Image]
     keep: CorrectionRow  # the correction row under the answers
+    mode: gr.Radio  # "What are you drawing?": Anything, Digits, Letters
 
     def answers(self) -> list[gr.components.Component]:
         """What an analysis sets on the page."""
@@ -78,7 +80,7 @@ class DrawTab:
     def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, *names: str | None) -> dict:
         """A new drawing or upload: the predictions (the saliency maps follow as a second step); the session
         remembers the drawing and what the slots said, for keeping it, and the new drawing is not kept yet."""
-        analysis = analyse(self.lab, image, list(names), saliency=False)
+        analysis = analyse(self.lab, image, list(names), saliency=False, mode=memory.mode)
         if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
             gr.Warning(analysis.message)
         memory.png, memory.analysis = (png, analysis) if analysis.x28 is not None else (None, None)
@@ -108,11 +110,16 @@ class DrawTab:
 
     def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
         """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
-        analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
+        analysis = analyse_x28(self.lab, x28, list(names), saliency=False, mode=memory.mode)
         if memory.analysis is not None and x28 is not None:
             memory.analysis = analysis
         return self.show(analysis) | {self.memory: memory} | {
             card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+
+    def on_mode(self, mode: str | None, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """Another answer to "What are you drawing?": the session answers under it from now on, this drawing too."""
+        memory.mode = mode_of(mode)
+        return self.on_slots(x28, memory, *names)
 
     def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, memory: CanvasMemory,
                     *names: str | None) -> dict:
@@ -146,6 +153,8 @@ class DrawTab:
         for dropdown in self.dropdowns:
             self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, *self.dropdowns],
                                                [*self.answers(), self.memory, *self.cards], **QUIET))
+        self.mode.change(self.on_mode, [self.mode, self.x28, self.memory, *self.dropdowns],
+                         [*self.answers(), self.memory, *self.cards], **QUIET)
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
                                 self.saliencies, **QUIET)
         # The canvas is never an output: the page clears it (CLEAR_JS), the server only what it shows.
@@ -161,6 +170,8 @@ def build_draw_tab(lab: ServedModels, x28: gr.State,
     with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             sketch, upload = _inputs()
+            mode = gr.Radio(MODE_CHOICES, value=MODE_CHOICES[0], label="What are you drawing?", elem_id="mode",
+                            info="Digits or Letters keeps every answer to that kind.")
             # Under the canvas, so a phone shows the answers and the canvas together (hidden on wide screens: CSS).
             line_md = gr.Markdown(status(READY), elem_id="answer-line")
             clear = gr.Button("Clear", variant="secondary", elem_id="clear")
@@ -177,7 +188,8 @@ def build_draw_tab(lab: ServedModels, x28: gr.State,
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
     tab = DrawTab(lab=lab, x28=x28, memory=memory, sketch=sketch, upload=upload, clear=clear,
                   preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md, line=line_md,
-                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep)
+                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep,
+                  mode=mode)
     tab.wire()
     return tab
 

@@ -12,7 +12,8 @@ from PIL import Image
 from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
-from .answers import EMPTY_MESSAGE, PREVIEW_SIZE, Analysis
+from .analysis_records import EMPTY_MESSAGE, PREVIEW_SIZE, Analysis
+from .answer_words import AGREES, DIFFERS, said, set_words, together_words
 
 READY = Analysis(None, EMPTY_MESSAGE, "empty")  # an empty canvas: what the page shows at start and after Clear
 
@@ -57,7 +58,8 @@ def label_value(analysis: Analysis, i: int) -> dict[str, float] | None:
 
 
 def slot_info(analysis: Analysis, i: int) -> str:
-    """'✓ **A** 93.1% · 0.41 ms': whether this slot agrees with the others, its answer, confidence and latency."""
+    """'✓ **A** 93% · agrees with the others · 0.41 ms' (or '**o** 48% or **0** 41%' and what that means): its answer
+    or set, whether this slot reads what the others read, in words, and its latency."""
     r = analysis.slots[i] if i < len(analysis.slots) else None
     if r is None or analysis.message:
         return ""
@@ -66,8 +68,9 @@ def slot_info(analysis: Analysis, i: int) -> str:
     p = r.prediction
     chars = [s.prediction.char for s in analysis.slots if s.prediction is not None]
     others = [c for j, c in enumerate(chars) if j != i]
-    mark = "" if not others else ("✓" if all(same_character(p.char, c) for c in others) else "✗")
-    return f"{mark} **{p.top[0][1]}** {p.confidence:.1%} · {p.latency_ms:.2f} ms"
+    mark, words = ("", "") if not others else (
+        ("✓", f" · {AGREES}") if all(same_character(p.char, c) for c in others) else ("✗", f" · {DIFFERS}"))
+    return f"{mark} {said(p)}{set_words(p.answer_set)}{words} · {p.latency_ms:.2f} ms"
 
 
 def agreement(analysis: Analysis) -> str:
@@ -76,16 +79,19 @@ def agreement(analysis: Analysis) -> str:
     answered = [r for r in analysis.slots if r.prediction is not None]
     if not answered:
         return "⚠ No model could answer."
-    reads = " · ".join(f"{r.model}: **{r.prediction.top[0][1]}**" for r in answered)
+    reads = " · ".join(f"{r.model}: {said(r.prediction)}" for r in answered)
+    both = together_words(analysis.together)
+    reads += f" · {both}" if both else ""
     if analysis.agree is None:
         return f"Only one model answered: {reads}"
     if analysis.agree:
-        return f"✓ **They agree** (upper and lower case of merged letters count as one): {reads}"
-    return f"⚠ **They disagree**: {reads}"
+        return ("✓ **They agree** on the most likely character (upper and lower case of merged letters count as one): "
+                + reads)
+    return f"⚠ **They disagree** on the most likely character: {reads}"
 
 
 def answer_line(analysis: Analysis) -> str:
-    """'✓ **7** 100% · **7** 100% · **7** 99%': the slots' top-1 and whether they agree, in one short line."""
+    """'✓ **7** 100% · **7** 100% · **0** 87% or **O** 13%': each slot's answer or set, and whether they agree."""
     if analysis.message:
         return status(analysis)
     answered = [r.prediction for r in analysis.slots if r.prediction is not None]
@@ -93,11 +99,14 @@ def answer_line(analysis: Analysis) -> str:
         return "⚠ No model could answer."
     mark = {True: "✓", False: "⚠", None: ""}[analysis.agree]
     verdict = {True: "they agree", False: "they disagree", None: "one answer"}[analysis.agree]
-    reads = " · ".join(f"**{p.top[0][1]}** {p.confidence:.0%}" for p in answered)
+    reads = " · ".join(said(p) for p in answered)
     return f"{mark} {reads} — {verdict}".strip()
 
 
 def status(analysis: Analysis) -> str:
     if analysis.message is None:
-        return "Each model's answer is below; the heat maps show which parts of the input mattered most to it."
+        kind = "" if analysis.mode == "anything" else f" Reading {analysis.mode} only."
+        return ("Each model's answer is below. Where a model cannot tell look-alikes apart it names each (\"O or 0\"): "
+                "on drawings like those it was calibrated on, the right character is among those named "
+                f"{analysis.level:.0%} of the time.{kind} The heat maps show which parts of the input mattered most.")
     return ("✎ " if analysis.kind == "empty" else "⚠ ") + analysis.message

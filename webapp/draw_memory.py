@@ -10,7 +10,7 @@ import numpy as np
 
 from recognizer.files import sha256_bytes
 
-from .answers import Analysis
+from .analysis_records import Analysis
 from .canvas import CanvasDrawing
 
 
@@ -29,6 +29,7 @@ class CanvasMemory:
     png: bytes | None = None  # the drawing read last, as drawn (the canvas PNG or the uploaded file): for keeping
     analysis: Analysis | None = None  # what the slots said of it (kept beside it)
     kept_id: str | None = None  # the drawing this visitor kept last: the only one their Undo may delete
+    mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES), set by DrawTab.on_mode
 
 
 def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | None:

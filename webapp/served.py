@@ -13,6 +13,7 @@ import os
 import threading
 from pathlib import Path
 
+from recognizer.conformal import DEFAULT_LEVEL
 from recognizer.drawings import SQLiteStore, StoreUnavailable, open_store
 from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
 from recognizer.inference import Recognizer
@@ -23,8 +24,9 @@ class ServedModels:
     """The models of an export folder and the assets beside them, loaded once for the app's lifetime."""
 
     def __init__(self, models_dir: str | os.PathLike = "exported_models", assets_dir: str | os.PathLike = "assets",
-                 use_cuda: bool = False, threads: int = 1) -> None:
+                 use_cuda: bool = False, threads: int = 1, level: float = DEFAULT_LEVEL) -> None:
         self.models_dir = Path(models_dir)
+        self.level = level  # the answer sets' stated coverage (app.py --coverage)
         self.assets_dir = Path(assets_dir)
         self.problem: str | None = None
         self.recognizer: Recognizer | None = None

@@ -77,7 +77,8 @@ def merged_label(character: str) -> int:
 
 @dataclass(frozen=True, eq=False)  # eq=False: an array field has no plain ==
 class Drawing:
-    """One kept drawing. ``answers``: per slot ``{"slot", "model", "sha256", "top": [[char, probability], ...]}``."""
+    """One kept drawing. ``answers``: per slot ``{"slot", "model", "sha256", "top": [[char, probability], ...]}``, and
+    the mode it answered under ("What are you drawing?") with its set: ``"mode"``, ``"set"``."""
 
     canvas_png: bytes
     x28: np.ndarray = field(repr=False)  # (28, 28) float32 in [0, 1], upright: exactly what the models saw
@@ -128,12 +129,14 @@ def _as_input(x28: Any) -> np.ndarray:
 
 
 def _answer(answer: Mapping[str, Any]) -> dict[str, Any]:
-    """One slot's answer, checked and in plain JSON types: a top-5 of [char, probability]."""
+    """One slot's answer, checked and in plain JSON types: a top-5 of [char, probability], the mode and set if given."""
     try:
         # [char, probability] or a Prediction's (char, display, probability): first and last
         top = [[str(item[0]), round(float(item[-1]), 6)] for item in answer["top"][:TOP_K]]
         out = {"slot": str(answer.get("slot") or ""), "model": str(answer["model"]), "sha256": str(answer["sha256"]),
                "top": top}  # fmt: skip
+        if answer.get("mode"):  # "What are you drawing?" when it was kept, and the set shown
+            out |= {"mode": str(answer["mode"]), "set": [str(c) for c in answer.get("set") or []]}
     except (KeyError, TypeError, ValueError) as err:
         raise InvalidDrawing(f"a model answer needs model, sha256 and top [[char, probability], ...]: {err}") from None
     if not re.fullmatch(r"[0-9a-fA-F]{64}", out["sha256"]):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recognizer.answers import AnswerSet
+from recognizer.conformal import DEFAULT_LEVEL
 from recognizer.inference import Prediction
 from recognizer.labels import same_character
 
@@ -40,6 +42,9 @@ class Analysis:
     message: str | None = None
     kind: str | None = None  # "empty", "bad", "no_models" or None
     slots: list[SlotResult] = field(default_factory=list)
+    mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES)
+    level: float = DEFAULT_LEVEL  # the sets' stated coverage
+    together: AnswerSet | None = None  # the three slots together, where that beat each of them
 
     @property
     def agree(self) -> bool | None:
