@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, letter_a, make_assets, sketchpad_value
+from app_support import REAL_ASSETS, REAL_MODELS, build_models, letter_a, make_assets, serve, sketchpad_value
 from PIL import Image, ImageDraw
 
 from recognizer.drawings import CHARACTERS, StoreUnavailable
@@ -256,7 +256,7 @@ def served(models, tmp_path_factory: pytest.TempPathFactory):
 
     store = tmp_path_factory.mktemp("keep-store") / "drawings.sqlite3"
     demo = app.build_demo(*models, drawings=store)
-    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url = serve(demo)
     try:
         yield Client(url, verbose=False, download_files=False), demo.emnist_lab
     finally:
@@ -367,7 +367,7 @@ def test_an_app_with_a_corrupt_store_serves_and_refuses_keeps(models, tmp_path) 
     path = tmp_path / "drawings.sqlite3"
     _corrupt(path)
     demo = app.build_demo(*models, drawings=path)
-    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url = serve(demo)
     try:
         png = tmp_path / "a.png"
         Image.fromarray(letter_a()).save(png)
