@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from app_support import REAL_ASSETS, REAL_MODELS, serve  # noqa: E402
-from browser_support import CHARACTERS, draw, launch, settled, slot_answers, wait_until  # noqa: E402
+from browser_support import CHARACTERS, EVENTS, draw, launch, settled, slot_answers, wait_until  # noqa: E402
 from records import write_record  # noqa: E402
 
 # Runs in the page before Gradio's code: mouse-ups, requests and every change of an answer or a map.
@@ -145,6 +145,7 @@ def run(rounds: int, models: Path, assets: Path) -> dict[str, Any]:
             browser = launch(p)
             context = browser.new_context(viewport={"width": 1400, "height": 1100})
             context.add_init_script(RECORDER)
+            context.add_init_script(EVENTS)  # the page's count of events sent and answered: Clear once all are
             page = context.new_page()
             page.goto(url)
             page.wait_for_selector("#sketch canvas[data-ready]", timeout=60_000)
