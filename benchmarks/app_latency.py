@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 from app_support import FIXTURE_ROOT, build_models, canvas_image, dataset_images, sketchpad_value  # noqa: E402
 from records import write_record  # noqa: E402
 

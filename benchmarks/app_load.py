@@ -53,7 +53,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 from app_support import build_models, canvas_image, dataset_images, free_port  # noqa: E402
 from records import write_record  # noqa: E402
 

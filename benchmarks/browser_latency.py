@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 from app_support import REAL_ASSETS, REAL_MODELS, serve  # noqa: E402
 from browser_support import CHARACTERS, EVENTS, draw, launch, settled, slot_answers, wait_until  # noqa: E402
