@@ -26,8 +26,8 @@ the PNG, preprocessing, the three models, ``webapp.api.predict_json`` whole), an
 Only loopback addresses; users, requests and seconds have hard caps. Without shipped models it trains tiny
 LeNet-5s on the fixture.
 
-The figures measured with it, and the conditions (machine, load average, route, users, think time), are in
-the table in README.md's Benchmarks section, kept there only so the two never disagree.
+Writes the record assets/benchmarks/app_load-<route>[-floor].json (``--record`` names another), with the settings,
+the machine and its load average; benchmarks/records.py makes the page of figures from the records.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 from app_support import build_models, canvas_image, dataset_images, free_port  # noqa: E402
+from records import write_record  # noqa: E402
 
 from recognizer.preprocess import to_model_input  # noqa: E402
 from webapp.api import RAW_ROUTE, predict_json  # noqa: E402
@@ -397,6 +398,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--url", help="use an app already running on this machine")
     parser.add_argument("--pid", type=int, help="with --url: the app's process, for its CPU time")
+    parser.add_argument("--record", help="the record's name under assets/benchmarks/ (default app_load-<route>"
+                                         "[-floor], with -think0 for a closed loop)")
     args = parser.parse_args(argv)
     if args.url and urlparse(args.url).hostname not in LOOPBACK:
         parser.error("only an app on this machine (127.0.0.1) may be loaded")
@@ -433,7 +436,40 @@ def main(argv: list[str] | None = None) -> int:
         if process is not None:
             stop(process)
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if report(result, args.users, args.requests, args, url) else 1
+    met = report(result, args.users, args.requests, args, url)
+    print(f"wrote {record(result, args)}")
+    return 0 if met else 1
+
+
+def record(result: dict, args: argparse.Namespace) -> Path:
+    """The run's figures as a record (benchmarks/records.py): latency, throughput, errors, CPU per call."""
+    tally, wall = result["tally"], result["wall"]
+    done, errors = len(tally.latencies), len(tally.errors)
+    a = np.asarray(tally.latencies) if done else np.asarray([np.nan])
+    answered = max(done + errors, 1)
+    server = None if result["server_cpu"] is None else 1000 * result["server_cpu"] / answered
+    own = (result.get("app_work") or {}).get("predict_json")
+    rows = [["calls answered", done, "—"], ["errors", errors, "0"],
+            ["throughput, requests/s", done / wall, "—"],
+            ["latency p50, ms", float(np.percentile(a, 50)), "—"],
+            ["latency p95, ms", float(np.percentile(a, 95)), f"<= {TARGET_P95_MS:.0f} ({TARGET_USERS} users)"],
+            ["latency max, ms", float(a.max()), "—"],
+            ["server CPU per call, ms", server, f"<= {TARGET_CPU_MS:.0f}"],
+            ["of which the app's own work, ms", own, "—"],
+            ["load generator CPU per call, ms", 1000 * result["client_cpu"] / answered, "—"]]
+    what = "Gradio's floor (a /predict that does nothing)" if args.floor else f"/{args.route}/predict"
+    name = args.record or f"app_load-{args.route}{'-floor' if args.floor else ''}{'-think0' if not args.think else ''}"
+    return write_record(
+        "app_load", f"Users at once: {args.users} users, {what}, think {args.think:g} s",
+        {"columns": ["figure", "measured", "target (issue 14)"], "rows": rows},
+        {k: v for k, v in vars(args).items() if k in ("users", "requests", "seconds", "think", "warmup", "route",
+                                                     "floor", "no_session", "app_arg", "models")},
+        [f"{args.users} async httpx users in one event loop on loopback, each up to {args.requests} calls, think "
+         f"time uniform 0.5-1.5x {args.think:g} s, {'no session hash' if args.no_session else 'one session each'}; "
+         "latency from the POST to the answer; the server's CPU from /proc utime+stime after the warm-up."],
+        {"latencies_ms": tally.latencies, "errors": tally.errors[:20], "wall_s": wall,
+         "server_cpu_s": result["server_cpu"], "client_cpu_s": result["client_cpu"],
+         "app_work_ms": result.get("app_work")}, name=name)
 
 
 if __name__ == "__main__":

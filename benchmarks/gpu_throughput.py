@@ -6,7 +6,7 @@ Each worker is a process training Table 8's residual CNN (3 blocks, swish, Nadam
 with ``training.trainer.train_one_epoch``, as ``reproduce --workers N`` runs do. A variant is the trainer's
 execution option (``eager`` or ``compile``: ``torch.compile`` of the training step). Printed per variant and
 worker count: images/s of all workers together after warm-up (compilation excluded), and GPU utilisation
-sampled by nvidia-smi while they ran.
+sampled by nvidia-smi while they ran; writes the record assets/benchmarks/gpu_throughput.json (``--record``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from records import write_record  # noqa: E402
+
 from training.config import RunConfig  # noqa: E402
 from training.data import SplitData  # noqa: E402
 from training.trainer import Batches, create_learner, train_one_epoch  # noqa: E402
@@ -82,13 +84,26 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["eager", "compile"], choices=["eager", "compile"])
     parser.add_argument("--seconds", type=float, default=40.0, help="timed seconds per measurement")
     parser.add_argument("--warmup", type=float, default=90.0, help="seconds allowed for start-up and compilation")
+    parser.add_argument("--record", default="gpu_throughput", help="the record's name under assets/benchmarks/")
     args = parser.parse_args()
-    print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}; residual CNN, batch 500, bf16")
+    device = torch.cuda.get_device_name(0)
+    print(f"{device}, torch {torch.__version__}; residual CNN, batch 500, bf16")
     print(f"{'variant':<9}{'workers':>8}{'images/s':>12}{'GPU util %':>12}", flush=True)
+    rows = []
     for variant in args.variants:
         for workers in args.workers:
             rate, util = measure(variant, workers, args.seconds, args.warmup)
+            rows.append([variant, workers, rate, util])
             print(f"{variant:<9}{workers:>8}{rate:>12,.0f}{util:>12.0f}", flush=True)
+    path = write_record("gpu_throughput", f"Training images per second on a GPU, several runs at once ({device})",
+                        {"columns": ["variant", "workers", "images/s (all workers)", "GPU utilisation %"],
+                         "rows": rows},
+                        {"workers": args.workers, "variants": args.variants, "seconds": args.seconds,
+                         "warmup": args.warmup, "torch": torch.__version__, "config": CONFIG.to_dict()},
+                        ["Table 8's residual CNN (3 blocks, swish, Nadam, batch 500, bf16) on random images through "
+                         "training.trainer.train_one_epoch, one process per worker, timed together after warm-up."],
+                        name=args.record)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

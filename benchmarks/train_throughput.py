@@ -1,6 +1,8 @@
 """Images per second of every model, training and evaluation, at batch 500 on the current device.
 
     python benchmarks/train_throughput.py [--device cpu] [--batch 500] [--steps 3] [--models lenet5 residual_cnn]
+
+Writes the record assets/benchmarks/train_throughput-<device type>.json (``--record`` names another).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from records import write_record  # noqa: E402
+
 from training.models import MODELS, count_parameters, create_model, model_info  # noqa: E402
 from training.utils import pick_device  # noqa: E402
 
@@ -36,13 +40,26 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=sorted(MODELS))
+    parser.add_argument("--record", help="the record's name (default train_throughput-<device type>)")
     args = parser.parse_args()
     device = pick_device(args.device)
-    print(f"device {device}, batch {args.batch}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    threads = torch.get_num_threads()
+    print(f"device {device}, batch {args.batch}, torch {torch.__version__}, threads {threads}")
     print(f"{'model':<14}{'params':>12}{'train img/s':>14}{'eval img/s':>14}")
+    rows = []
     for name in args.models:
         params, train_rate, eval_rate = measure(name, device, args.batch, args.steps)
+        rows.append([name, params, train_rate, eval_rate])
         print(f"{name:<14}{params:>12,}{train_rate:>14.0f}{eval_rate:>14.0f}", flush=True)
+    title = f"Images per second of every model, training and evaluation ({device.type})"
+    path = write_record("train_throughput", title,
+                        {"columns": ["model", "parameters", "train images/s", "eval images/s"], "rows": rows},
+                        {"device": str(device), "batch": args.batch, "steps": args.steps, "threads": threads,
+                         "torch": torch.__version__},
+                        [f"Random images at batch {args.batch}, {args.steps} timed steps after one warm-up step "
+                         f"(ResNet-50 on a CPU: 1), {threads} torch thread(s), Nadam; bf16 autocast on a GPU."],
+                        name=args.record or f"train_throughput-{device.type}")
+    print(f"wrote {path}")
 
 
 def measure(name: str, device: torch.device, batch: int, steps: int) -> tuple[int, float, float]:

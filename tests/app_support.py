@@ -150,7 +150,18 @@ def make_assets(models_dir: Path, assets_dir: Path) -> Path:
     return assets_dir
 
 
+def serve(demo) -> str:
+    """Start the app on a free loopback port and return its URL. Gradio picks the port by starting the server on it
+    (the first of 7860-7959 it can bind), so no other process can take the port between the choice and the bind."""
+    import app
+
+    _, url, _ = app.launch(demo, port=None, prevent_thread_lock=True, quiet=True)
+    return url
+
+
 def free_port() -> int:
+    """A port free at the moment of asking, for a server started in another process (benchmarks/app_load.py): another
+    process may take it before that server binds it, so in-process servers use ``serve``."""
     import socket
 
     with socket.socket() as s:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("EMNIST_CHROMIUM", "/usr/bin/chromium"))  # the variable: to test a missing browser
+REQUIRED = "EMNIST_REQUIRE_BROWSER"  # set (`make test`): a missing browser fails the browser tests, not skips them
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -37,13 +39,53 @@ CHARACTERS: dict[str, list[Stroke]] = {
 DARK = 80  # a screenshot pixel darker than this is ink (the page's own greys are lighter)
 
 
+# Runs in the page before Gradio's code: how many events the page has sent to Gradio's queue (queue/join) and how many
+# of them Gradio has answered (a "process_completed" message on the page's event stream), so a test can wait until
+# every event the page raised is answered instead of sleeping.
+EVENTS = """
+(() => {
+  const count = window.__events = {sent: 0, done: 0};
+  const fetch0 = window.fetch;
+  window.fetch = function (input, init) {
+    const url = String(input && input.url || input);
+    if (url.includes('/queue/join')) count.sent += 1;
+    const answer = fetch0.apply(this, arguments);
+    if (!url.includes('/queue/data')) return answer;
+    return answer.then(response => {
+      const reader = response.clone().body.getReader(), text = new TextDecoder();
+      const read = () => reader.read().then(({done, value}) => {
+        if (done) return;
+        count.done += (text.decode(value, {stream: true}).match(/"msg":\\s*"process_completed"/g) || []).length;
+        read();
+      }, () => {});  // the page closed its stream (aborted): nothing more to count
+      read();
+      return response;
+    });
+  };
+})();
+"""
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run here (no Chromium, no Playwright), or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is absent: install Debian's chromium (bash scripts/ensure_chromium.sh, as root)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        return f"Playwright cannot be imported ({err}): pip install -r requirements.txt"
+    return None
+
+
 def launch(playwright, **kwargs):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS, **kwargs)
 
 
 def open_app(browser, url: str, **context):
     """A fresh page on the app, once its canvas is there (a Gradio page never reaches 'networkidle')."""
-    page = browser.new_context(**{"viewport": {"width": 1400, "height": 1100}, **context}).new_page()
+    context = browser.new_context(**{"viewport": {"width": 1400, "height": 1100}, **context})
+    context.add_init_script(EVENTS)
+    page = context.new_page()
     page.goto(url)
     page.wait_for_selector("#sketch canvas[data-ready]", timeout=60_000)  # its script is listening
     return page
@@ -96,6 +138,24 @@ def wait_until(predicate, what: str, limit: float = 30.0, every: float = 0.1):
             return value
         time.sleep(every)
     raise AssertionError(f"{what}: not within {limit:.0f} s")
+
+
+def events(page) -> dict[str, int]:
+    """The events the page has sent to Gradio's queue and those answered (``EVENTS``)."""
+    return page.evaluate("({...window.__events})")
+
+
+def settled(page, limit: float = 30.0) -> dict[str, int]:
+    """Wait until every event the page has sent is answered, and still so after the page has drawn two frames (an
+    answer may raise the next step, e.g. the heat maps after the answers, or be drawn a frame later)."""
+    def quiet() -> dict[str, int] | None:
+        before = events(page)
+        if before["sent"] != before["done"]:
+            return None
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        return before if events(page) == before else None
+
+    return wait_until(quiet, "every event the page sent answered", limit)
 
 
 def slot_answers(page) -> list[str]:

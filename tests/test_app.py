@@ -24,9 +24,9 @@ from app_support import (
     build_models,
     canvas_image,
     dataset_images,
-    free_port,
     letter_a,
     make_assets,
+    serve,
     sketchpad_value,
 )
 from PIL import Image
@@ -143,18 +143,20 @@ def check_top(top: list, k: int = 5) -> None:
 def test_app_imports_without_torch_and_builds_quickly(tiny_models: Path, tiny_assets: Path) -> None:
     modules = ["webapp", *(f"webapp.{p.stem}" for p in sorted((REPO / "webapp").glob("*.py")) if p.stem != "__init__")]
     code = (
-        "import importlib, sys, time; t = time.perf_counter(); import app; imported = time.perf_counter() - t; "
+        "import importlib, sys, time; import app; "
         f"[importlib.import_module(m) for m in {modules!r}]; "
-        f"demo = app.build_demo({str(tiny_models)!r}, {str(tiny_assets)!r}); "
+        f"t = time.process_time(); demo = app.build_demo({str(tiny_models)!r}, {str(tiny_assets)!r}); "
+        "built = time.process_time() - t; "
         "assert 'torch' not in sys.modules, 'torch was imported'; "
         "assert 'training' not in sys.modules, 'training was imported'; "
-        "print(round(imported, 2), round(time.perf_counter() - t - imported, 2))"
+        "print(round(built, 2))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(modules) >= 8, modules  # every module of the app package was imported above
-    imported, built = map(float, done.stdout.split()[-2:])
-    assert built < 5, f"build_demo took {built} s"
+    # Its own CPU time, which other work on a shared machine does not stretch as it stretches the wall clock.
+    built = float(done.stdout.split()[-1])
+    assert built < 5, f"build_demo took {built} s of CPU"
 
 
 def test_slots_default_to_the_three_splits(lab: ServedModels) -> None:
@@ -614,7 +616,7 @@ def served(request: pytest.FixtureRequest, tiny_models: Path, tiny_assets: Path)
     import app
 
     demo = app.build_demo(models, assets)
-    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url = serve(demo)
     try:
         yield Client(url, verbose=False, download_files=False), demo.emnist_lab
     finally:
@@ -730,15 +732,26 @@ def test_api_rest_routes_answer_like_the_client(served, files: dict[str, Path]) 
     assert all(a["ok"] and a["input"] is None for a in queued + direct)
 
 
-def test_api_direct_route_reads_only_uploaded_files(served, files: dict[str, Path]) -> None:
-    """POST /run/predict skips the queue, not Gradio's upload-folder check: a named server file is refused."""
+def test_api_direct_route_reads_only_uploaded_files(served, files: dict[str, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /run/predict skips the queue, not Gradio's upload-folder check: a named server file is refused before
+    the endpoint runs (it never reaches ``predict_json``), while the same file uploaded is read and answered."""
     import httpx
+    from gradio_client import handle_file
+
+    from webapp import api
 
     client, _ = served
+    read: list[object] = []
+    predict_json = api.predict_json
+    monkeypatch.setattr(api, "predict_json", lambda lab, image, *args, **kwargs: (
+        read.append(image), predict_json(lab, image, *args, **kwargs))[1])
     named = {"path": str(files["drawing.png"]), "meta": {"_type": "gradio.FileData"}}
     response = httpx.post(f"{client.src}gradio_api/run/predict", json={"data": [named, 5, False, ""]},
                           timeout=60, trust_env=False)
-    assert response.status_code >= 400 or response.json()["data"][0]["ok"] is False
+    assert response.status_code == 500 and read == [], (response.status_code, response.text, read)
+    uploaded = client.predict(handle_file(str(files["drawing.png"])), 5, False, "", api_name="/predict")
+    assert uploaded["ok"] is True and len(read) == 1 and read[0] != str(files["drawing.png"])
 
 
 def raw_post(url: str, body: bytes, **params: object):
@@ -842,7 +855,7 @@ def test_corrupt_model_is_listed_as_unavailable(tiny_models: Path, tiny_assets: 
     assert set(lab.unavailable) == {"lenet5-bymerge", "lenet5-balanced"}
     assert "sha256" in lab.unavailable["lenet5-bymerge"] and "missing" in lab.unavailable["lenet5-balanced"]
     assert "lenet5-bymerge** is unavailable" in status_markdown(lab)
-    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url = serve(demo)
     try:
         client = Client(url, verbose=False, download_files=False)
         summary = client.predict(api_name="/models")

@@ -4,6 +4,7 @@ its REST calls are exercised against a served app in test_app.py)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -70,13 +71,17 @@ def test_report_prints_each_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert "error: boom" in capsys.readouterr().out
 
 
-def test_floor_serves_a_bare_gradio_app_and_measures_it() -> None:
-    """--floor: the same REST calls against a Gradio app whose /predict does nothing (Gradio's own cost)."""
+def test_floor_serves_a_bare_gradio_app_and_measures_it(tmp_path) -> None:
+    """--floor: the same REST calls against a Gradio app whose /predict does nothing (Gradio's own cost); its record
+    goes to a folder of the test's own, not assets/benchmarks/."""
     command = [sys.executable, str(REPO / "benchmarks" / "app_load.py"), "--floor", "--route", "run",
                "--users", "3", "--requests", "3", "--think", "0", "--warmup", "1", "--seconds", "20"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO)
+    env = {**os.environ, "EMNIST_BENCHMARK_RECORDS": str(tmp_path)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO, env=env)
     out = done.stdout
     assert "Gradio's floor" in out and "completed 9, errors 0" in out, done.stdout + done.stderr
     assert "server CPU per /predict <= 12 ms ->" in out and "app's own work" not in out
+    record = json.loads((tmp_path / "app_load-run-floor-think0.json").read_text())
+    assert {row[0]: row[1] for row in record["figures"]["rows"]}["calls answered"] == 9
     with pytest.raises(SystemExit):
         app_load.parse_args(["--floor", "--route", "raw"])

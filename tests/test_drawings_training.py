@@ -196,7 +196,18 @@ def test_a_killed_finetune_resumes_after_its_last_epoch(work: dict, monkeypatch:
     monkeypatch.setattr(finetune_kept, "train_epoch", original)
     run_dir = finetune_kept.finetune(kept, config, MODELS, progress=False)
     assert "resuming after epoch 1" in (run_dir / "log.txt").read_text()
-    assert [r["epoch"] for r in json.loads((run_dir / "result.json").read_text())["history"]] == [1, 2]
+    resumed = json.loads((run_dir / "result.json").read_text())
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2]
+    # The same fine-tune unbroken, in a runs folder of its own: the same epochs, choice, scores and weights.
+    unbroken_dir = finetune_kept.finetune(kept, config, MODELS, runs=work["tmp"] / "unbroken", progress=False)
+    unbroken = json.loads((unbroken_dir / "result.json").read_text())
+    without_seconds = lambda result: [{k: v for k, v in r.items() if k != "seconds"} for r in result["history"]]
+    assert without_seconds(resumed) == without_seconds(unbroken)
+    assert {k: resumed[k] for k in ("chosen_epoch", "before", "after")} == {
+        k: unbroken[k] for k in ("chosen_epoch", "before", "after")}
+    weights = [torch.load(d / "best.pt", map_location="cpu") for d in (run_dir, unbroken_dir)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 def test_the_finetuned_model_exports_as_a_selectable_model(work: dict, finetuned: tuple) -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, letter_a, make_assets, sketchpad_value
-from PIL import Image
+from app_support import REAL_ASSETS, REAL_MODELS, build_models, letter_a, make_assets, serve, sketchpad_value
+from PIL import Image, ImageDraw
 
 from recognizer.drawings import CHARACTERS, StoreUnavailable
 from webapp.api import keep_json
@@ -257,7 +257,7 @@ def served(models, tmp_path_factory: pytest.TempPathFactory):
 
     store = tmp_path_factory.mktemp("keep-store") / "drawings.sqlite3"
     demo = app.build_demo(*models, drawings=store)
-    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url = serve(demo)
     try:
         yield Client(url, verbose=False, download_files=False), demo.emnist_lab
     finally:
@@ -324,21 +324,39 @@ def test_keep_through_plain_http(served, images, monkeypatch) -> None:
     assert response.status_code == 403 and "--no-keep" in response.json()["error"]
 
 
-def test_fifty_concurrent_keeps_through_http_lose_nothing(served, images) -> None:
+def distinct_drawings(n: int) -> list[bytes]:
+    """n different PNGs of a capital A: each has one extra short stroke of its own, at its own place."""
+    out = []
+    for i in range(n):
+        image = Image.fromarray(letter_a())
+        x, y = 40 + 6 * i, 360 - (i % 5) * 8
+        ImageDraw.Draw(image).line([(x, y), (x + 12, y)], fill="black", width=6)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        out.append(buffer.getvalue())
+    assert len(set(out)) == n
+    return out
+
+
+def test_fifty_concurrent_keeps_through_http_lose_nothing(served) -> None:
+    """50 keeps at once, each its own drawing and character: each id holds exactly what its request sent."""
     client, lab = served
-    body = images["drawing.png"].read_bytes()
+    bodies, characters = distinct_drawings(50), CHARACTERS[:50]
     before = lab.store.count()
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(50) as pool:
-        responses = list(pool.map(lambda i: keep_post(client.src, body, char="7" if i % 2 else "Z/z"), range(50)))
+        responses = list(pool.map(lambda i: keep_post(client.src, bodies[i], char=characters[i]), range(50)))
     seconds = time.perf_counter() - started
     assert [r.status_code for r in responses] == [200] * 50, [r.text for r in responses if r.status_code != 200]
-    ids = {r.json()["id"] for r in responses}
-    assert len(ids) == 50 and lab.store.count() == before + 50
+    ids = [r.json()["id"] for r in responses]
+    assert len(set(ids)) == 50 and lab.store.count() == before + 50
+    for drawing_id, body, character in zip(ids, bodies, characters, strict=True):
+        kept = lab.store.get(drawing_id)
+        assert (kept.character, kept.canvas_png) == (character, body), drawing_id
     with sqlite3.connect(lab.drawings_path) as db:  # on disk, as a fresh reader sees it
         stored = {row[0] for row in db.execute("SELECT id FROM drawings")}
-    assert ids <= stored and seconds < 120, seconds
-    print(f"50 concurrent keeps: {seconds:.2f} s, {len(ids)} ids, all on disk")
+    assert set(ids) <= stored and seconds < 120, seconds
+    print(f"50 concurrent keeps: {seconds:.2f} s, {len(ids)} ids, each with its own drawing and character")
 
 
 def test_an_app_with_a_corrupt_store_serves_and_refuses_keeps(models, tmp_path) -> None:
@@ -350,7 +368,7 @@ def test_an_app_with_a_corrupt_store_serves_and_refuses_keeps(models, tmp_path) 
     path = tmp_path / "drawings.sqlite3"
     _corrupt(path)
     demo = app.build_demo(*models, drawings=path)
-    _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    url = serve(demo)
     try:
         png = tmp_path / "a.png"
         Image.fromarray(letter_a()).save(png)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 from pathlib import Path
 
@@ -309,8 +308,12 @@ def test_position_and_size_do_not_matter(reference: np.ndarray) -> None:
 
 
 def test_drawing_touching_the_edge() -> None:
+    """Strokes running off every edge read as the same drawing wholly inside the canvas, framed with a margin."""
     x = to_model_input(np.asarray(draw(box=(-5, -5, 405, 405), width=30)))
     check_output(x)
+    inside = to_model_input(np.asarray(draw(box=(60, 60, 340, 340), width=20)))
+    assert corr(x, inside) > 0.99
+    assert x[[0, -1]].max() < 0.05 and x[:, [0, -1]].max() < 0.05  # nothing cut at the input's own border
 
 
 def test_thin_pen_is_thickened() -> None:
@@ -366,12 +369,24 @@ def test_filled_canvas_is_nothing_drawn() -> None:
         to_model_input(mostly_black)
 
 
-def test_single_dot_never_crashes() -> None:
-    for radius in (1, 4, 10):
-        image = Image.new("L", (400, 400), 255)
-        ImageDraw.Draw(image).ellipse((200 - radius, 200 - radius, 200 + radius, 200 + radius), fill=0)
-        with contextlib.suppress(NothingDrawn):
-            check_output(to_model_input(image))
+@pytest.mark.parametrize("radius, refused", [(1, "blank"), (2, "too small"), (4, None), (10, None)])
+def test_a_single_dot_is_refused_below_3_px_and_read_as_a_round_centred_blob_above(radius: int,
+                                                                                   refused: str | None) -> None:
+    image = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(image).ellipse((200 - radius, 200 - radius, 200 + radius, 200 + radius), fill=0)
+    if refused:
+        with pytest.raises(NothingDrawn, match=refused):
+            to_model_input(image)
+        return
+    x = to_model_input(image)
+    check_output(x)
+    rows, cols = np.mgrid[0:28, 0:28]
+    centre = (float((rows * x).sum() / x.sum()), float((cols * x).sum() / x.sum()))
+    assert centre == pytest.approx((14.0, 14.0), abs=0.6)  # centred by mass, as EMNIST's images are
+    assert corr(x, x.T) > 0.97 and corr(x, x[::-1]) > 0.97 and corr(x, x[:, ::-1]) > 0.97  # still round
+
+
+def test_one_pixel_is_nothing_drawn() -> None:
     one_pixel = np.full((400, 400), 255, np.uint8)
     one_pixel[100, 100] = 0
     with pytest.raises(NothingDrawn):

@@ -9,7 +9,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -89,12 +88,6 @@ def test_gpu_share_follows_the_device() -> None:
     assert gpu_share("cuda", 4, 0.5) == 0.5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(log: Path, text: str, proc: subprocess.Popen, seconds: float) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -105,25 +98,39 @@ def _wait_for(log: Path, text: str, proc: subprocess.Popen, seconds: float) -> N
     pytest.fail(f"no '{text}' within {seconds} s: {log.read_text()[-2000:]}")
 
 
+# Every port of both nodes picked by Ray itself when it binds (0), not by a bind-then-close here that another process
+# may win in between, and none at Ray's defaults (the dashboard agent's 52365, the worker ports 10002-19999), which an
+# embedded Ray of another test process (training.sweep.connect, address="local") takes on the same machine. Only the
+# head's Ray Client server keeps its 10001 (Ray refuses 0 there); an embedded Ray opens none.
+OWN_PORTS = [flag for name in ("node-manager", "object-manager", "min-worker", "max-worker", "dashboard-agent-listen",
+                                 "dashboard-agent-grpc", "metrics-export", "runtime-env-agent")
+             for flag in (f"--{name}-port", "0")]
+
+
 @pytest.fixture
 def two_node_cluster(emnist_env: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``ray start --head`` plus one ``ray start --address`` on 127.0.0.1 with token authentication, as README's
     recipe; both in the foreground (--block), so teardown stops exactly these processes (SIGTERM stops a node's own
-    raylet, object store and workers). Yields the address and the environment a driver needs."""
-    port = _free_port()
+    raylet, object store and workers). The head's port is the one Ray chose (``--port 0``), read from its log.
+    Yields the address and the environment a driver needs."""
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "PYTHONUNBUFFERED": "1"}
     procs: list[subprocess.Popen] = []
+    address = ""
     try:
-        for name, args in (("head", ["--head", "--port", str(port), "--include-dashboard", "false",
-                                     "--temp-dir", str(temp)]),
-                           ("worker", ["--address", f"127.0.0.1:{port}"])):  # fmt: skip
+        for name in ("head", "worker"):
+            args = (["--head", "--port", "0", "--include-dashboard", "false", "--temp-dir", str(temp)]
+                    if name == "head" else ["--address", address])  # fmt: skip
             log = tmp_path / f"ray-{name}.log"
             with log.open("w") as out:
-                procs.append(subprocess.Popen([str(RAY), "start", *args, *NODE], env=env, cwd=REPO, stdout=out,
-                                              stderr=subprocess.STDOUT, start_new_session=True))  # fmt: skip
+                procs.append(subprocess.Popen([str(RAY), "start", *args, *NODE, *OWN_PORTS], env=env, cwd=REPO,
+                                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
             _wait_for(log, "Ray runtime started", procs[-1], START_S)
-        yield f"127.0.0.1:{port}", env
+            if name == "head":
+                port = re.search(r"ray start --address='[^']*:(\d+)'", log.read_text())
+                assert port, f"no address in the head's log: {log.read_text()[-2000:]}"
+                address = f"127.0.0.1:{port.group(1)}"
+        yield address, env
     finally:
         for proc in reversed(procs):
             proc.send_signal(signal.SIGTERM)
@@ -141,17 +148,34 @@ def _attempts(run_dir: Path) -> list[str]:
     return re.findall(r"ray task on .*", log.read_text()) if log.exists() else []
 
 
-def _kill_when_started(run_dir: Path, driver: subprocess.Popen, seconds: float) -> None:
-    """SIGKILL the Ray worker that starts this run, as soon as its log names it (before it can finish)."""
+def _epochs(run_dir: Path) -> list[int]:
+    """The epochs a run's history.json holds so far ([] while it is absent or half written)."""
+    try:
+        return [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())]
+    except (OSError, ValueError):
+        return []
+
+
+def _kill_after_its_own_epoch(run_dir: Path, epoch: int, driver: subprocess.Popen, seconds: float) -> None:
+    """SIGKILL the Ray worker training this run once the run has checkpointed ``epoch``, an epoch it trained itself
+    (not the warm start's), and before it writes its metrics. The worker is frozen (SIGSTOP) as soon as its log names
+    it and let on in 20 ms steps, so the kill lands between that epoch's checkpoint and the run's end on any load."""
     deadline = time.time() + seconds
-    while time.time() < deadline and driver.poll() is None:
-        lines = _attempts(run_dir)
-        if lines:
-            assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
-            os.kill(int(re.search(r"pid (\d+)", lines[0]).group(1)), signal.SIGKILL)
-            return
+    while not _attempts(run_dir):
+        assert time.time() < deadline and driver.poll() is None, "the run to kill never started"
         time.sleep(0.02)
-    pytest.fail("the run to kill never started")
+    pid = int(re.search(r"pid (\d+)", _attempts(run_dir)[0]).group(1))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        while epoch not in _epochs(run_dir):
+            assert time.time() < deadline, f"epoch {epoch} never finished: {_epochs(run_dir)}"
+            assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.02)
+            os.kill(pid, signal.SIGSTOP)
+        assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
+    finally:
+        os.kill(pid, signal.SIGKILL)
 
 
 def _comparable(run_dir: Path) -> dict:
@@ -176,17 +200,19 @@ def test_a_two_node_sweep_survives_a_killed_task_and_equals_runs_without_ray(
     with (tmp_path / "driver.log").open("w") as log:
         driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _kill_when_started(runs / killed.run_id(), driver, 240)
+            _kill_after_its_own_epoch(runs / killed.run_id(), killed.epochs, driver, 240)
             assert driver.wait(timeout=300) == 0, (tmp_path / "driver.log").read_text()[-3000:]
         finally:
             if driver.poll() is None:
                 driver.kill()
                 driver.wait()
 
-    # Ray retried the chain: the finished first run was not trained again, the killed one resumed.
+    # Ray retried the chain: the finished first run was not trained again, the killed one resumed from its own
+    # checkpoint (after its own last epoch), not from the warm start's (after the first run's epochs) again.
     assert len(_attempts(runs / first.run_id())) == 1
     assert len(_attempts(runs / killed.run_id())) == 2
-    assert "resuming" in (runs / killed.run_id() / "log.txt").read_text()
+    resumed = re.findall(r"resuming \S+ after epoch (\d+)", (runs / killed.run_id() / "log.txt").read_text())
+    assert resumed == [str(first.epochs), str(killed.epochs)], resumed
     nodes = {re.search(r"node (\w+)", line).group(1) for c in chains for line in _attempts(runs / c[-1].run_id())}
     assert len(nodes) == 2, "both nodes trained runs"
     rows = json.loads((out / "studyB.json").read_text())["rows"]
