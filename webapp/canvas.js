@@ -24,7 +24,7 @@ const paint = (stroke, from = 0) => {
 const redraw = () => { pen.clearRect(0, 0, canvas.width, canvas.height); strokes.forEach(s => paint(s)); };
 const send = () => {
   props.value = strokes.some(s => s.mode === 'brush') ? canvas.toDataURL('image/png') : null;
-  trigger('change');
+  // setting props.value raises the component's change event itself: no trigger('change') here (it sent every stroke twice)
 };
 canvas.addEventListener('pointerdown', e => {
   if (e.button > 0) return;
