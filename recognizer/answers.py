@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .conformal import DEFAULT_LEVEL, answer_set, coverage_and_size, fold
+from .conformal import DEFAULT_LEVEL, answer_set, coverage_and_size, fold, fold_matrix
 from .inference import Prediction, softmax
 from .labels import MERGED_CHARS, display, merge_key
 from .manifest import AnswerRules, ModelEntry
@@ -107,27 +107,29 @@ def shape(entry: ModelEntry, prediction: Prediction, mode: str = "anything", lev
     threshold = entry.answers.threshold(mode, level) if entry.answers else None
     chosen = None
     if threshold is not None:
-        folded = fold(probs, labels)
+        folded, first = fold(probs, labels), MERGED_CHARS.index(merge_key(top[0][0]))
         members = tuple((folded_display(MERGED_CHARS[j], labels, probs, entry.merged), float(folded[j]))
-                        for j in answer_set(folded, threshold))  # fmt: skip
+                        for j in answer_set(folded, threshold, first))  # fmt: skip
         chosen = AnswerSet(members, level)
     return replace(prediction, top=top, probabilities=probs, mode=mode, answer_set=chosen)
 
 
 def set_figures(entry: ModelEntry, probs: np.ndarray, truth: np.ndarray, level: float = DEFAULT_LEVEL) -> dict:
-    """Per mode: top-1 (folded), coverage and mean set size of a model's probabilities on the inputs whose merged
-    truth belongs to the mode, and how many those are (None where there are none or no threshold). ``lac_coverage``
-    is LAC's own, where a set may be empty (the app shows the answer alone there): what the guarantee is about."""
+    """Per mode, on the inputs whose merged truth belongs to the mode: how many, top-1 (the answer's label, folded, as
+    the drawing benchmark scores), the app's sets' coverage and mean size (None where there are no inputs or no
+    threshold), and ``lac_coverage``, LAC's own, where a set may be empty (the app shows the answer alone there):
+    what the guarantee is about."""
     out = {}
     merged_truth = [MERGED_CHARS[t] for t in truth]
     for mode in MODES:
         keep = np.array([in_mode(c, mode) for c in merged_truth], bool)
-        p = fold(restrict(adjust(probs[keep], entry.answers), entry.labels, mode), entry.labels)
-        t = np.asarray(truth)[keep]
+        shaped = restrict(adjust(probs[keep], entry.answers), entry.labels, mode)
+        p, t = fold(shaped, entry.labels), np.asarray(truth)[keep]
+        answer = fold_matrix(entry.labels).argmax(1)[shaped.argmax(1)]  # the answer's class, as the app shows it
         threshold = entry.answers.threshold(mode, level) if entry.answers else None
-        cov, size = coverage_and_size(p, t, threshold) if threshold is not None and len(t) else (None, None)
+        cov, size = coverage_and_size(p, t, threshold, answer) if threshold is not None and len(t) else (None, None)
         lac = float((p[np.arange(len(t)), t] >= threshold).mean()) if cov is not None else None
-        top1 = float((p.argmax(1) == t).mean()) if len(t) else None
+        top1 = float((answer == t).mean()) if len(t) else None
         out[mode] = {"n": int(len(t)), "top1": top1, "coverage": cov, "set_size": size, "lac_coverage": lac}
     return out
 

@@ -74,26 +74,31 @@ def calibrate(probs: np.ndarray, truth: np.ndarray, level: float) -> float:
     return max(0.0, 1.0 - q) if math.isfinite(q) else 0.0
 
 
-def set_masks(probs: np.ndarray, threshold: float) -> np.ndarray:
-    """(N, K) membership: every class at or above ``threshold``, and the most probable class always."""
+def set_masks(probs: np.ndarray, threshold: float, forced: np.ndarray | None = None) -> np.ndarray:
+    """(N, K) membership: every class at or above ``threshold``, and always the answer's own class (``forced``, one
+    index per row; by default the most probable class)."""
     probs = np.atleast_2d(np.asarray(probs))
     members = probs >= threshold
-    members[np.arange(len(probs)), probs.argmax(1)] = True
+    members[np.arange(len(probs)), probs.argmax(1) if forced is None else np.asarray(forced)] = True
     return members
 
 
-def answer_set(probs: np.ndarray, threshold: float) -> list[int]:
-    """One input's set as class indices, most probable first."""
+def answer_set(probs: np.ndarray, threshold: float, first: int | None = None) -> list[int]:
+    """One input's set as class indices: the answer's class ``first`` (default: the most probable), then the others
+    by probability."""
     probs = np.asarray(probs).ravel()
-    members = np.flatnonzero(set_masks(probs, threshold)[0])
-    return [int(i) for i in members[np.argsort(-probs[members], kind="stable")]]
+    first = int(probs.argmax()) if first is None else int(first)
+    members = np.flatnonzero(set_masks(probs, threshold, np.array([first]))[0])
+    rest = [int(i) for i in members[np.argsort(-probs[members], kind="stable")] if i != first]
+    return [first, *rest]
 
 
-def coverage_and_size(probs: np.ndarray, truth: np.ndarray, threshold: float) -> tuple[float, float]:
+def coverage_and_size(probs: np.ndarray, truth: np.ndarray, threshold: float,
+                      forced: np.ndarray | None = None) -> tuple[float, float]:
     """Share of inputs whose set holds the truth, and the mean set size (nan, nan for no inputs)."""
     if len(truth) == 0:
         return math.nan, math.nan
-    members = set_masks(probs, threshold)
+    members = set_masks(probs, threshold, forced)
     return float(members[np.arange(len(truth)), truth].mean()), float(members.sum(1).mean())
 
 

@@ -38,6 +38,7 @@ from recognizer.conformal import (
     aps_scores,
     calibrate,
     fold,
+    fold_matrix,
     quantile,
 )
 from recognizer.files import write_atomic, write_json
@@ -204,9 +205,11 @@ def combined(slot_probs: dict[str, np.ndarray], entries: dict[str, ModelEntry], 
     out = {}
     for mode in MODES:
         keep = np.array([in_mode(MERGED_CHARS[t], mode) for t in truth], bool)
-        folded = {n: fold(restrict(p[keep], entries[n].labels, mode), entries[n].labels) for n, p in slot_probs.items()}
+        shaped = {n: restrict(p[keep], entries[n].labels, mode) for n, p in slot_probs.items()}
+        folded = {n: fold(r, entries[n].labels) for n, r in shaped.items()}
         mean, t, test = np.mean(list(folded.values()), 0), truth[keep], part[keep] == "test"
-        hits = {n: float((f[test].argmax(1) == t[test]).mean()) for n, f in folded.items()}
+        answers = {n: fold_matrix(entries[n].labels).argmax(1)[r.argmax(1)] for n, r in shaped.items()}
+        hits = {n: float((a[test] == t[test]).mean()) for n, a in answers.items()}  # each slot's answer, as shown
         together = float((mean[test].argmax(1) == t[test]).mean())
         out[mode] = {"together": together, "slots": hits, "shown": all(together > h for h in hits.values()),
                      "thresholds": {f"{lv:g}": round(calibrate(mean[~test], t[~test], lv), 6) for lv in LEVELS}}
