@@ -20,10 +20,16 @@ $(VENV)/.all-installed: requirements.txt requirements-app.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $(VENV)/.app-installed $@
 
-run: $(VENV)/.app-installed
+# The page's in-browser inference (onnxruntime-web): pinned in package.json, its integrity hashes in
+# package-lock.json; `npm ci` installs exactly that into node_modules/ (git-ignored), nothing comes from a CDN.
+node_modules/.npm-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(VENV)/.app-installed node_modules/.npm-installed
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.all-installed
+test: $(VENV)/.all-installed node_modules/.npm-installed
 	bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest
