@@ -23,7 +23,7 @@ $(VENV)/.all-installed: requirements.txt requirements-app.txt
 # The page's in-browser inference (onnxruntime-web): pinned in package.json, its integrity hashes in
 # package-lock.json; `npm ci` installs exactly that into node_modules/ (git-ignored), nothing comes from a CDN.
 node_modules/.npm-installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: $(VENV)/.app-installed node_modules/.npm-installed
