@@ -21,7 +21,7 @@ from tests.parity_support import STATUS, NodeRun, drawbench_canvases, server_inp
 
 TOLERANCE = 1e-5  # per pixel of the 28x28 input in [0, 1]
 MIN_SAME_TOP1 = 0.995
-DRAWBENCH = 1000  # drawing-benchmark canvases (the fixture holds fewer test images: repeated with new draws)
+DRAWBENCH = 820  # drawing-benchmark canvases: with the strokes over 1,000 (from the fixture: fewer sources, redrawn)
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs node (part of the set-up: node 20)")
 
