@@ -12,8 +12,8 @@ of each slot model (``Recognizer.default_slots``), both computing in float32 as 
 
 Each variant is scored as the original is when exported (``training.convert.evaluate_exported``: the whole test
 part of its split through the app's ONNX Runtime path) and compared with the original on the same images (same
-top-1, largest probability difference) and on the parity test's canvases as the page preprocesses them
-(webapp/static/preprocess.js in node). A variant passes when its test-part accuracy is within ``MAX_DROP`` of the
+top-1, largest probability difference) and on drawing-benchmark canvases of the test part as the app (and the
+page, to the bit) preprocesses them. A variant passes when its test-part accuracy is within ``MAX_DROP`` of the
 original's. The kept variant's files and a manifest of the same form as exported_models/manifest.json (the
 originals' entries with their file, sha256 and runtime accuracy replaced) go to exported_models/page/; the shipped
 models and their manifest are left as they are. Every figure, both variants', goes to the JSON record.
@@ -22,9 +22,9 @@ models and their manifest are left as they are. Every figure, both variants', go
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gzip
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,8 +36,10 @@ from onnx import TensorProto, numpy_helper
 from recognizer.files import sha256_bytes, write_atomic, write_json
 from recognizer.inference import Recognizer
 from recognizer.manifest import Manifest, ModelEntry
+from recognizer.preprocess import InputError, to_model_input
 from training.convert import evaluate_exported, weights_to_fp16
 from training.data import load_split
+from training.drawbench import BenchConfig, canvas_value, draw_params, place, skeleton_strokes, stroke_ink
 from training.paths import REPO_ROOT
 from training.utils import environment
 
@@ -84,14 +86,22 @@ def sizes(data: bytes) -> dict:
     return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=6, mtime=0))}
 
 
-def page_inputs(count: int) -> np.ndarray:
-    """The parity test's canvases as the page preprocesses them (node), refused ones left out."""
-    sys.path.insert(0, str(REPO_ROOT))
-    from tests.parity_support import drawbench_canvases, node_inputs, stroke_canvases
-
-    canvases = np.concatenate([drawbench_canvases(count)[0], stroke_canvases()])
-    status, inputs, _ = node_inputs(canvases)
-    return inputs[status == 0]
+def drawn_inputs(images: np.ndarray, count: int, seed: int = 29) -> np.ndarray:
+    """``count`` of the images redrawn as the drawing benchmark draws a canvas (training.drawbench: skeleton
+    strokes, size, slant, rotation, place, brush), through the app's preprocessing; refused drawings left out.
+    The page's preprocess.js gives these inputs to the bit (tests/test_preprocess_parity.py)."""
+    config = BenchConfig()
+    rng = np.random.default_rng(seed)
+    out = []
+    for index in rng.choice(len(images), size=min(count, len(images)), replace=False):
+        params = draw_params(config, np.random.default_rng([seed, int(index)]))
+        points, pairs = skeleton_strokes(images[index])
+        if len(points):
+            ink = stroke_ink(place(points, params, config.canvas), pairs, params["brush"], config.canvas,
+                             config.supersample)  # fmt: skip
+            with contextlib.suppress(InputError):  # refused: nothing to compare
+                out.append(to_model_input(canvas_value(ink)))
+    return np.stack(out)
 
 
 def staged(folder: Path, entry: ModelEntry, file: str, data: bytes) -> ModelEntry:
@@ -113,11 +123,12 @@ def measure(models: Path, out: Path, canvases: int, progress: bool) -> dict:
     """Every variant of every slot model: sizes, accuracy, agreement with the original; files staged in ``out``."""
     shipped = Recognizer(models)
     slots = shipped.default_slots()
-    x_page = page_inputs(canvases)
-    figures: dict = {"slots": {}, "page_inputs": len(x_page)}
+    splits = {slot: load_split(shipped.entry(name).split, shipped.entry(name).protocol or "auto")
+              for slot, name in slots.items()}  # fmt: skip
+    x_drawn = drawn_inputs(next(iter(splits.values())).parts["test"][0], canvases)
+    figures: dict = {"slots": {}, "drawn_inputs": len(x_drawn)}
     for slot, name in slots.items():
-        entry = shipped.entry(name)
-        data = load_split(entry.split, entry.protocol or "auto")
+        entry, data = shipped.entry(name), splits[slot]
         x_test = data.parts["test"][0].astype(np.float32) / 255.0
         original = evaluate_exported(models, name, data, progress=progress)
         row = {"model": name, "original": {**sizes(entry.path.read_bytes()), "test_accuracy": original["accuracy"],
@@ -134,7 +145,7 @@ def measure(models: Path, out: Path, canvases: int, progress: bool) -> dict:
                 "drop_points": 100 * (original["accuracy"] - scored["accuracy"]),
                 "passes": original["accuracy"] - scored["accuracy"] <= MAX_DROP,
                 "test_part": compare(shipped, small, name, x_test),
-                "page_canvases": compare(shipped, small, name, x_page),
+                "drawn_canvases": compare(shipped, small, name, x_drawn),
                 "seconds": time.perf_counter() - started,
             }  # fmt: skip
             print(f"{slot:9s} {variant:8s} {len(blob) / 1e6:5.2f} MB  test {scored['accuracy']:.4%} "
@@ -174,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the kept variant goes")
     parser.add_argument("--record", type=Path, default=DEFAULT_RECORD)
     parser.add_argument("--keep", choices=VARIANTS, default=None, help="default: the smallest that passes")
-    parser.add_argument("--canvases", type=int, default=820, help="drawing-benchmark canvases for the page parity")
+    parser.add_argument("--canvases", type=int, default=1000, help="drawing-benchmark canvases to compare on")
     parser.add_argument("--quiet", action="store_true")
 
 
