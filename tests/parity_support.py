@@ -57,7 +57,7 @@ def drawbench_canvases(count: int, seed: int = 29) -> tuple[np.ndarray, str]:
 
     images, source = test_images(20_000)
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(images), size=min(count, len(images)), replace=len(images) < count)
+    chosen = rng.choice(len(images), size=count, replace=len(images) < count)  # fewer images: redrawn differently
     config = BenchConfig()
     out = np.zeros((len(chosen), CANVAS, CANVAS, 4), np.uint8)
     for i, index in enumerate(chosen):
