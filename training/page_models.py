@@ -173,6 +173,8 @@ def keep(figures: dict, choice: str | None, staging: Path, out: Path, models: Pa
         blob = (staging / choice / file).read_bytes()
         write_atomic(out / file, blob)
         moved = dataclasses.replace(original, file=file, sha256=sha256_bytes(blob))
+        if original.run_record:  # the training run's record stays beside the shipped models
+            moved.run_record = f"../{original.run_record}"
         accuracy = row["variants"][choice]["test_accuracy"]
         moved.metrics = dataclasses.replace(original.metrics, runtime_test_accuracy=accuracy)
         entries.append(moved)
