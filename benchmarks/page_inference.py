@@ -6,9 +6,9 @@ Not the app: a tiny static test page served from 127.0.0.1 (http.server, only th
 onnxruntime-web from node_modules/ (WebAssembly, one thread: ``ort.wasm.min.js`` and
 ``ort-wasm-simd-threaded.{mjs,wasm}``), opens the three slot models and answers drawings the way the page will:
 a character drawn on a 400x400 canvas with the app's brush (tests/browser_support.py's characters), its pixels
-through webapp/static/preprocess.js, the 28x28 input through the three models. For each model set (the shipped
-float32 files, and the page variants in exported_models/page/ when present), in a fresh browser context (a cold
-cache):
+through webapp/static/preprocess.js, the 28x28 input through the three models (webapp/static/inference.js).
+For each model set (the shipped float32 files, and the page variants in exported_models/page/ when present), in a
+fresh browser context (a cold cache):
 
     open          from navigation to the three sessions created (the runtime's files and the models fetched)
     first answer  from navigation to the first drawing's three answers
@@ -57,6 +57,7 @@ PAGE = """<!doctype html>
 <body><canvas id="c" width="%(canvas)d" height="%(canvas)d"></canvas>
 <script type="module">
 import { toModelInput } from '/preprocess.js';
+import { answer, openSlots } from '/inference.js';
 ort.env.wasm.wasmPaths = '/ort/';
 ort.env.wasm.numThreads = 1;
 const canvas = document.getElementById('c');
@@ -72,13 +73,12 @@ const draw = (strokes) => {
   }
   return pen.getImageData(0, 0, canvas.width, canvas.height);
 };
-const argmax = (a) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
 window.bench = {
-  sessions: null,
-  async open(files) {
+  slots: null,
+  async open(set) {
     const t0 = performance.now();
-    this.sessions = await Promise.all(files.map((f) => ort.InferenceSession.create('/models/' + f,
-      { executionProviders: ['wasm'], graphOptimizationLevel: 'all' })));
+    const manifest = await (await fetch(`/sets/${set}/manifest.json`)).json();
+    this.slots = await openSlots(ort, manifest, (file) => `/sets/${set}/${file}`);
     return performance.now() - t0;
   },
   async answer(strokes) {
@@ -86,13 +86,9 @@ window.bench = {
     const t0 = performance.now();
     const x = toModelInput(pixels.data, pixels.width, pixels.height);
     const t1 = performance.now();
-    const top = [];
-    for (const s of this.sessions) {
-      const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [1, 1, 28, 28]) });
-      top.push(argmax(out[s.outputNames.includes('logits') ? 'logits' : s.outputNames[0]].data));
-    }
+    const answers = await answer(ort, this.slots, x, 1);
     const t2 = performance.now();
-    return { preprocess: t1 - t0, models: t2 - t1, total: t2 - t0, top };
+    return { preprocess: t1 - t0, models: t2 - t1, total: t2 - t0, top: answers.map((a) => a.top[0][0]) };
   },
   pixels(strokes) {
     const d = draw(strokes).data;
@@ -121,18 +117,19 @@ def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def site(root: Path, model_sets: dict[str, list[Path]]) -> None:
-    """Only what the test page needs: the page, preprocess.js, the runtime's three files, the models."""
+def site(root: Path, model_sets: dict[str, tuple[Path, list[str], list[Path]]]) -> None:
+    """Only what the test page needs: the page, preprocess.js and inference.js, the runtime's three files, and per
+    model set its manifest and the three slot models (``/sets/<n>/``)."""
     (root / "ort").mkdir()
-    (root / "models").mkdir()
     (root / "index.html").write_text(PAGE % {"canvas": CANVAS, "width": 2 * BRUSH})
-    shutil.copy(REPO / "webapp" / "static" / "preprocess.js", root / "preprocess.js")
+    for script in ("preprocess.js", "inference.js"):
+        shutil.copy(REPO / "webapp" / "static" / script, root / script)
     for name in ORT_FILES:
         os.symlink(ORT_DIST / name, root / "ort" / name)
-    for files in model_sets.values():
-        for f in files:
-            if not (root / "models" / f.name).exists():
-                os.symlink(f.resolve(), root / "models" / f.name)
+    for n, (folder, _, files) in enumerate(model_sets.values()):
+        (root / "sets" / str(n)).mkdir(parents=True)
+        for f in [folder / "manifest.json", *files]:
+            os.symlink(f.resolve(), root / "sets" / str(n) / f.name)
 
 
 def size(paths: list[Path]) -> dict:
@@ -144,14 +141,14 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def measure_set(browser, url: str, files: list[Path], rounds: int) -> tuple[dict, list]:
+def measure_set(browser, url: str, set_index: int, files: list[Path], rounds: int) -> tuple[dict, list]:
     context = browser.new_context()  # a fresh context: an empty cache
     page = context.new_page()
     try:
         started = time.perf_counter()
         page.goto(url + "/index.html")
         page.wait_for_function("window.ready === true", timeout=60_000)
-        open_ms = page.evaluate("files => bench.open(files)", [f.name for f in files])
+        open_ms = page.evaluate("set => bench.open(set)", set_index)
         opened = (time.perf_counter() - started) * 1000
         first = page.evaluate("s => bench.answer(s)", CHARACTERS["7"])
         first_answer = (time.perf_counter() - started) * 1000
@@ -177,7 +174,7 @@ def server_agreement(models: Path, names: list[str], drawn: list) -> dict:
         layer = np.frombuffer(base64.b64decode(b64), np.uint8).reshape(CANVAS, CANVAS, 4)
         x = to_model_input(canvas_value(png_data_url(layer)))
         for name, top in zip(names, page_top, strict=True):
-            same += int(recognizer.predict_batch(name, x[None])[0].argmax() == top)
+            same += int(recognizer.predict(name, x).char == top)
             n += 1
     return {"answers": n, "same_top1": same / max(n, 1)}
 
@@ -212,12 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     runtime = [ORT_DIST / n for n in ORT_FILES]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="page-bench-") as tmp, sync_playwright() as playwright:
-        site(Path(tmp), {k: v[2] for k, v in sets.items()})
+        site(Path(tmp), sets)
         server, url = serve(Path(tmp))
         browser = launch(playwright)
         try:
-            for label, (folder, names, files) in sets.items():
-                row, drawn = measure_set(browser, url, files, args.rounds)
+            for n, (label, (folder, names, files)) in enumerate(sets.items()):
+                row, drawn = measure_set(browser, url, n, files, args.rounds)
                 row["server_agreement"] = server_agreement(folder, names, drawn)
                 rows[label] = row
                 print(f"{label}: open {row['open_ms']:.0f} ms, first answer {row['first_answer_ms']:.0f} ms, "
