@@ -8,16 +8,16 @@ PORT ?= 7860
 .PHONY: run test lint data reproduce-quick export embed benchmarks
 
 # The app needs only its runtime (no torch); the tests need everything.
-$(VENV)/.app-installed: requirements-app.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-app.txt
-	touch $@
-
-$(VENV)/.all-installed: requirements.txt requirements-app.txt
+$(VENV)/.app-installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.all-installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.app-installed $@
 
 # The page's in-browser inference (onnxruntime-web): pinned in package.json, its integrity hashes in

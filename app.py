@@ -1,7 +1,7 @@
 """The EMNIST lab's web app: draw a character, compare three models, see why, browse the maps and results.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--models exported_models] [--assets assets] [--cuda]
-                  [--drawings data/drawings.sqlite3] [--no-keep]
+                  [--drawings data/drawings.sqlite3] [--no-keep] [--coverage 0.9]
 
 The entry point (Hugging Face Spaces run app.py): arguments, then ``webapp.build_demo`` and ``webapp.launch``.
 The app itself is the ``webapp`` package; no torch anywhere on this path.
@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from recognizer.conformal import DEFAULT_LEVEL, LEVELS
 from recognizer.drawings import DEFAULT_PATH
 from webapp import build_demo, launch
 from webapp.api import API_BATCH
@@ -37,6 +38,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the kept-drawings store, a SQLite file (default data/drawings.sqlite3, git-ignored)")
     parser.add_argument("--no-keep", action="store_true",
                         help="turn keeping drawings off (a public deployment); the app still reads drawings")
+    parser.add_argument("--coverage", type=float, default=DEFAULT_LEVEL, choices=LEVELS, metavar="LEVEL",
+                        help="how often a model's answer set holds the right character, on drawings like those it "
+                             f"was calibrated on (default {DEFAULT_LEVEL:g}; one of "
+                             + ", ".join(f"{v:g}" for v in LEVELS) + ")")
     return parser.parse_args(argv)
 
 
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch,
-                      drawings=args.drawings, keep=not args.no_keep)
+                      drawings=args.drawings, keep=not args.no_keep, level=args.coverage)
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
     return 0
 

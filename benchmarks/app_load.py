@@ -131,7 +131,7 @@ async def call_predict(client: httpx.AsyncClient, url: str, image: dict, session
     ``session`` is the user's session hash, as the browser and gradio_client send one per visitor: without
     one Gradio builds a fresh session state (a copy of every block's config) for every call.
     """
-    body: dict = {"data": [image, 5, False, ""]}
+    body: dict = {"data": [image, 5, False, "", ""]}  # image, top_k, include_input, models, only
     if session:
         body["session_hash"] = session
     response = await client.post(f"{url}{API}/call/predict", json=body)
@@ -154,7 +154,7 @@ async def call_predict(client: httpx.AsyncClient, url: str, image: dict, session
 async def run_predict(client: httpx.AsyncClient, url: str, image: dict, session: str | None = None) -> dict:
     """One /predict without the queue: ``POST /gradio_api/run/predict`` answers in its body (/predict sets
     queue=False, which opens this route; gradio_client and /call/ still use the queue)."""
-    body: dict = {"data": [image, 5, False, ""]}
+    body: dict = {"data": [image, 5, False, "", ""]}  # image, top_k, include_input, models, only
     if session:
         body["session_hash"] = session
     response = await client.post(f"{url}{API}/run/predict", json=body)

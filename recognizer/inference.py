@@ -10,6 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -22,13 +23,16 @@ CUDA_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 @dataclass
 class Prediction:
-    """One image's answer from one model. ``top`` holds (char, display, probability), best first."""
+    """One image's answer from one model. ``top`` holds (char, display, probability), best first; ``mode`` and
+    ``answer_set`` (a ``recognizer.answers.AnswerSet``) are set by ``recognizer.answers.shape``."""
 
     model: str
     top: list[tuple[str, str, float]]
     probabilities: np.ndarray
     features: np.ndarray | None
     latency_ms: float
+    mode: str = "anything"
+    answer_set: Any = None
 
     @property
     def char(self) -> str:

@@ -1,4 +1,4 @@
-"""Label rules of the EMNIST splits, in one place.
+"""Label rules of the EMNIST splits, in one place, with the folding rule every drawing score uses.
 
 The characters follow NIST's mapping files (``emnist-<split>-mapping.txt``): byclass is
 0-9, A-Z, a-z; bymerge and balanced merge the upper and lower case of 15 letters whose
@@ -8,6 +8,9 @@ shapes barely differ, keeping the upper-case character as the class name.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
+
+import numpy as np
 
 # Letters whose upper and lower case are one class in bymerge and balanced.
 MERGED_CASE_LETTERS = "CIJKLMOPSUVWXYZ"
@@ -59,3 +62,14 @@ def byclass_to_merged_index() -> list[int]:
     """For each byclass label, its label in the 47-class splits."""
     position = {c: i for i, c in enumerate(MERGED_CHARS)}
     return [position[merge_key(c)] for c in BYCLASS_CHARS]
+
+
+LETTER_SPLITS = ("byclass", "bymerge", "balanced")  # models that read letters (a digits-only model is not scored)
+
+
+def folded_hits(probs: np.ndarray, labels: Sequence[str], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 and top-3 hits per drawing in the merged classes (``truth``: MERGED_CHARS indices); a byclass 'c' is
+    right for 'C', 'c' and 'C/c'. The drawing benchmark, the kept drawings' scores and the fine-tune all use it."""
+    folded = np.array([MERGED_CHARS.index(merge_key(c)) for c in labels])
+    top3 = folded[np.argsort(-np.asarray(probs), axis=1, kind="stable")[:, :3]]
+    return top3[:, 0] == truth, (top3 == truth[:, None]).any(1)

@@ -123,7 +123,7 @@ class EntryMetrics(Record):
     """The run's test figures (``test_accuracy`` .. ``best_val_accuracy``, from the run's record), the export's
     ONNX Runtime score (``runtime_test_accuracy`` over ``runtime_n_test`` images, what the app gets); a recipe
     model's ``drawbench`` and ``latency`` (``slots.DrawingChecks.apply``); a kept fine-tune's ``kept`` figures and
-    ``runtime_val_accuracy`` (``finetune_kept.export_finetuned``)."""
+    ``runtime_val_accuracy`` (``export.export_finetuned``)."""
 
     NESTED = {"kept": KeptFigures, "drawbench": DrawBenchFigures, "latency": Latency}
     TOGETHER = {"test_accuracy": ("best_val_accuracy",), "kept": ("runtime_val_accuracy",)}
@@ -235,7 +235,7 @@ KEPT_RECIPE = ("kept_drawings", "kept_digest", "pool_images_per_epoch", "chosen_
 @dataclass
 class RecipeCard(Record):
     """How a lab model was trained: the drawing recipe's knobs and images (``slots.recipe_card``, all written
-    together), or a kept fine-tune's base, kept drawings and choice of epoch (``finetune_kept.new_entry``)."""
+    together), or a kept fine-tune's base, kept drawings and choice of epoch (``export.new_entry``)."""
 
     TOGETHER = {"augmentation": RECIPE_CARD, "finetuned_from": KEPT_RECIPE}
 
@@ -297,6 +297,34 @@ class SlotRule(Record):
 
 
 @dataclass
+class AnswerRules(Record):
+    """How the app turns this model's probabilities into an answer (``python -m training answers``): the prior
+    trade-off (``recognizer.answers.adjust``: ``log p - tau * (log training_prior - log target)``; ``tau`` 0, the
+    default, keeps the model as trained), the priors (``training_prior``: the training part's class frequencies;
+    ``kept_prior``: the kept drawings', smoothed; ``prior`` names the target: "uniform" or "kept"), and per mode
+    the conformal sets' ``thresholds`` (level -> the least folded probability a member needs,
+    ``recognizer.conformal``), what they were calibrated on and how many drawings that was. ``together``: whether
+    the three default slots' folded probabilities, averaged, beat each slot on the benchmark's test part per mode
+    (the app shows that answer only there), with its thresholds.
+    ``record`` names the results file with every figure."""
+
+    method: str | None = None
+    levels: list[float] | None = None
+    sets: dict[str, dict[str, Any]] | None = None  # mode -> {"thresholds": {"0.9": p}, "n": int, "on": str}
+    tau: float | None = None
+    prior: str | None = None
+    training_prior: list[float] | None = None
+    kept_prior: list[float] | None = None
+    together: dict[str, Any] | None = None  # {"models": the three slots, "modes": {mode: {"shown", "thresholds"}}}
+    record: str | None = None
+
+    def threshold(self, mode: str, level: float) -> float | None:
+        """The set threshold of a mode at a level, None where none was calibrated."""
+        found = ((self.sets or {}).get(mode) or {}).get("thresholds", {}).get(f"{level:g}")
+        return None if found is None else float(found)
+
+
+@dataclass
 class ModelEntry:
     """One exported model. ``path`` is the resolved .onnx path (not stored in the file).
 
@@ -310,7 +338,7 @@ class ModelEntry:
 
     PARTS: ClassVar[dict[str, type]] = {"input": InputSpec, "metrics": EntryMetrics, "training": TrainingRecord,
                                         "parity": ParityCheck, "export": ExportInfo, "recipe": RecipeCard,
-                                        "slot_rule": SlotRule}  # fmt: skip
+                                        "slot_rule": SlotRule, "answers": AnswerRules}  # fmt: skip
 
     name: str
     file: str
@@ -330,6 +358,7 @@ class ModelEntry:
     run_record: str = ""
     recipe: RecipeCard | None = None
     slot_rule: SlotRule | None = None
+    answers: AnswerRules | None = None
     path: Path | None = field(default=None, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
@@ -373,7 +402,8 @@ class ModelEntry:
 
 
 # The entry's parts left out of the file at these values
-OPTIONAL_PARTS = {"slot": None, "parity": None, "export": None, "run_record": "", "recipe": None, "slot_rule": None}
+OPTIONAL_PARTS = {"slot": None, "parity": None, "export": None, "run_record": "", "recipe": None, "slot_rule": None,
+                 "answers": None}
 
 
 @dataclass

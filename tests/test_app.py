@@ -48,7 +48,7 @@ from webapp.embeddings_tab import (
     embedding_points,
     mistakes,
 )
-from webapp.models_tab import accuracy_line, model_card, models_table, percent, recipe_lines, status_markdown
+from webapp.model_cards import accuracy_line, model_card, models_table, percent, recipe_lines, status_markdown
 from webapp.results import build_results_tab, read_results, results_views
 from webapp.served import ServedModels
 
@@ -306,8 +306,8 @@ def test_canvas_png_reads_like_the_sketchpad_value(lab: ServedModels, canvases) 
     """The canvas sends its PNG; decoded, it is the Sketchpad's value form and gives the same model input."""
     value = sketchpad_value(canvases[0][0])
     decoded = canvas_value(png_data_url(value["layers"][0]))
-    assert np.array_equal(decoded["layers"][0], value["layers"][0])
-    assert np.abs(decoded["composite"].astype(int) - value["composite"].astype(int)).max() <= 1
+    assert np.array_equal(decoded.layer, value["layers"][0])
+    assert np.abs(decoded.composite.astype(int) - value["composite"].astype(int)).max() <= 1
     a, b = analyse(lab, value, lab.slot_defaults()), analyse(lab, decoded, lab.slot_defaults())
     assert np.allclose(a.x28, b.x28, atol=1e-2) and [r.prediction.char for r in a.slots] == [
         r.prediction.char for r in b.slots]
@@ -458,17 +458,15 @@ def test_missing_embedding_says_so(lab: ServedModels, tiny_models: Path, tmp_pat
     points, note = embedding_points(other, "lenet5-byclass", "umap")
     assert points["x"] == [] and "No map" in note and "embed" in note
     assert mistakes(other, "lenet5-byclass") == ([], "")
-    assert "No results" in other.results().message
+    assert "No results" in results_views(tmp_path / "results")[0].message
 
 
 def test_results_view(tiny_assets: Path) -> None:
     folder = tiny_assets / "results"
     view = read_results(folder)
-    assert view.message is None and "Reproduced results" in view.readme
-    # Relative links and images go through Gradio's file route; web links stay as they are.
-    assert f"![table8-heatmap](/gradio_api/file={(folder / 'figures' / 'table8-heatmap.png').resolve()})" in view.readme
-    assert f"[table8.csv](/gradio_api/file={(folder / 'table8.csv').resolve()})" in view.readme
-    assert "[report](https://example.org/report.pdf)" in view.readme
+    assert view.message is None and [s.name for s in view.sections] == ["table8"]
+    # The table's CSV is linked through Gradio's file route (the folder's README is for people: never read).
+    assert f"[table8.csv](/gradio_api/file={(folder / 'table8.csv').resolve()})" in view.sections[0].body
     assert view.tables == [("table8", ["key", "test_accuracy", "report"],
                             [["byclass", "0.861", "88.27"], ["bymerge", "0.902", "91.0"]])]
     assert [caption for _, caption in view.images] == [
@@ -486,10 +484,10 @@ def test_each_profile_gets_its_own_results_view(tiny_assets: Path, tmp_path: Pat
     (paper / "README.md").write_text("# Paper profile\n")
     (paper / "runs" / "some-run").mkdir(parents=True)  # run records are not tables of the view
     (paper / "runs" / "some-run" / "history.csv").write_text("epoch,loss\n1,0.5\n")
-    views = ServedModels(tmp_path / "no-models", assets).results_views()
+    views = results_views(assets / "results")
     assert [v.label for v in views] == ["paper profile", "results"]
-    assert "Paper profile" in views[0].readme and [t for t, _, _ in views[0].tables] == ["table8"]
-    assert "Reproduced results" in views[1].readme and len(views[1].images) == 3
+    assert views[0].overview.startswith("**paper** profile") and [t for t, _, _ in views[0].tables] == ["table8"]
+    assert [s.name for s in views[1].sections] == ["table8"] and len(views[1].images) == 3
 
 
 def test_two_results_folders_of_one_profile_say_what_they_hold(tmp_path: Path) -> None:
@@ -544,8 +542,8 @@ def test_committed_results_get_one_section_per_table(folder: str) -> None:
 
 
 def test_results_sections_from_claims_with_intervals(tmp_path: Path) -> None:
-    """Verdicts with intervals (``verdict``, ``interval``) and the older ``holds``; a README cut at its headings
-    when it has no anchors; a table the README lacks shown from its CSV."""
+    """Verdicts with intervals (``verdict``, ``interval``) and the older ``holds``; every table from its JSON (the
+    README is never read), its CSV linked; an unreadable JSON says so."""
     claim = {"text": "A beats B", "kind": "best", "expect": "a", "basis": "validation", "verdict": "tie",
              "against": "b", "detail": "A is best on validation accuracy (90.00%)",
              "interval": {"diff": 0.0012, "low": -0.001, "high": 0.0034, "n": 12675,
@@ -558,14 +556,14 @@ def test_results_sections_from_claims_with_intervals(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# Head\n\nintro\n\n## Table 1: first (x)\n\n| run | acc |\n|---|---|\n"
                                         "| a | 90 |\n\n- Report: A beats B. Here: **tie**.\n- a note\n")
     view = read_results(tmp_path)
-    assert view.label == "paper profile" and view.overview == "# Head\n\nintro"
+    assert view.label == "paper profile" and "| Table 1 | ≈ **tie**" in view.overview and "intro" not in view.overview
     first, nine = view.sections
     assert (first.name, first.tab, nine.tab) == ("t1", "Table 1", "Nine")
     assert first.verdicts[0].startswith("- ≈ **tie** (a − b = +0.12 pts [−0.10, +0.34], paired bootstrap over "
                                         "12,675 test images; McNemar p = 0.31) — the report: A beats B.")
     assert first.verdicts[1].startswith("- ✗ **does not hold** — the report: C beats D.")
-    assert first.body == "| run | acc |\n|---|---|\n| a | 90 |\n\n- a note"
-    assert nine.body == "| key | acc |\n|---|---|\n| x | 0.5 |" and nine.verdicts == []
+    assert first.body.startswith("| row | test accuracy % |") and "A beats B" not in first.body
+    assert f"[t9.csv](/gradio_api/file={(tmp_path / 't9.csv').resolve()})" in nine.body and nine.verdicts == []
     (tmp_path / "t9.json").write_text("{broken")
     assert read_results(tmp_path).sections[1].problem.startswith("⚠ Cannot read t9.json")
 
@@ -629,7 +627,7 @@ def test_api_lists_only_the_named_endpoints(served) -> None:
     assert set(endpoints["named_endpoints"]) == {"/predict", "/models", "/keep"}
     assert endpoints["unnamed_endpoints"] == {}
     parameters = [p["parameter_name"] for p in endpoints["named_endpoints"]["/predict"]["parameters"]]
-    assert parameters == ["image", "top_k", "include_input", "models"]
+    assert parameters == ["image", "top_k", "include_input", "models", "only"]
 
 
 def test_api_predict_real_drawings(served, canvases, tmp_path: Path) -> None:
@@ -784,6 +782,29 @@ def test_raw_route_bad_parameter(served, files: dict[str, Path]) -> None:
     client, _ = served
     response = raw_post(client.src, files["drawing.png"].read_bytes(), top_k="many")
     assert response.status_code == 400 and "top_k" in response.json()["error"]
+
+
+def test_api_returns_sets_and_honours_only(served, files: dict[str, Path]) -> None:
+    """Each model's answer carries its set (characters, best first), the coverage and the mode; only= keeps every
+    answer to digits or letters, through gradio_client and the raw route; a mode that is none is refused."""
+    from gradio_client import handle_file
+
+    client, lab = served
+    for only, kind in (("digits", str.isdigit), ("letters", str.isalpha)):
+        answer = client.predict(handle_file(str(files["drawing.png"])), 5, False, "", only, api_name="/predict")
+        raw = raw_post(client.src, files["drawing.png"].read_bytes(), only=only, include_input="false").json()
+        for result in (answer, raw):
+            assert result["ok"] and result["mode"] == only, result
+            for m in result["models"]:
+                assert m["mode"] == only and all(kind(t["char"]) for t in m["top"]), m
+                entry = lab.entry(m["model"])
+                if entry.answers is not None:  # the shipped models: calibrated sets at the app's level
+                    assert m["set"] and all(kind(c[0]) for c in m["set"]) and m["coverage"] == lab.level
+                    assert m["set"][0][0] == m["top"][0]["char"][0].upper() or m["set"][0] == m["top"][0]["char"]
+                else:
+                    assert m["set"] is None and m["coverage"] is None
+    response = raw_post(client.src, files["drawing.png"].read_bytes(), only="shapes")
+    assert response.status_code == 400 and "only='shapes'" in response.json()["error"]
 
 
 def test_api_models(served) -> None:

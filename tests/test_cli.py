@@ -27,7 +27,7 @@ def test_help_lists_every_command() -> None:
     done = subprocess.run([sys.executable, "-m", "training", "--help"], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert set(COMMANDS) == {"data", "train", "reproduce", "export", "embed", "drawbench", "drawings"}
+    assert set(COMMANDS) == {"data", "train", "reproduce", "export", "embed", "drawbench", "drawings", "answers"}
     for name in COMMANDS:
         assert name in done.stdout
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from recognizer.labels import LETTER_SPLITS
 from training import drawbench, reproduce
 from training.__main__ import main
 from training.data import load_pool
@@ -50,7 +51,7 @@ def test_drawbench_command_on_the_fixture(emnist_env: Path, tmp_path: Path, monk
     assert len(sources) == result["n_sources"] >= 40
     manifest = json.loads((REPO / "exported_models" / "manifest.json").read_text())
     assert [m["name"] for m in result["models"]] == [e["name"] for e in manifest["models"]
-                                                      if e["split"] in drawbench.BENCH_SPLITS]
+                                                      if e["split"] in LETTER_SPLITS]
     assert len(result["models"]) >= 5
     for model in result["models"]:
         assert 0 <= model["drawn"]["top1"] <= model["drawn"]["top3"] <= 1
@@ -82,7 +83,7 @@ def test_committed_figures_compare_every_shipped_model() -> None:
     manifest = json.loads((REPO / "exported_models" / "manifest.json").read_text())
     scored = {m["name"]: m["sha256"] for m in result["models"]}
     for entry in manifest["models"]:
-        if entry["split"] in drawbench.BENCH_SPLITS:
+        if entry["split"] in LETTER_SPLITS:
             assert scored.get(entry["name"]) == entry["sha256"], f"{entry['name']}: no drawbench figure for this file"
         else:  # Study B's digit model reads no letters
             assert entry["split"] == "mnist50" and entry["name"] not in scored

@@ -19,6 +19,7 @@ import pytest
 
 from recognizer import drawings
 from recognizer.drawings import Drawing, InvalidDrawing, SQLiteStore, StoreUnavailable, open_store
+from recognizer.labels import MERGED_CHARS
 
 REPO = Path(__file__).resolve().parents[1]
 SHA = "ab" * 32
@@ -79,7 +80,7 @@ def test_labels_of_kept_characters() -> None:
     assert len(drawings.CHARACTERS) == 62 + 15
     assert drawings.merged_character("o") == drawings.merged_character("O/o") == "O"
     assert drawings.byclass_label("O/o") is None and drawings.byclass_label("z") == 61
-    assert drawings.merged_label("a") == drawings.MERGED_CHARS.index("a")
+    assert drawings.merged_label("a") == MERGED_CHARS.index("a")
     assert drawings.parse_character(" 7 ") == "7"
 
 
@@ -243,7 +244,7 @@ def test_dataset_export_in_emnist_form(store: SQLiteStore, tmp_path: Path) -> No
     byclass = gzip.decompress((out / "emnist-drawings-train-byclass-labels-idx1-ubyte.gz").read_bytes())
     merged = gzip.decompress((out / "emnist-drawings-train-bymerge-labels-idx1-ubyte.gz").read_bytes())
     assert list(byclass[8:]) == [36, drawings.NO_LABEL]  # 'a' is byclass 36; 'O/o' has no byclass label
-    assert list(merged[8:]) == [drawings.MERGED_CHARS.index("a"), drawings.MERGED_CHARS.index("O")]
+    assert list(merged[8:]) == [MERGED_CHARS.index("a"), MERGED_CHARS.index("O")]
     mapping = (out / "emnist-drawings-byclass-mapping.txt").read_text().splitlines()
     assert mapping[36] == f"36 {ord('a')}" and len(mapping) == 62
     rows = list(csv.DictReader((out / "drawings.csv").open()))

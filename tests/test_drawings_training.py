@@ -1,4 +1,4 @@
-"""Kept drawings on the torch side (training/drawings.py, training/finetune_kept.py, training/fromonnx.py): the
+"""Kept drawings on the torch side (training/kept.py, training/finetune_kept.py, training/fromonnx.py): the
 keyed split, the exact ONNX-to-torch load, and export -> score -> fine-tune -> export on a store of drawing-benchmark
 renderings of the fixture's real images."""
 
@@ -13,12 +13,13 @@ import pytest
 import torch
 from app_support import fixture_data
 
-from recognizer.drawings import folded_hits, open_store, score_drawings
+from recognizer.drawings import open_store, score_drawings
 from recognizer.files import sha256_file
 from recognizer.inference import Recognizer
-from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
+from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, folded_hits
 from recognizer.manifest import Manifest
-from training import drawbench, drawings, finetune_kept, fromonnx
+from training import drawbench, export, finetune_kept, fromonnx
+from training import kept as drawings
 from training.__main__ import main
 from training.data import load_pool
 
@@ -202,7 +203,7 @@ def test_the_finetuned_model_exports_as_a_selectable_model(work: dict, finetuned
     _, run_dir = finetuned
     shipped = {p.name: sha256_file(p) for p in MODELS.glob("*.onnx")}
     out = work["tmp"] / "models"
-    entry = finetune_kept.export_finetuned(run_dir, out, MODELS, bench_per_class=1, progress=False)
+    entry = export.export_finetuned(run_dir, out, MODELS, bench_per_class=1, progress=False)
     assert entry.name == "residual_cnn-byclass_kept" and entry.family == "residual_cnn"
     assert entry.parity.passed and entry.parity.max_abs_logit_diff < 1e-4
     assert entry.recipe.finetuned_from["name"] == "residual_cnn-byclass"

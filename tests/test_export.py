@@ -58,7 +58,7 @@ def test_export_writes_both_models(exported) -> None:
 
 
 def test_parity_recorded_and_holds(exported) -> None:
-    import training.trainer as T
+    import training.runfolder as T
 
     raw = json.loads((exported.out / "manifest.json").read_text())["models"]
     x, y = _test_images()
@@ -82,7 +82,7 @@ def test_export_keeps_the_torch_weights_and_a_fine_tune_starts_from_them(exporte
     fine-tune's loader takes them (BatchNorm as trained) and gives the ONNX logits; a changed file is refused."""
     import shutil
 
-    import training.trainer as T
+    import training.runfolder as T
     from training.fromonnx import OnnxLoadError, load_exported, torch_logits
 
     x, _ = _test_images()

@@ -175,10 +175,11 @@ def test_unknown_keys_in_every_part_round_trip(tmp_path: Path) -> None:
     raw = json.loads(SHIPPED.read_text())
     entry = raw["models"][0]
     figures = {"name": "residual_cnn-byclass", "validation": 0.9, "drawn_top1": None, "n_val": None, "new": 1}
+    answers = entry.pop("answers", None)  # the parts in the order an entry writes them: answers after slot_rule
     entry |= {"recipe": {"profile": "lab", "augmentation": {"rotate": 12.0}, "pool_images": "all", "future": [1]},
               "slot_rule": {"slot": "byclass", "rule": "r", "lab": figures, "reproduction": None, "takes_slot": True,
                             "reason": "why", "later": "x"},
-              "future_part": {"a": 1}}  # fmt: skip
+              **({"answers": answers | {"later": 2}} if answers else {}), "future_part": {"a": 1}}  # fmt: skip
     for part in ("input", "metrics", "training", "parity", "export"):
         entry[part]["added_later"] = {"nested": [1, 2]}
     entry["metrics"] |= {"drawbench": {"top1": 0.5, "new_figure": 0.1}, "latency": {"p50_ms": 1.0, "p99_ms": 2.0}}
@@ -188,6 +189,7 @@ def test_unknown_keys_in_every_part_round_trip(tmp_path: Path) -> None:
     e = manifest.models[0]
     assert e.metrics.drawbench.extra == {"new_figure": 0.1} and e.slot_rule.lab.extra == {"new": 1}
     assert e.recipe.extra == {"future": [1]} and e.extra == {"future_part": {"a": 1}}
+    assert answers is None or (e.answers.extra == {"later": 2} and e.answers.threshold("anything", 0.9) is not None)
     written = json.loads(manifest.write(tmp_path / "again.json").read_text())
     assert written == raw
     assert (tmp_path / "again.json").read_text() == (tmp_path / "manifest.json").read_text()  # in the same order

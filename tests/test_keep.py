@@ -26,8 +26,8 @@ from recognizer.drawings import CHARACTERS, StoreUnavailable
 from webapp.api import keep_json
 from webapp.canvas import PREFIX, png_data_url
 from webapp.draw import CanvasMemory
-from webapp.keeping import STORED, character_choices
-from webapp.kept_tab import caption, kept_summary, scores_table
+from webapp.keep_store import STORED, character_choices
+from webapp.kept_drawings_tab import caption, kept_summary, scores_table
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -91,6 +91,7 @@ def test_keep_through_the_tab_stores_the_drawing_and_undo_takes_it_back(models, 
     assert [a["model"] for a in d.answers] == lab.slot_defaults()
     for a in d.answers:
         assert a["sha256"] == lab.entry(a["model"]).sha256 and len(a["top"]) == 5
+        assert a["mode"] == "anything" and isinstance(a["set"], list)  # "What are you drawing?" is kept too
     assert lab.store.count() == 1
     undone = tab.keep.on_undo(memory)
     assert f"Deleted drawing {drawing_id}" in undone[tab.keep.status] and undone[tab.keep.keep_on] is False

@@ -10,16 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from recognizer.ink import _grey_where, _ink_levels, _mask_box, _percentiles8
+from recognizer.inputs import MAX_SIDE, _opaque8
 from recognizer.preprocess import (
-    MAX_SIDE,
     BadImage,
     InputError,
     NothingDrawn,
-    _grey_where,
-    _ink_levels,
-    _mask_box,
-    _opaque8,
-    _percentiles8,
     frame,
     from_idx,
     sketchpad_value,

@@ -19,7 +19,8 @@ from training.data import PAIR_BASE, labels_from_merged, load_pool, load_split, 
 from training.experiments import TABLES, load_spec
 from training.losses import PartialLabelLoss, create_loss
 from training.optim import EMAModel
-from training.trainer import load_trained, prepare_data, train
+from training.runfolder import load_trained
+from training.trainer import prepare_data, train
 
 EVERY_KNOB = dict(aug_rotate=12.0, aug_shear=12.0, aug_scale=0.12, aug_translate=0.08, aug_elastic=1.5,
                   aug_stroke=0.5, aug_contrast=0.3, aug_blur=1.0, schedule="cosine", warmup_epochs=1,

@@ -11,7 +11,7 @@ import pytest
 from board_support import scalars
 
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS
-from training import reproduce, runner
+from training import reproduce, runner, sweep
 from training.claims import evaluate_claims
 from training.collect import load_results
 from training.config import RunConfig
@@ -170,12 +170,12 @@ def test_a_warm_started_run_equals_an_unbroken_one(emnist_env: Path, tmp_path: P
     short, long = RunConfig(**base, epochs=1), RunConfig(**base, epochs=3)
     assert runner.chains([long, short]) == [[short, long]]
     chained, fresh = tmp_path / "chained", tmp_path / "fresh"
-    events = list(runner.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), False))
+    events = list(sweep.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), False))
     assert [(e.run_id, e.ended, e.error) for e in events] == [
         (short.run_id(), False, None), (short.run_id(), True, None), (long.run_id(), False, None),
         (long.run_id(), True, None),
     ]  # fmt: skip
-    list(runner.run_chain([long.to_dict()], str(fresh), "cpu", str(emnist_env), progress=False))
+    list(sweep.run_chain([long.to_dict()], str(fresh), "cpu", str(emnist_env), progress=False))
     a = json.loads((chained / long.run_id() / "metrics.json").read_text())
     b = json.loads((fresh / long.run_id() / "metrics.json").read_text())
     assert "warm start" in (chained / long.run_id() / "log.txt").read_text()
@@ -187,7 +187,7 @@ def test_a_warm_started_run_equals_an_unbroken_one(emnist_env: Path, tmp_path: P
     assert [step for step, _ in warm] == [step for step, _ in unbroken] == [1, 2, 3]
     assert [v for _, v in warm] == pytest.approx([v for _, v in unbroken], rel=1e-5)
     # A chain whose runs are all finished trains nothing and says nothing.
-    assert list(runner.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), False)) == []
+    assert list(sweep.run_chain([short.to_dict(), long.to_dict()], str(chained), "cpu", str(emnist_env), False)) == []
 
 
 def test_claims_are_judged_on_validation_not_test() -> None:

@@ -137,17 +137,17 @@ def test_the_reproduction_keeps_the_slot_unless_beaten_on_both(made) -> None:
 
 
 def test_decide_slot_needs_both_figures() -> None:
-    rep = L.Figures("residual_cnn-byclass", 0.88, 0.80)
-    assert L.decide_slot("byclass", L.Figures("x", 0.89, 0.81), rep).takes_slot
+    rep = L.SlotFigures("residual_cnn-byclass", 0.88, 0.80)
+    assert L.decide_slot("byclass", L.SlotFigures("x", 0.89, 0.81), rep).takes_slot
     for val, drawn in ((0.89, 0.80), (0.88, 0.95), (0.87, 0.95), (None, 0.95), (0.95, None)):
-        decision = L.decide_slot("byclass", L.Figures("x", val, drawn), rep)
+        decision = L.decide_slot("byclass", L.SlotFigures("x", val, drawn), rep)
         assert not decision.takes_slot and "residual_cnn-byclass stays the default" in decision.reason
-    decided = L.decide_slot("byclass", L.Figures("x", 0.1, 0.1), None)
+    decided = L.decide_slot("byclass", L.SlotFigures("x", 0.1, 0.1), None)
     assert decided.takes_slot and decided.to_dict()["reproduction"] is None  # written as null, as before
 
 
 def test_settle_slots_gives_a_lost_slot_back_to_the_reproduction() -> None:
-    rule = L.decide_slot("byclass", L.Figures("lab", 0.5, 0.5), L.Figures("repro", 0.9, 0.9))
+    rule = L.decide_slot("byclass", L.SlotFigures("lab", 0.5, 0.5), L.SlotFigures("repro", 0.9, 0.9))
     models = [ModelEntry("lab", "lab.onnx", "", slot_rule=rule), ModelEntry("repro", "r.onnx", ""),
               ModelEntry("old", "o.onnx", "", slot="byclass")]  # fmt: skip
     L.settle_slots(models)
@@ -169,7 +169,7 @@ def test_a_slow_model_is_not_exported(made, tmp_path: Path, capsys) -> None:
 
 
 def test_the_model_card_shows_how_and_on_what_it_was_trained(made) -> None:
-    from webapp.models_tab import model_card, models_table
+    from webapp.model_cards import model_card, models_table
     from webapp.served import ServedModels
 
     lab = ServedModels(made.refs["strong"], made.tmp / "assets")

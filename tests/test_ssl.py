@@ -18,12 +18,14 @@ import torch
 from recognizer.embeddings import STAGE_NAMES, load_embedding
 from recognizer.manifest import TrainingRecord
 from training import embed, fixmatch, ssl, trainer
-from training.augmentation import MILD, SIMCLR_VIEWS, HandwritingAugment, augment, strong_view
-from training.collect import load_results, pick_without_validation
+from training.augmentation import strong_view
+from training.choose import pick_without_validation
+from training.collect import load_results
 from training.config import RunConfig
 from training.data import load_studyb
 from training.experiments import Row, Spec, SpecError, load_spec
 from training.export import select_candidates
+from training.handwriting import MILD, SIMCLR_VIEWS, HandwritingAugment, augment
 from training.models import create_model
 from training.plan import plan_table
 from training.runfolder import RunFolder

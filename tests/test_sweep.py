@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from board_support import image_tags, scalars
 
-from training import runner
+from training import runner, sweep
 from training.plan import plan_table
 from training.sweep import SweepLine, follow, gpu_share
 
@@ -205,6 +205,6 @@ def test_a_two_node_sweep_survives_a_killed_task_and_equals_runs_without_ray(
     reference = tmp_path / "reference"
     with runner.torch_threads(1):
         for chain in ([first, killed], other):
-            list(runner.run_chain([c.to_dict() for c in chain], str(reference), "cpu", str(emnist_env), False))
+            list(sweep.run_chain([c.to_dict() for c in chain], str(reference), "cpu", str(emnist_env), False))
             for c in chain:
                 assert _comparable(runs / c.run_id()) == _comparable(reference / c.run_id()), c.run_id()

@@ -16,8 +16,8 @@ from board_support import scalars
 
 from training.config import RunConfig
 from training.records import Metrics
-from training.runfolder import RunFolder
-from training.trainer import TrainState, load_trained, train
+from training.runfolder import RunFolder, load_trained
+from training.trainer import TrainState, train
 from training.utils import stratified_subset
 
 REPO = Path(__file__).resolve().parents[1]

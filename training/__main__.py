@@ -1,4 +1,4 @@
-"""One command line for the torch side: data | train | reproduce | export | embed | drawbench.
+"""One command line for the torch side: data | train | reproduce | export | embed | drawbench | answers | drawings.
 
     python -m training data --protocol pool
     python -m training train --model residual_cnn --split byclass --optimizer nadam --lr 2e-4 --activation swish
@@ -8,7 +8,8 @@
     python -m training drawbench
 
 Every command is built the same way: ``add_arguments(parser)`` declares its flags and ``run(args)`` does the work
-and returns the exit code. ``data`` and ``train`` are defined here; the others live in their own modules.
+and returns the exit code. ``data``, ``train`` and ``drawings`` (which spans three modules) are defined here; the
+others live in their own modules.
 """
 
 from __future__ import annotations
@@ -30,10 +31,20 @@ from typing import NamedTuple
 if __name__ == "__main__" and sys.argv[1:2] == ["embed"]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from training import drawbench, drawings, embed, export, reproduce  # noqa: E402
+from recognizer.drawings import StoreUnavailable, open_store  # noqa: E402
+from recognizer.files import write_json  # noqa: E402
+from training import answers, drawbench, embed, export, finetune_kept, kept, reproduce  # noqa: E402
 from training.config import RunConfig  # noqa: E402
-from training.data import DataError, default_root, describe, load_split, write_pool_pack  # noqa: E402
+from training.data import (  # noqa: E402
+    DataError,
+    default_root,
+    describe,
+    load_pool,  # noqa: E402
+    load_split,
+    write_pool_pack,
+)
 from training.models import MODELS  # noqa: E402
+from training.paths import models_dir  # noqa: E402
 from training.trainer import train  # noqa: E402
 
 SPLITS = ("byclass", "bymerge", "balanced", "mnist50")
@@ -189,6 +200,67 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# drawings: the kept drawings (training/kept.py), a fine-tune on them (training/finetune_kept.py) and its export
+# (training/export.py). Wired here, the one file above all three.
+
+
+def add_drawings_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="drawings_command", required=True)
+    export_cmd = sub.add_parser("export", help="the kept drawings as a dataset (EMNIST IDX, PNGs, CSV), split by id")
+    export_cmd.add_argument("--out", type=Path, required=True)
+    score = sub.add_parser("score", help="every exported model's top-1 and top-3 on the kept drawings")
+    score.add_argument("--models", type=Path, default=None, help="export folder (default: $MODELS_DIR)")
+    score.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    render_cmd = sub.add_parser("render", help="keep canvas renderings of pool training images (a trial store)")
+    render_cmd.add_argument("--count", type=int, default=500)
+    render_cmd.add_argument("--seed", type=int, default=2212)
+    render_cmd.add_argument("--models", type=Path, default=None, help="record these models' answers")
+    render_cmd.add_argument("--data-root", type=Path, default=None)
+    finetune_kept.add_arguments(sub.add_parser("finetune", help="fine-tune a slot's model on the kept drawings"))
+    for p in (export_cmd, score, render_cmd, sub.choices["finetune"]):
+        p.add_argument("--store", type=Path, default=None, help="the SQLite store (default: data/drawings.sqlite3)")
+
+
+def run_drawings(args: argparse.Namespace) -> int:
+    try:
+        if args.drawings_command == "export":
+            print(json.dumps(kept.export_kept(args.store, args.out)))
+        elif args.drawings_command == "score":
+            drawings = kept.read_kept(args.store)
+            results = kept.score_models(drawings, args.models)
+            print(f"{len(drawings)} kept drawings; test part {len(drawings.part('test'))}")
+            print("\n".join(kept.score_table(results, ("all", "test"))))
+            if args.json:
+                write_json(args.json, {"n": len(drawings), "models": results})
+        elif args.drawings_command == "render":
+            pool = load_pool(Path(args.data_root or default_root()))
+            sources = kept.pick_training_sources(pool, args.count, args.seed)
+            with open_store(args.store) as store:
+                ids = kept.render_into(store, pool, sources, args.seed, args.models or models_dir())
+                print(f"kept {len(ids)} renderings of {len(sources)} pool training images; store holds {store.count()}")
+        else:
+            return run_finetune(args, kept.read_kept(args.store))
+    except (StoreUnavailable, ValueError) as err:  # ValueError: a model or store the fine-tune cannot use
+        print(f"drawings: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_finetune(args: argparse.Namespace, drawings: kept.KeptSet) -> int:
+    config = finetune_kept.FinetuneConfig(args.model, args.epochs, args.lr, args.batch_size, args.kept_repeats,
+                                          args.pool_per_epoch, args.seed, args.eval_limit)  # fmt: skip
+    run_dir = finetune_kept.finetune(drawings, config, args.models, args.data_root, args.runs_dir,
+                                     progress=not args.quiet)  # fmt: skip
+    result = json.loads((run_dir / "result.json").read_text())
+    print(json.dumps({k: result[k] for k in ("run_id", "kept", "chosen_epoch", "before", "after")}, indent=1))
+    if not args.no_export:
+        entry = export.export_finetuned(run_dir, args.out or args.models, args.models, args.data_root,
+                                        args.bench_per_class, progress=not args.quiet)  # fmt: skip
+        print(f"exported {entry.name}: {'DEFAULT' if entry.slot else 'selectable'}; {entry.slot_rule.reason}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # The command line
 
 
@@ -200,8 +272,10 @@ COMMANDS = {
     "embed": Command("compute embedding maps of the exported models", embed.add_arguments, embed.run, embed.__doc__),
     "drawbench": Command("score the exported models on drawings made from held-out test images",
                          drawbench.add_arguments, drawbench.run, drawbench.__doc__),
-    "drawings": Command("kept drawings: export | score | finetune | render", drawings.add_arguments, drawings.run,
-                        drawings.__doc__),
+    "answers": Command("calibrate the answer sets, measure the modes and the prior", answers.add_arguments,
+                       answers.run, answers.__doc__),
+    "drawings": Command("kept drawings: export | score | finetune | render", add_drawings_arguments, run_drawings,
+                        kept.__doc__),
 }
 
 
@@ -232,3 +306,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())
+

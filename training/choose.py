@@ -2,27 +2,26 @@
 split (``recipe_candidates``), each a ``Candidate`` that ``training/export.py`` takes through its one path.
 
 Which runs: Table 8's final residual CNN of each split (slot = split), and for each baseline family (LeNet-5, plain
-CNN, ResNet-50) its run with the best *validation* accuracy over every table (``collect.pick_winners``); test figures
+CNN, ResNet-50) its run with the best *validation* accuracy over every table (``pick_winners``); test figures
 never choose. A table without a validation part (Study B's SSL table) ships the first-seed run of the row its spec's
-``export_rows`` rank best on the figure its claims are decided on (``collect.pick_without_validation``), exported
+``export_rows`` rank best on the figure its claims are decided on (``pick_without_validation``), exported
 only when the table is named (``--table studyB_ssl``, with its runs folder), so the default export is unchanged.
 
 The drawing recipe (``--lab``): per split, the finished row of the recipe tables (``experiments.LAB_TABLES``) in the
-results folder with the best validation accuracy (then validation loss: ``collect.validation_rank``), never a test
+results folder with the best validation accuracy (then validation loss: ``validation_rank``), never a test
 or drawing figure; it ships as ``<model>_lab-<split>`` with the checks of ``training/slots.py``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recognizer.manifest import SLOTS
-from training.collect import pick_winners, pick_without_validation, validation_rank
-from training.experiments import LAB_TABLES
-from training.paths import shown
-from training.records import RecordError, ResultRow, TableResult, Winners
-from training.slots import recipe_model_name
+from training.experiments import LAB_TABLES, TABLES, load_spec
+from training.paths import repo_relative
+from training.records import RecordError, ResultRow, TableResult, Winner, Winners
 
 FINAL_TABLE = "table8"  # the final residual CNN per split
 FINAL_FAMILY = "residual_cnn"
@@ -56,7 +55,7 @@ def read_tables(folder: Path, profile: str | None, messages: list[str]) -> dict[
             table = TableResult.read(path)
         except RecordError as err:
             reason = str(err).removeprefix(f"{path}: ")
-            messages.append(f"skipping {shown(path)}: not a results table ({reason})")
+            messages.append(f"skipping {repo_relative(path)}: not a results table ({reason})")
             continue
         if profile and table.profile not in ("", profile):
             messages.append(f"skipping {path.name}: profile {table.profile!r}, not {profile!r}")
@@ -92,7 +91,7 @@ def baseline_candidates(chosen: Winners, messages: list[str]) -> list[Candidate]
 
 
 def no_validation_candidates(tables: dict[str, TableResult]) -> list[Candidate]:
-    """The run each table without a validation part ships (``collect.pick_without_validation``)."""
+    """The run each table without a validation part ships (``pick_without_validation``)."""
     return [Candidate(w.run_id, None, None, f"{w.table} row {w.key}, first seed (no validation part: the row of its "
                       "export_rows with the best mean over seeds on the figure its claims are decided on)")
             for w in pick_without_validation(tables)]  # fmt: skip
@@ -110,7 +109,7 @@ def select_candidates(results_dir: Path, profile: str | None,
     if only:
         tables = {name: table for name, table in tables.items() if name in only}
         messages += [f"no {folder / name}.json" for name in only if name not in tables]
-    # One rule for "the winner", shared with winners.json: training.collect.pick_winners (validation, never test).
+    # One rule for "the winner", shared with winners.json: pick_winners (validation, never test).
     chosen = pick_winners(tables)
     picked: list[Candidate] = []
     if FINAL_TABLE in tables:
@@ -178,3 +177,57 @@ def recipe_candidates(folder: Path, profile: str | None = None) -> tuple[list[Ca
                   f"on {split}; profile {row.settings.profile})")  # fmt: skip
         picks.append(Candidate(row.run_id, recipe_model_name(row.settings.model, split), None, source, checked=True))
     return picks, messages
+
+
+def validation_rank(row: ResultRow) -> tuple[float, float]:
+    """How a finished row ranks among rivals: validation accuracy, then validation loss (never a test figure).
+
+    Validation losses of different losses are not comparable: they only break ties among cross-entropy runs."""
+    cross_entropy = row.settings.loss == "cross_entropy" and row.val_loss
+    return (row.val_accuracy or 0.0, -row.val_loss if cross_entropy else -math.inf)
+
+
+def pick_without_validation(results: dict[str, TableResult]) -> list[Winner]:
+    """The shipped run of each table without a validation part that names ``export_rows`` (Study B's SSL table):
+    the row among them with the best ``export_metric`` (the figure the table's claims are decided on; for Study B
+    the mean over seeds on the full MNIST test set), and that row's first-seed run (its single-run figure). No other
+    test figure is read: not the seeds' own scores, not the report's 100 images."""
+    picked = []
+    for name, result in results.items():
+        spec = load_spec(name) if name in TABLES else None
+        if spec is None or not spec.export_rows:
+            continue
+        rows = [r for r in result.done if r.key in spec.export_rows and getattr(r, spec.export_metric) is not None]
+        if rows:
+            best = max(rows, key=lambda r: getattr(r, spec.export_metric))
+            picked.append(Winner(best.run_id, best.settings.profile, name, best.key, None, best.test_accuracy))
+    return picked
+
+
+def pick_winners(results: dict[str, TableResult]) -> Winners:
+    """Table 8's run per split, and the best run of each model family per split.
+
+    'Best' is chosen on validation accuracy (then validation loss) over every EMNIST table's finished
+    rows, never on test.
+    """
+    chosen = Winners()
+    for row in results["table8"].done if "table8" in results else []:
+        chosen.table8[row.settings.split] = Winner(row.run_id, row.settings.profile)
+    best: dict[tuple[str, str], tuple[tuple[float, float], Winner]] = {}
+    for name, result in results.items():
+        for row in result.done:
+            if row.val_accuracy is None:
+                continue
+            key = (row.settings.model, row.settings.split)
+            rank = validation_rank(row)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, Winner(row.run_id, row.settings.profile, name, row.key, row.val_accuracy,
+                                          row.test_accuracy))  # fmt: skip
+    for (model, split), (_, winner) in sorted(best.items()):
+        chosen.best_by_family.setdefault(model, {})[split] = winner
+    return chosen
+
+
+def recipe_model_name(model: str, split: str) -> str:
+    """The name a recipe run ships under: ``<model>_lab-<split>``."""
+    return f"{model}_lab-{split}"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from training.experiments import Claim
+from training.experiments.spec import Claim
 from training.records import ClaimResult, ResultRow
 from training.runfolder import RunFolder
 from training.stats import CONFIDENCE, Difference, judge, paired_difference, unpaired_difference

@@ -19,11 +19,12 @@ from recognizer.files import write_atomic
 from training.claims import Evidence, evaluate_claims
 from training.config import RunConfig
 from training.crosssplit import cross_evaluate
-from training.experiments import LAB_TABLES, TABLES, Spec, load_spec
+from training.data import resolve_protocol
+from training.experiments import LAB_TABLES, TABLES, Spec
 from training.experiments.profiles import PROFILES
+from training.experiments.spec import PlannedRow
 from training.models import model_info
-from training.plan import PlannedRow, resolve_protocol
-from training.records import FIRST_SEED, SEED_METRICS, CrossCell, Metrics, ResultRow, TableResult, Winner, Winners
+from training.records import FIRST_SEED, SEED_METRICS, CrossCell, Metrics, ResultRow, TableResult
 from training.runfolder import RunFolder
 from training.runner import load_data
 from training.utils import environment
@@ -194,54 +195,3 @@ def load_results(out_dir: Path) -> dict[str, TableResult]:
     return {name: TableResult.read(out_dir / f"{name}.json") for name in names if (out_dir / f"{name}.json").exists()}
 
 
-# ---------------------------------------------------------------------------------------------
-# What the export ships
-
-
-def validation_rank(row: ResultRow) -> tuple[float, float]:
-    """How a finished row ranks among rivals: validation accuracy, then validation loss (never a test figure).
-
-    Validation losses of different losses are not comparable: they only break ties among cross-entropy runs."""
-    cross_entropy = row.settings.loss == "cross_entropy" and row.val_loss
-    return (row.val_accuracy or 0.0, -row.val_loss if cross_entropy else -math.inf)
-
-
-def pick_without_validation(results: dict[str, TableResult]) -> list[Winner]:
-    """The shipped run of each table without a validation part that names ``export_rows`` (Study B's SSL table):
-    the row among them with the best ``export_metric`` (the figure the table's claims are decided on; for Study B
-    the mean over seeds on the full MNIST test set), and that row's first-seed run (its single-run figure). No other
-    test figure is read: not the seeds' own scores, not the report's 100 images."""
-    picked = []
-    for name, result in results.items():
-        spec = load_spec(name) if name in TABLES else None
-        if spec is None or not spec.export_rows:
-            continue
-        rows = [r for r in result.done if r.key in spec.export_rows and getattr(r, spec.export_metric) is not None]
-        if rows:
-            best = max(rows, key=lambda r: getattr(r, spec.export_metric))
-            picked.append(Winner(best.run_id, best.settings.profile, name, best.key, None, best.test_accuracy))
-    return picked
-
-
-def pick_winners(results: dict[str, TableResult]) -> Winners:
-    """Table 8's run per split, and the best run of each model family per split.
-
-    'Best' is chosen on validation accuracy (then validation loss) over every EMNIST table's finished
-    rows, never on test.
-    """
-    chosen = Winners()
-    for row in results["table8"].done if "table8" in results else []:
-        chosen.table8[row.settings.split] = Winner(row.run_id, row.settings.profile)
-    best: dict[tuple[str, str], tuple[tuple[float, float], Winner]] = {}
-    for name, result in results.items():
-        for row in result.done:
-            if row.val_accuracy is None:
-                continue
-            key = (row.settings.model, row.settings.split)
-            rank = validation_rank(row)
-            if key not in best or rank > best[key][0]:
-                best[key] = (rank, Winner(row.run_id, row.settings.profile, name, row.key, row.val_accuracy,
-                                          row.test_accuracy))  # fmt: skip
-    for (model, split), (_, winner) in sorted(best.items()):
-        chosen.best_by_family.setdefault(model, {})[split] = winner
-    return chosen

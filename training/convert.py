@@ -26,6 +26,7 @@ accuracy within 0.5 points.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -46,7 +47,7 @@ from tqdm import tqdm
 
 from recognizer.files import sha256_bytes, write_atomic
 from recognizer.inference import Recognizer
-from recognizer.manifest import ModelEntry
+from recognizer.manifest import Manifest, ModelEntry
 from training.data import SplitData, load_split
 
 PARITY_IMAGES = 1000
@@ -255,6 +256,20 @@ def evaluate_exported(model_dir: str | os.PathLike, name: str, data: SplitData |
         probs, _ = recognizer.predict_batch(name, x[start : start + chunk].astype(np.float32) / 255.0)
         correct += int((probs.argmax(1) == y[start : start + chunk]).sum())
     return {"accuracy": correct / max(len(y), 1), "n": int(len(y)), "seconds": time.perf_counter() - started}
+
+
+def stage_model(entry: ModelEntry, staged: bytes, folder: Path) -> None:
+    """The staged file alone under a one-entry manifest in ``folder``: the one way every runtime check (the export's
+    test score, a recipe model's drawing benchmark and latency, a kept fine-tune's figures) opens a model not yet
+    written, as the app would open it."""
+    write_atomic(folder / entry.file, staged)
+    Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(folder)
+
+
+def staged_recognizer(entry: ModelEntry, staged: bytes, folder: Path) -> Recognizer:
+    """A runtime on the staged file alone, as the app would open it."""
+    stage_model(entry, staged, folder)
+    return Recognizer(folder, intra_op_num_threads=1)
 
 
 # ---------------------------------------------------------------------------------------------

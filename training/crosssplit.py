@@ -18,10 +18,11 @@ from sklearn.metrics import confusion_matrix, f1_score
 
 from recognizer.files import write_json
 from recognizer.labels import merge_key
+from training.batches import Batches, evaluate
 from training.data import SplitData
 from training.models import model_info
 from training.records import CrossCell, Metrics, RecordError
-from training.trainer import Batches, evaluate, load_trained
+from training.runfolder import load_trained
 from training.utils import pick_device
 
 

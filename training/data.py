@@ -1,4 +1,4 @@
-"""EMNIST and MNIST data: IDX reading, integrity, the two protocols of DATA.md, Study B, caching.
+"""EMNIST and MNIST data: integrity, the two protocols of DATA.md, Study B, caching (the IDX format: recognizer/idx.py).
 
 Images come out upright (IDX stores them transposed) as uint8 arrays; the trainer scales them to
 [0, 1] per batch. A split is decoded once into a cache of .npy files, so later loads take a second.
@@ -6,24 +6,23 @@ Images come out upright (IDX stores them transposed) as uint8 arrays; the traine
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import os
 import re
 import shutil
-import struct
 import tempfile
 import zipfile
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recognizer import idx
 from recognizer.files import sha256_file, write_atomic, write_json
+from recognizer.idx import upright
 from recognizer.labels import BYCLASS_CHARS, MERGED_CHARS, byclass_to_merged_index, merge_key, split_chars
 from training.config import RunConfig
 from training.paths import REPO_ROOT
@@ -41,6 +40,14 @@ class DataError(RuntimeError):
     """A data file is missing, truncated or corrupt; the message says which and what to do."""
 
 
+def read_idx(path: Path) -> np.ndarray:
+    """A gzip or raw IDX file (``recognizer.idx.read_idx``); a bad file is a DataError naming it."""
+    try:
+        return idx.read_idx(path)
+    except idx.IdxError as err:
+        raise DataError(str(err)) from None
+
+
 def default_root() -> Path:
     """``$EMNIST_ROOT``, else ``../shared/data/emnist`` beside the repo when it exists, else ``data/``."""
     if env := os.environ.get("EMNIST_ROOT"):
@@ -55,31 +62,6 @@ def cache_dir() -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # IDX files and integrity
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Decode a gzip or raw IDX file; truncation and corruption raise DataError naming the file."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing.") from None
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(
-            f"{path} is not a readable gzip file ({err}): it is truncated or corrupt. "
-            "Delete it and fetch it again (--download, or NIST's gzip.zip)."
-        ) from None
-    if len(raw) < 8 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number).")
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    expected = int(np.prod(dims))
-    body = raw[4 + 4 * ndim :]
-    if len(body) != expected:
-        raise DataError(
-            f"{path} is truncated or padded: its header promises {dims} = {expected} bytes, "
-            f"it holds {len(body)}. Delete it and fetch it again."
-        )
-    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def _read_sums(path: Path) -> dict[str, str]:
@@ -216,10 +198,6 @@ class SplitData:
         return {p: np.bincount(y, minlength=self.num_classes) for p, (_, y) in self.parts.items()}
 
 
-def _upright(images: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(images.transpose(0, 2, 1))
-
-
 def pool_partition(images_as_stored: np.ndarray) -> np.ndarray:
     """DATA.md's keyed hash: 0-7 train, 8 val, 9 test, from the 784 bytes as stored."""
     out = np.empty(len(images_as_stored), dtype=np.int8)
@@ -272,7 +250,7 @@ def build_pool(root: Path) -> Pool:
     if len(clash):
         raise DataError(f"{len(clash)} duplicate images carry labels that disagree once case is merged.")
     stored = images[first]
-    return Pool(images=_upright(stored), byclass=byclass, merged=merged_u, part=pool_partition(stored))
+    return Pool(images=upright(stored), byclass=byclass, merged=merged_u, part=pool_partition(stored))
 
 # A pool pack: the built pool in one LZMA-compressed file (44 MB instead of the 70 MB of source files), for a
 # machine that has no EMNIST files, such as a lent GPU box. `python -m training data --pack DIR` writes it.
@@ -383,7 +361,7 @@ def load_official_split(root: Path, split: str, seed: int = SEED) -> SplitData:
                 f"The official {split} {part} files are not under {root}. Pass --download to fetch them "
                 f"(torchvision, from NIST), or unpack {NIST_URL} there."
             )
-        arrays[part] = (_upright(x), y.astype(np.int64))
+        arrays[part] = (upright(x), y.astype(np.int64))
     parts = _train_val_split(*arrays["train"], seed)
     parts["test"] = arrays["test"]
     return SplitData(split, "official", split_chars(split), parts, source=f"official {split} files")
@@ -407,12 +385,12 @@ def load_studyb(root: Path, per_digit: int = 50, train_per_digit: int = 40, seed
         test_idx.append(pick[train_per_digit:])
     tr, te = np.concatenate(train_idx), np.concatenate(test_idx)
     empty = (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64))
-    parts = {"train": (_upright(x[tr]), y[tr]), "val": empty, "test": (_upright(x[te]), y[te])}
+    parts = {"train": (upright(x[tr]), y[tr]), "val": empty, "test": (upright(x[te]), y[te])}
     extra = {}
     test_chunks = find_chunks(root, "mnist", "test")
     if test_chunks:
         extra["mnist_test"] = (
-            _upright(np.concatenate([c.images for c in test_chunks])),
+            upright(np.concatenate([c.images for c in test_chunks])),
             np.concatenate([c.labels for c in test_chunks]).astype(np.int64),
         )
     source = ", ".join(c.source for c in chunks)
@@ -509,3 +487,10 @@ def describe(data: SplitData) -> str:
     totals = " / ".join(f"{p} {int(c.sum()):,}" for p, c in counts.items())
     head = f"{data.name} ({data.protocol}): {totals}; {data.num_classes} classes"
     return head + "\n" + frame.T.to_string()
+
+
+def resolve_protocol(split: str, protocol: str, root: Path) -> str:
+    """An EMNIST split's ``auto`` fixed before hashing, so a run id always names the data it was trained on."""
+    if protocol != "auto":
+        return protocol
+    return "official" if has_official(root, split) else "pool"

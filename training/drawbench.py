@@ -44,15 +44,16 @@ from PIL import Image, ImageDraw  # noqa: E402
 from skimage.morphology import skeletonize  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recognizer import preprocess  # noqa: E402
+from recognizer import ink, preprocess  # noqa: E402
+from recognizer import inputs as input_forms  # noqa: E402
 from recognizer.files import write_atomic, write_json  # noqa: E402
 from recognizer.inference import Recognizer  # noqa: E402
-from recognizer.labels import MERGED_CHARS, merge_key  # noqa: E402
+from recognizer.labels import LETTER_SPLITS, MERGED_CHARS, folded_hits  # noqa: E402
 from recognizer.preprocess import InputError, gaussian_blur, sketchpad_value, to_model_input  # noqa: E402
 from training.data import Pool, cache_dir, default_root, load_pool  # noqa: E402
 from training.paths import REPO_ROOT, models_dir, runs_dir  # noqa: E402
 from training.records import TableResult  # noqa: E402
-from training.trainer import load_trained  # noqa: E402
+from training.runfolder import load_trained  # noqa: E402
 from training.utils import environment  # noqa: E402
 
 VARIANTS = ("canvas", "paper", "photo")
@@ -176,8 +177,9 @@ def stroke_ink(points: np.ndarray, pairs: np.ndarray, brush: float, canvas: int,
     return np.asarray(big.resize((canvas, canvas), Image.Resampling.BOX), np.float32) / 255.0
 
 
-def canvas_value(ink: np.ndarray) -> dict:
-    """The strokes as the app's Sketchpad hands them over: black on white (``preprocess.sketchpad_value``)."""
+def sketchpad_strokes(ink: np.ndarray) -> dict:
+    """The strokes black on white in the Sketchpad's value form (``inputs.sketchpad_value``), whose ``composite``
+    preprocessing reads as it reads the app canvas's decoded pixels."""
     grey = np.round(255 * (1.0 - ink)).astype(np.uint8)
     return sketchpad_value(np.repeat(grey[..., None], 3, axis=2))
 
@@ -208,7 +210,7 @@ def render(image: np.ndarray, config: BenchConfig, rng: np.random.Generator) -> 
     else:
         ink = stroke_ink(place(points, params, config.canvas), pairs, params["brush"], config.canvas,
                          config.supersample)  # fmt: skip
-    makers = {"canvas": lambda: canvas_value(ink), "paper": lambda: photo_bytes(ink, params, rng, uneven=False),
+    makers = {"canvas": lambda: sketchpad_strokes(ink), "paper": lambda: photo_bytes(ink, params, rng, uneven=False),
               "photo": lambda: photo_bytes(ink, params, rng, uneven=True)}  # fmt: skip
     return params, {v: makers[v]() for v in config.variants}
 
@@ -229,7 +231,7 @@ def build_set(config: BenchConfig, root: Path | None = None, progress: bool = Tr
     pool = load_pool(Path(root or default_root()))
     sources = pick_sources(pool, config.per_class, config.seed)
     # The inputs depend on the sources and on the app's preprocessing code: a change to either renders again.
-    code = Path(preprocess.__file__).read_bytes()
+    code = b"".join(Path(m.__file__).read_bytes() for m in (preprocess, input_forms, ink))
     digest = hashlib.sha256(sources.tobytes() + pool.images[sources].tobytes() + code).hexdigest()[:12]
     cached = cache_dir() / f"drawbench-{config.key()}-{digest}.npz"
     if cached.is_file():
@@ -261,13 +263,6 @@ def build_set(config: BenchConfig, root: Path | None = None, progress: bool = Tr
 
 # ---------------------------------------------------------------------------------------------
 # Scoring
-
-
-def folded_hits(probs: np.ndarray, labels: list[str], truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Top-1 and top-3 hits per image in the merged classes (a byclass 'c' is right for 'C')."""
-    folded = np.array([MERGED_CHARS.index(merge_key(c)) for c in labels])
-    top3 = folded[np.argsort(-probs, axis=1, kind="stable")[:, :3]]
-    return top3[:, 0] == truth, (top3 == truth[:, None]).any(1)
 
 
 @dataclass(frozen=True)
@@ -315,12 +310,9 @@ def score_probs(bench: BenchSet, labels: list[str], probs_of) -> BenchFigures:
                         variants, per_class)  # fmt: skip
 
 
-BENCH_SPLITS = ("byclass", "bymerge", "balanced")  # models that read letters; a digits-only model has no score here
-
-
 def benched(entries: list) -> list:
     """The export's models this benchmark scores: those of the EMNIST letter splits (not Study B's digit model)."""
-    return [e for e in entries if e.split in BENCH_SPLITS]
+    return [e for e in entries if e.split in LETTER_SPLITS]
 
 
 def score_exported(bench: BenchSet, folder: Path, progress: bool = True) -> list[dict]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import shutil
 import sys
 import tempfile
 import time
@@ -28,25 +30,30 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from recognizer.files import sha256_bytes, write_atomic
+from recognizer.inference import Recognizer
 from recognizer.manifest import (
     SLOTS,
+    DrawBenchFigures,
     EntryMetrics,
     ExportInfo,
     InputSpec,
+    KeptFigures,
     Manifest,
     ManifestError,
     ModelEntry,
     ParityCheck,
+    RecipeCard,
     SkippedModel,
     TrainingRecord,
     manifest_path,
 )
-from training.choose import RECIPE_RESULTS, Candidate, recipe_candidates, select_candidates
+from training.choose import RECIPE_RESULTS, Candidate, recipe_candidates, recipe_model_name, select_candidates
 from training.convert import (
     MAX_MB,
     PROBE_IMAGES,
@@ -59,18 +66,31 @@ from training.convert import (
     float16_needed,
     opset,
     parity_sample,
+    stage_model,
+    staged_recognizer,
     weights_to_fp16,
     write_model,
     write_torch_weights,
 )
-from training.data import DataError, SplitCache, SplitData
-from training.drawbench import BenchConfig
+from training.data import DataError, SplitCache, SplitData, load_split
+from training.drawbench import BenchConfig, build_set
+from training.fromonnx import manifest_entry, model_for
+from training.kept import kept_name
 from training.models import count_parameters, model_info
-from training.paths import models_dir, results_dir, runs_dir, shown
+from training.paths import models_dir, repo_relative, results_dir, runs_dir
 from training.records import Metrics
-from training.runfolder import RunFolder
-from training.slots import MAX_MS, DrawingChecks, OverBudget, describe_checks, recipe_model_name, settle_slots
-from training.trainer import load_trained
+from training.runfolder import RunFolder, load_trained
+from training.slots import (
+    MAX_MS,
+    REPRODUCTION_FAMILY,
+    DrawingChecks,
+    OverBudget,
+    SlotFigures,
+    bench_figures,
+    decide_slot,
+    describe_checks,
+    settle_slots,
+)
 
 OUTPUTS = {"logits": "logits", "features": "features"}
 
@@ -93,12 +113,12 @@ def read_run(run_dir: Path) -> Metrics:
         what = ("does not exist" if not run_dir.exists()
                 else f"has no {Metrics.FILE} (unfinished)" if not run.done
                 else f"has no {run.best_path.name} (finished elsewhere; its weights were not copied here)")
-        raise SkipRun(f"run folder {shown(run_dir)} {what}")
+        raise SkipRun(f"run folder {repo_relative(run_dir)} {what}")
     try:
         return run.metrics()
     except (ValueError, TypeError) as err:  # RecordError, or a config RunConfig does not know
         reason = str(err).removeprefix(f"{run.metrics_path}: ")  # the path is named below, relative to the repo
-        raise SkipRun(f"{shown(run.metrics_path)} is not a finished run's record ({reason}): "
+        raise SkipRun(f"{repo_relative(run.metrics_path)} is not a finished run's record ({reason}): "
                       "not written by training.trainer.train") from err
 
 
@@ -136,8 +156,7 @@ def score_through_runtime(entry: ModelEntry, staged: bytes, out_dir: Path, data:
                           options: ExportOptions) -> None:
     """The whole test part scored through the app's runtime on the staged file (same graph as the final one)."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp:
-        write_atomic(Path(tmp) / entry.file, staged)
-        Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(Path(tmp))
+        stage_model(entry, staged, Path(tmp))
         runtime = evaluate_exported(tmp, entry.name, data, limit=options.eval_limit, progress=options.progress)
     entry.metrics.runtime_test_accuracy = runtime["accuracy"]
     entry.metrics.runtime_n_test = runtime["n"]
@@ -145,6 +164,41 @@ def score_through_runtime(entry: ModelEntry, staged: bytes, out_dir: Path, data:
         # Expected only when torch scored in bf16 on a GPU; fp32 CPU scoring agrees to the image.
         print(f"note: {entry.name} scores {runtime['accuracy']:.4f} through the runtime vs "
               f"{metrics.test_accuracy:.4f} in training ({metrics.device})", file=sys.stderr)
+
+
+@dataclass
+class Converted:
+    """A model converted and checked, before its entry is written: the graph, the bytes every check ran on, the
+    parity record, the probe images the final file must agree on, and how the file was made."""
+
+    proto: onnx.ModelProto
+    staged: bytes
+    parity: dict
+    probe: np.ndarray
+    export: ExportInfo
+
+
+def convert_checked(model: nn.Module, name: str, family: str, data: SplitData, source: str,
+                    exporter: str = "dynamo", max_mb: float = MAX_MB) -> Converted:
+    """The one way a trained torch model (a run's, or a kept fine-tune's) becomes a checked ONNX graph: float16
+    weights only where float32 would not fit, the exporter (dynamo, else legacy), the size limit, then parity
+    against torch on the split's test sample (training/convert.py does each step)."""
+    in_channels = model_info(family).in_channels
+    params = count_parameters(model)
+    fp16 = float16_needed(name, family, params, max_mb)
+
+    started = time.perf_counter()
+    proto, used = build_onnx(model, in_channels, exporter, name)
+    if fp16:
+        weights_to_fp16(proto)
+    export = ExportInfo(exporter=used, opset=opset(proto), torch=torch.__version__, onnx=onnx.__version__,
+                        parameters=params, weights="float16" if fp16 else "float32",
+                        seconds=round(time.perf_counter() - started, 2), source=source)
+    staged = checked_bytes(proto, name, max_mb)
+
+    images, labels = parity_sample(data)
+    parity = check_parity(model, staged, images, labels, in_channels, fp16)
+    return Converted(proto, staged, parity, images[:PROBE_IMAGES], export)
 
 
 def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Path,
@@ -156,30 +210,110 @@ def export_run(candidate: Candidate, out_dir: Path, splits: SplitCache, runs: Pa
     family = metrics.config.model
     name = candidate.name = candidate.name or (recipe_model_name if candidate.checked else default_name)(
         family, metrics.split)
-    in_channels = model_info(family).in_channels
-    params = count_parameters(model)
-    fp16 = float16_needed(name, family, params, options.max_mb)
-
-    started = time.perf_counter()
-    proto, used = build_onnx(model, in_channels, options.exporter, name)
-    if fp16:
-        weights_to_fp16(proto)
-    export = ExportInfo(exporter=used, opset=opset(proto), torch=torch.__version__, onnx=onnx.__version__,
-                        parameters=params, weights="float16" if fp16 else "float32",
-                        seconds=round(time.perf_counter() - started, 2), source=candidate.source)
-    staged = checked_bytes(proto, name, options.max_mb)
-
     data = splits.get(metrics.split, metrics.protocol)
-    images, labels = parity_sample(data)
-    entry = make_entry(candidate, metrics, check_parity(model, staged, images, labels, in_channels, fp16), export)
-    score_through_runtime(entry, staged, out_dir, data, metrics, options)
+    done = convert_checked(model, name, family, data, candidate.source, options.exporter, options.max_mb)
+    entry = make_entry(candidate, metrics, done.parity, done.export)
+    score_through_runtime(entry, done.staged, out_dir, data, metrics, options)
     if candidate.checked and options.checks is not None:
-        options.checks.apply(entry, staged, metrics)
+        options.checks.apply(entry, done.staged, metrics)
     write_torch_weights(model, entry, out_dir)
-    write_model(proto, entry, staged, images[:PROBE_IMAGES], out_dir)
+    write_model(done.proto, entry, done.staged, done.probe, out_dir)
     # The run's own record travels with the model: where every shipped number came from.
     RunFolder(run_dir).copy_record(out_dir / entry.run_record)
     return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# A kept fine-tune (training/finetune_kept.py's run folder) through the same steps: convert, check parity, score the
+# staged file through the runtime, the slot rule, then write_torch_weights and write_model as for any run.
+
+
+FINETUNE_RECORD = ("config.json", "log.txt", "history.json", "history.csv", "result.json")
+
+
+def runtime_figures(recognizer: Recognizer, name: str, data: SplitData, bench, limit: int | None) -> SlotFigures:
+    """Pool validation accuracy and drawing-benchmark top-1 through the runtime: what the slot rule compares."""
+    x, y = data.parts["val"]
+    if limit is not None and limit < len(y):
+        keep = np.sort(np.random.default_rng(42).choice(len(y), limit, replace=False))
+        x, y = x[keep], y[keep]
+    probs = recognizer.predict_batch(name, x.astype(np.float32) / 255.0)[0]
+    val = float((probs.argmax(1) == y).mean()) if len(y) else None
+    return SlotFigures(name, val, bench_figures(bench, recognizer, name).top1, int(len(y)))
+
+
+def reproduction_figures(folder: Path, split: str, data: SplitData, bench, limit: int | None) -> SlotFigures | None:
+    recognizer = Recognizer(folder, intra_op_num_threads=1)
+    name = f"{REPRODUCTION_FAMILY}-{split}"
+    if name not in recognizer.sessions:
+        return None
+    return runtime_figures(recognizer, name, data, bench, limit)
+
+
+def new_entry(base: ModelEntry, result: dict, parity: dict, export: ExportInfo) -> ModelEntry:
+    """The fine-tuned model's manifest entry: the base's labels and IO, its own figures and recipe."""
+    after = result["after"]
+    return dataclasses.replace(
+        base, name=kept_name(base.name), file=f"{kept_name(base.name)}.onnx", sha256="", slot=None, slot_rule=None,
+        metrics=EntryMetrics(test_accuracy=after["pool_test"]["accuracy"], n_test=after["pool_test"]["n"],
+                             best_val_accuracy=after["pool_val"]["accuracy"],
+                             kept=KeptFigures(before=result["before"], after=after)),
+        training=dataclasses.replace(base.training, finetune=result["config"], run_id=result["run_id"]),
+        parity=ParityCheck.from_dict(parity), export=export,
+        recipe=RecipeCard(finetuned_from=result["base"], kept_drawings=result["kept"],
+                          kept_digest=result["kept_digest"], pool_images_per_epoch=result["config"]["pool_per_epoch"],
+                          chosen_epoch=result["chosen_epoch"],
+                          chosen_on="kept validation drawings (folded top-1, then loss)", batchnorm="frozen (folded)",
+                          data=result["data"]),
+    )  # fmt: skip
+
+
+def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None = None, data_root: Path | None = None,
+                     bench_per_class: int = 10, progress: bool = True) -> ModelEntry:  # fmt: skip
+    """Convert and check (``convert_checked``, as every run), score and write the fine-tuned model into ``out``'s
+    manifest beside the models there."""
+    result = json.loads((Path(run_dir) / "result.json").read_text())
+    base = manifest_entry(result["base"]["name"], models)
+    model = model_for(base)
+    model.load_state_dict(RunFolder(Path(run_dir)).load_best("cpu"))
+    model.eval()
+    out = Path(out or models_dir())
+    data = load_split(base.split, base.protocol or "auto", root=data_root)
+    done = convert_checked(model, kept_name(base.name), base.training.model or base.family, data,
+                           f"python -m training drawings finetune, run {result['run_id']}")
+    entry = new_entry(base, result, done.parity, done.export)
+    bench = build_set(BenchConfig(per_class=bench_per_class), data_root, progress=progress)
+    limit = result["config"]["eval_limit"]
+    with tempfile.TemporaryDirectory(prefix="kept-export-") as tmp:
+        new_scores = runtime_figures(staged_recognizer(entry, done.staged, Path(tmp)), entry.name, data, bench,
+                                     limit)
+    entry.metrics.runtime_val_accuracy = new_scores.validation
+    entry.metrics.drawbench = DrawBenchFigures(top1=new_scores.drawn_top1, n_sources=int(len(bench.sources)),
+                                               config=bench.config.key())  # fmt: skip
+    entry.slot_rule = decide_slot(base.split, new_scores, reproduction_figures(Path(models or models_dir()),
+                                                                                base.split, data, bench, limit))
+    entry.slot = base.split if entry.slot_rule.takes_slot else None
+    write_torch_weights(model, entry, out)  # the fine-tuned tensors, so the next fine-tune starts from them
+    write_model(done.proto, entry, done.staged, done.probe, out)
+    write_exported(entry, Path(run_dir), out)
+    return entry
+
+
+def write_exported(entry: ModelEntry, run_dir: Path, out: Path) -> None:
+    """After ``write_model`` wrote the file: the fine-tune's record beside it, and the manifest with the slots
+    settled (the other models of ``out`` kept)."""
+    record = out / entry.run_record
+    record.mkdir(parents=True, exist_ok=True)
+    for name in FINETUNE_RECORD:
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, record / name)
+    try:
+        manifest = Manifest.read(out)
+    except ManifestError:
+        manifest = Manifest()
+    entries = [e for e in manifest.models if e.name != entry.name] + [entry]
+    settle_slots(entries)
+    Manifest(entries, manifest.skipped).write(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,11 +377,11 @@ def earlier_entries(out_dir: Path) -> list[ModelEntry]:
         return []
 
 
-def kept_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list[ModelEntry]:
+def staying_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list[ModelEntry]:
     """The earlier entries that stay beside the new ones (none with --clean, whose files are removed)."""
     names = {e.name for e in exported}
     new_slots = {e.slot for e in exported} - {None}
-    kept = []
+    staying = []
     for old in earlier_entries(out_dir):
         if old.name in names:
             continue
@@ -258,11 +392,11 @@ def kept_entries(out_dir: Path, exported: list[ModelEntry], clean: bool) -> list
             continue
         if old.slot in new_slots:  # a slot belongs to one model: the new export takes it
             old = dataclasses.replace(old, slot=None)
-        kept.append(old)
-    return kept
+        staying.append(old)
+    return staying
 
 
-def kept_skipped(out_dir: Path, outcome: Outcome, clean: bool) -> list[SkippedModel]:
+def staying_skipped(out_dir: Path, outcome: Outcome, clean: bool) -> list[SkippedModel]:
     """The earlier manifest's notes on models left out, kept (none with --clean) unless this export wrote the model
     or left it out again (its new note replaces the old one)."""
     if clean or not manifest_path(out_dir).exists():
@@ -369,11 +503,11 @@ def run(args: argparse.Namespace) -> int:
         failed = f" ({len(outcome.failed)} failed)" if outcome.failed else ""
         print(f"nothing was exported{failed}", file=sys.stderr)
         return 1
-    kept = kept_entries(out_dir, outcome.exported, args.clean)
-    settle_slots(outcome.exported + kept)  # the recipe models' default-slot decisions, either way
-    skipped = outcome.skipped + kept_skipped(out_dir, outcome, args.clean)
-    path = Manifest(outcome.exported + kept, skipped).write(out_dir)
-    print(f"wrote {len(outcome.exported)} model(s) to {out_dir}" + (f", kept {len(kept)} earlier" if kept else "")
+    staying = staying_entries(out_dir, outcome.exported, args.clean)
+    settle_slots(outcome.exported + staying)  # the recipe models' default-slot decisions, either way
+    skipped = outcome.skipped + staying_skipped(out_dir, outcome, args.clean)
+    path = Manifest(outcome.exported + staying, skipped).write(out_dir)
+    print(f"wrote {len(outcome.exported)} model(s) to {out_dir}" + (f", kept {len(staying)} earlier" if staying else "")
           + f"; manifest {path}")
     if outcome.failed:
         print(f"FAILED: {', '.join(outcome.failed)} (not written; see above)", file=sys.stderr)
@@ -386,3 +520,4 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))
+

@@ -1,4 +1,4 @@
-"""Fine-tune a slot's model on the kept drawings, and export the result as a selectable model of its own family.
+"""Fine-tune a slot's model on the kept drawings (the export of the result is training/export.py's).
 
     python -m training drawings finetune --model residual_cnn-byclass --epochs 3 --out exported_models
 
@@ -13,68 +13,38 @@
    drawings (folded top-1 and top-3, as the drawing benchmark scores) and the pool's validation and test parts.
 4. Resumable: a checkpoint after every epoch in ``runs/<model>_kept-<hash>/``, whose id changes with the settings,
    the base model's sha256 and the kept drawings; ``result.json`` is written last.
-5. ``export_finetuned``: ONNX through the export's own conversion and parity check (``training.export``), scored
+5. Then ``export.export_finetuned`` (not here): the export's own conversion, parity check and file writer, scored
    through the app's runtime, named ``<base>_kept`` (the reproduced models stay untouched) with ``recipe`` saying
-   what it was trained on, and a default slot only under the lab's rule (``labexport.decide_slot``: it must beat
+   what it was trained on, and a default slot only under the lab's rule (``slots.decide_slot``: it must beat
    the reproduction's model of its split on pool validation accuracy and on the drawing benchmark, both scored now).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from recognizer.files import sha256_bytes, write_atomic, write_json
-from recognizer.inference import Recognizer, softmax
-from recognizer.labels import merge_key
+from recognizer.files import write_json
+from recognizer.inference import softmax
+from recognizer.labels import LETTER_SPLITS, merge_key
 from recognizer.manifest import (
-    DrawBenchFigures,
-    EntryMetrics,
-    ExportInfo,
-    KeptFigures,
-    Manifest,
-    ManifestError,
     ModelEntry,
-    ParityCheck,
-    RecipeCard,
-)
-from training.convert import (
-    check_parity,
-    checked_bytes,
-    opset,
-    parity_sample,
-    set_metadata,
-    to_onnx,
-    write_torch_weights,
 )
 from training.data import SplitData, load_split
-from training.drawbench import BENCH_SPLITS, BenchConfig, build_set, folded_hits
-from training.fromonnx import frozen_bn_train, load_exported, manifest_entry, model_for, torch_logits
-from training.models import count_parameters, model_info
-from training.paths import models_dir, runs_dir
+from training.fromonnx import frozen_bn_train, load_exported, torch_logits
+from training.kept import SUFFIX, KeptSet, folded_scores
+from training.paths import runs_dir
 from training.runfolder import RunFolder
-from training.slots import REPRODUCTION_FAMILY, Figures, bench_figures, decide_slot, settle_slots
 from training.utils import environment
-
-if TYPE_CHECKING:
-    from training.drawings import KeptSet
-
-SUFFIX = "_kept"
-MAX_MB = 10.0
-RECORD = ("config.json", "log.txt", "history.json", "history.csv", "result.json")
 
 
 @dataclass(frozen=True)
@@ -96,14 +66,6 @@ class FinetuneConfig:
 
 # ---------------------------------------------------------------------------------------------
 # Labels, loss and scores
-
-
-def folded_figures(probs: np.ndarray, labels: list[str], kept: KeptSet) -> dict:
-    """Top-1 and top-3 in the merged classes (``drawbench.folded_hits``), and how many drawings they are over."""
-    if len(kept) == 0:
-        return {"top1": None, "top3": None, "n": 0}
-    top1, top3 = folded_hits(probs, labels, kept.truth())
-    return {"top1": float(top1.mean()), "top3": float(top3.mean()), "n": len(kept)}
 
 
 def allowed(character: str, label: str, merged_model: bool) -> bool:
@@ -130,11 +92,11 @@ def set_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def kept_eval(model: nn.Module, labels: list[str], merged_model: bool, kept: KeptSet) -> dict:
     """Folded top-1/top-3 and the set loss on kept drawings."""
     logits = torch_logits(model, kept.inputs)
-    figures = folded_figures(softmax(logits) if len(kept) else logits, labels, kept)
+    scores = folded_scores(softmax(logits) if len(kept) else logits, labels, kept)
     if len(kept):
         mask = torch.from_numpy(label_masks(kept.characters, labels, merged_model))
-        figures["loss"] = float(set_loss(torch.from_numpy(logits), mask))
-    return figures
+        scores["loss"] = float(set_loss(torch.from_numpy(logits), mask))
+    return scores
 
 
 def pool_eval(model: nn.Module, data: SplitData, part: str, limit: int | None) -> dict:
@@ -147,7 +109,7 @@ def pool_eval(model: nn.Module, data: SplitData, part: str, limit: int | None) -
     return {"accuracy": float((logits.argmax(1) == y).mean()) if len(y) else None, "n": int(len(y))}
 
 
-def figures(model: nn.Module, entry: ModelEntry, kept: KeptSet, data: SplitData, limit: int | None) -> dict:
+def compared_scores(model: nn.Module, entry: ModelEntry, kept: KeptSet, data: SplitData, limit: int | None) -> dict:
     """Everything before/after compares: kept validation and test, pool validation and test."""
     labels = list(entry.labels)
     return {"kept_val": kept_eval(model, labels, entry.merged, kept.part("val")),
@@ -228,9 +190,9 @@ def finetune(kept: KeptSet, config: FinetuneConfig, models: Path | None = None, 
              runs: Path | None = None, progress: bool = True) -> Path:  # fmt: skip
     """Fine-tune (or resume, or find finished) and return the run folder, which holds ``result.json``."""
     model, base = load_exported(config.model, models)
-    if base.split not in BENCH_SPLITS:
+    if base.split not in LETTER_SPLITS:
         raise ValueError(f"{base.name} reads {base.split}, not the letters kept drawings hold: pick a model of "
-                         f"{', '.join(BENCH_SPLITS)}")
+                         f"{', '.join(LETTER_SPLITS)}")
     if len(kept.part("train")) == 0:
         raise ValueError("no kept drawings in the training part: keep some drawings first")
     run = RunFolder(Path(runs or runs_dir()) / run_id(config, base, kept), echo=progress)
@@ -245,7 +207,7 @@ def finetune(kept: KeptSet, config: FinetuneConfig, models: Path | None = None, 
     if state["before"] is None:
         write_json(run.config_path, {"finetune": asdict(config), "base": base.name, "base_sha256": base.sha256,
                                      "kept": kept_counts(kept), "data": data.source})  # fmt: skip
-        state["before"] = figures(model, base, kept, data, config.eval_limit)
+        state["before"] = compared_scores(model, base, kept, data, config.eval_limit)
         state["best"] = epoch_row(0, None, model, base, kept)
         run.save_best(model)
         run.log(f"{run.id}: {config.model} ({base.sha256[:12]}) on {kept_counts(kept)} kept drawings + "
@@ -280,7 +242,7 @@ def finish(run: RunFolder, model: nn.Module, base: ModelEntry, kept: KeptSet, da
            state: dict) -> None:  # fmt: skip
     """The chosen epoch's weights scored like the start; ``result.json`` (last: the run is done)."""
     model.load_state_dict(run.load_best("cpu"))
-    after = figures(model, base, kept, data, config.eval_limit)
+    after = compared_scores(model, base, kept, data, config.eval_limit)
     result = {"run_id": run.id, "base": {"name": base.name, "sha256": base.sha256, "family": base.family},
               "config": asdict(config), "kept": kept_counts(kept), "kept_digest": kept.digest(),
               "chosen_epoch": state["best"]["epoch"], "before": state["before"], "after": after,
@@ -291,116 +253,7 @@ def finish(run: RunFolder, model: nn.Module, base: ModelEntry, kept: KeptSet, da
 
 
 # ---------------------------------------------------------------------------------------------
-# Export as a selectable model
-
-
-def kept_name(base: str) -> str:
-    return f"{base}{SUFFIX}"
-
-
-def staged_recognizer(entry: ModelEntry, staged: bytes, folder: Path) -> Recognizer:
-    """A runtime on the staged file alone, as the app would open it."""
-    write_atomic(folder / entry.file, staged)
-    Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(folder)
-    return Recognizer(folder, intra_op_num_threads=1)
-
-
-def runtime_figures(recognizer: Recognizer, name: str, data: SplitData, bench, limit: int | None) -> Figures:
-    """Pool validation accuracy and drawing-benchmark top-1 through the runtime: what the slot rule compares."""
-    x, y = data.parts["val"]
-    if limit is not None and limit < len(y):
-        keep = np.sort(np.random.default_rng(42).choice(len(y), limit, replace=False))
-        x, y = x[keep], y[keep]
-    probs = recognizer.predict_batch(name, x.astype(np.float32) / 255.0)[0]
-    val = float((probs.argmax(1) == y).mean()) if len(y) else None
-    return Figures(name, val, bench_figures(bench, recognizer, name).top1, int(len(y)))
-
-
-def reproduction_figures(folder: Path, split: str, data: SplitData, bench, limit: int | None) -> Figures | None:
-    recognizer = Recognizer(folder, intra_op_num_threads=1)
-    name = f"{REPRODUCTION_FAMILY}-{split}"
-    if name not in recognizer.sessions:
-        return None
-    return runtime_figures(recognizer, name, data, bench, limit)
-
-
-def new_entry(base: ModelEntry, result: dict, parity: dict, export: ExportInfo) -> ModelEntry:
-    """The fine-tuned model's manifest entry: the base's labels and IO, its own figures and recipe."""
-    after = result["after"]
-    return dataclasses.replace(
-        base, name=kept_name(base.name), file=f"{kept_name(base.name)}.onnx", sha256="", slot=None, slot_rule=None,
-        metrics=EntryMetrics(test_accuracy=after["pool_test"]["accuracy"], n_test=after["pool_test"]["n"],
-                             best_val_accuracy=after["pool_val"]["accuracy"],
-                             kept=KeptFigures(before=result["before"], after=after)),
-        training=dataclasses.replace(base.training, finetune=result["config"], run_id=result["run_id"]),
-        parity=ParityCheck.from_dict(parity), export=export,
-        recipe=RecipeCard(finetuned_from=result["base"], kept_drawings=result["kept"],
-                          kept_digest=result["kept_digest"], pool_images_per_epoch=result["config"]["pool_per_epoch"],
-                          chosen_epoch=result["chosen_epoch"],
-                          chosen_on="kept validation drawings (folded top-1, then loss)", batchnorm="frozen (folded)",
-                          data=result["data"]),
-    )  # fmt: skip
-
-
-def export_finetuned(run_dir: Path, out: Path | None = None, models: Path | None = None, data_root: Path | None = None,
-                     bench_per_class: int = 10, progress: bool = True) -> ModelEntry:  # fmt: skip
-    """Convert, check, score and write the fine-tuned model into ``out``'s manifest beside the models there."""
-    result = json.loads((Path(run_dir) / "result.json").read_text())
-    base = manifest_entry(result["base"]["name"], models)
-    model = model_for(base)
-    model.load_state_dict(RunFolder(Path(run_dir)).load_best("cpu"))
-    model.eval()
-    out = Path(out or models_dir())
-    in_channels = model_info(base.training.model or base.family).in_channels
-    started = time.perf_counter()
-    proto = to_onnx(model, in_channels)
-    staged = checked_bytes(proto, kept_name(base.name), MAX_MB)
-    data = load_split(base.split, base.protocol or "auto", root=data_root)
-    images, labels = parity_sample(data)
-    parity = check_parity(model, staged, images, labels, in_channels)
-    export = ExportInfo(exporter="dynamo", opset=opset(proto), torch=torch.__version__,
-                        parameters=count_parameters(model), weights="float32",
-                        seconds=round(time.perf_counter() - started, 2),
-                        source=f"python -m training drawings finetune, run {result['run_id']}")  # fmt: skip
-    entry = new_entry(base, result, parity, export)
-    bench = build_set(BenchConfig(per_class=bench_per_class), data_root, progress=progress)
-    limit = result["config"]["eval_limit"]
-    with tempfile.TemporaryDirectory(prefix="kept-export-") as tmp:
-        figures_new = runtime_figures(staged_recognizer(entry, staged, Path(tmp)), entry.name, data, bench, limit)
-    entry.metrics.runtime_val_accuracy = figures_new.validation
-    entry.metrics.drawbench = DrawBenchFigures(top1=figures_new.drawn_top1, n_sources=int(len(bench.sources)),
-                                               config=bench.config.key())  # fmt: skip
-    entry.slot_rule = decide_slot(base.split, figures_new, reproduction_figures(Path(models or models_dir()),
-                                                                                base.split, data, bench, limit))
-    entry.slot = base.split if entry.slot_rule.takes_slot else None
-    write_torch_weights(model, entry, out)  # the fine-tuned tensors, so the next fine-tune starts from them
-    write_exported(proto, entry, Path(run_dir), out)
-    return entry
-
-
-def write_exported(proto, entry: ModelEntry, run_dir: Path, out: Path) -> None:
-    """The file (entry in its metadata), the run's record beside it, and the manifest with the slots settled."""
-    entry.run_record = f"runs/{entry.name}"
-    set_metadata(proto, entry)
-    final = proto.SerializeToString()
-    write_atomic(out / entry.file, final)
-    entry.sha256 = sha256_bytes(final)
-    record = out / entry.run_record
-    record.mkdir(parents=True, exist_ok=True)
-    for name in RECORD:
-        if (run_dir / name).is_file():
-            shutil.copy2(run_dir / name, record / name)
-    try:
-        manifest = Manifest.read(out)
-    except ManifestError:
-        manifest = Manifest()
-    entries = [e for e in manifest.models if e.name != entry.name] + [entry]
-    settle_slots(entries)
-    Manifest(entries, manifest.skipped).write(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# The command (``python -m training drawings finetune``, wired in training/drawings.py)
+# The command's flags (``python -m training drawings finetune``, wired in training/__main__.py)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -418,16 +271,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-export", action="store_true", help="fine-tune only")
     parser.add_argument("--quiet", action="store_true")
 
-
-def run(args: argparse.Namespace, kept: KeptSet) -> int:
-    config = FinetuneConfig(args.model, args.epochs, args.lr, args.batch_size, args.kept_repeats, args.pool_per_epoch,
-                            args.seed, args.eval_limit)  # fmt: skip
-    run_dir = finetune(kept, config, args.models, args.data_root, args.runs_dir, progress=not args.quiet)
-    result = json.loads((run_dir / "result.json").read_text())
-    print(json.dumps({k: result[k] for k in ("run_id", "kept", "chosen_epoch", "before", "after")}, indent=1))
-    if not args.no_export:
-        entry = export_finetuned(run_dir, args.out or args.models, args.models, args.data_root, args.bench_per_class,
-                                 progress=not args.quiet)  # fmt: skip
-        print(f"exported {entry.name}: {'DEFAULT' if entry.slot else 'selectable'}; {entry.slot_rule.reason}")
-    return 0
 

@@ -5,15 +5,14 @@ step of ``trainer.train_one_epoch`` adds, beside the labelled batch's loss, ``fi
 ``fixmatch_mu`` times as many unlabelled images:
 
 - the weak view is the image through the model's own training-mode forward (Study B's SimCLR rows: the mild
-  augmentation, ``augmentation.HandwritingAugment``), without gradients; its most probable class becomes the
+  augmentation, ``handwriting.HandwritingAugment``), without gradients; its most probable class becomes the
   image's pseudo-label where that probability is at least ``fixmatch_threshold``;
 - the strong view is ``augmentation.strong_view``: the runs' kornia augmentation at ``FIXMATCH_STRONG`` plus
   random erasing (FixMatch's Cutout), then the model's own forward; it is trained toward
   the pseudo-label, the images under the threshold masked out (the mean over all images, as in FixMatch).
 - Both unlabelled passes normalise with their own batch statistics but leave BatchNorm's running statistics (what
   evaluation uses) to the labelled batches: the strong views' contrast, blur and erasing made them unlike clean
-  test images (measured on one quick run: 97.5% on the MNIST test set as trained, 98.2% with the statistics
-  re-estimated on the 400 clean training images).
+  test images (the Study B SSL table's clean-BatchNorm claim measures what clean statistics are worth).
 
 The unlabelled images are the digit sources of the pretraining's set (training/unlabelled.py: MNIST's and EMNIST
 digits' training images, deduplicated, no Study B test image among them), not the pool's letters, which would be
@@ -24,10 +23,8 @@ of unlabelled images above the threshold.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,16 +32,8 @@ from torch import nn
 
 from training.augmentation import strong_view
 from training.config import RunConfig
-from training.data import default_root
-from training.unlabelled import build_unlabelled
 
 SOURCES = ("mnist_train", "digits_train")  # digits only: FixMatch's pseudo-labels are digits
-
-
-@lru_cache(maxsize=1)
-def unlabelled_images(root: str) -> torch.Tensor:
-    """Study B's unlabelled digits as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
-    return torch.from_numpy(build_unlabelled(Path(root), sources=SOURCES).images)
 
 
 @contextmanager
@@ -85,10 +74,14 @@ class FixMatch:
         return self.weight * (per_image * mask).mean(), mask.mean()
 
 
-def create(config: RunConfig, device: torch.device) -> FixMatch | None:
-    """The run's FixMatch part, or None when ``fixmatch_mu`` is 0 (every run but the FixMatch rows)."""
+def create(config: RunConfig, device: torch.device,
+           unlabelled: Callable[[], torch.Tensor] | None = None) -> FixMatch | None:  # fmt: skip
+    """The run's FixMatch part, or None when ``fixmatch_mu`` is 0 (every run but the FixMatch rows).
+    ``unlabelled`` gives the images (the trainer's ``unlabelled_images``), asked for only when FixMatch is on."""
     if not config.fixmatch_mu:
         return None
     if config.split != "mnist50":
         raise ValueError(f"FixMatch uses Study B's unlabelled images (split mnist50), not {config.split!r}")
-    return FixMatch(unlabelled_images(str(default_root())), config, device)
+    if unlabelled is None:
+        raise ValueError("FixMatch is on (fixmatch_mu > 0) but no unlabelled images were given")
+    return FixMatch(unlabelled(), config, device)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.augmentation import HandwritingAugment
+from training.handwriting import HandwritingAugment
 
 
 @dataclass(frozen=True)

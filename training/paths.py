@@ -4,7 +4,7 @@
 - ``results_dir()``: results tables, figures and pages, ``$RESULTS_DIR`` else ``assets/results``.
 - ``models_dir()``: exported models and the manifest, ``$MODELS_DIR`` else ``exported_models``.
 - ``embeddings_dir()``: embedding maps, ``$EMBEDDINGS_DIR`` else ``assets/embeddings``.
-- ``shown(path)``: a path as messages and records show it, relative to the repo when inside it.
+- ``repo_relative(path)``: a path as messages and records show it, relative to the repo when inside it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,6 @@ def embeddings_dir() -> Path:
     return _from_env("EMBEDDINGS_DIR", REPO_ROOT / "assets" / "embeddings")
 
 
-def shown(path: Path) -> Path:
+def repo_relative(path: Path) -> Path:
     """A path as a message shows it: relative to the repo when inside it (no machine paths in the manifest)."""
     return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path

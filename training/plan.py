@@ -5,23 +5,16 @@ Identical configs across tables are one run (``RunConfig.run_id``): Table 3's Ad
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training.config import RunConfig
-from training.data import has_official
+from training.data import resolve_protocol
 from training.experiments import Row, Spec, load_spec
 from training.experiments.profiles import PROFILES
+from training.experiments.spec import PlannedRow
 from training.models import model_info
 from training.ssl import planned_pretraining
-
-
-@dataclass
-class PlannedRow:
-    table: str
-    row: Row
-    configs: list[RunConfig] = field(default_factory=list)  # one per seed; empty for a reference row
 
 
 def canonical_model_args(model: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -52,13 +45,6 @@ def apply_budget(settings: dict[str, Any], budget: dict[str, Any], profile: str)
     if budget.get("batch_size"):
         out["batch_size"] = budget["batch_size"]
     return out
-
-
-def resolve_protocol(split: str, protocol: str, root: Path) -> str:
-    """An EMNIST split's ``auto`` fixed before hashing, so a run id always names the data it was trained on."""
-    if protocol != "auto":
-        return protocol
-    return "official" if has_official(root, split) else "pool"
 
 
 def plan_row(spec: Spec, row: Row, profile: str, root: Path) -> PlannedRow:

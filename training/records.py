@@ -6,7 +6,7 @@
   under ``assets/results/``. Built by the collect step (training/collect.py), written by ``TableResult.write``,
   read by ``TableResult.read`` (the results page, the figures, winners.json, the export).
 - ``ClaimResult``: a report's conclusion judged on a table's rows, kept in ``TableResult.claims``.
-- ``Winners``: ``winners.json``, written by reproduce's collect step (``collect.pick_winners`` on the tables) for
+- ``Winners``: ``winners.json``, written by reproduce's collect step (``choose.pick_winners`` on the tables) for
   people and scripts to read; the export applies the same function to the tables it is given, so it never
   ships from a stale summary.
 
@@ -115,7 +115,7 @@ class Winner:
 
 @dataclass
 class Winners:
-    """``winners.json``: the runs the export ships, as ``collect.pick_winners`` chose them from the tables (a record
+    """``winners.json``: the runs the export ships, as ``choose.pick_winners`` chose them from the tables (a record
     for a person; the export recomputes ``pick_winners`` from the tables rather than read it).
 
     ``table8[split]`` is Table 8's final model per split; ``best_by_family[family][split]`` the run of that

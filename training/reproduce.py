@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from training import claims, paths, report, ssl
-from training.collect import collect_table, copy_records, load_results, pick_winners, write_table
+from training.choose import pick_winners
+from training.collect import collect_table, copy_records, load_results, write_table
 from training.config import RunConfig
 from training.data import default_root
 from training.experiments import TABLES, load_spec
 from training.experiments.profiles import PROFILES
-from training.plan import PlannedRow, plan_table
+from training.experiments.spec import PlannedRow
+from training.plan import plan_table
 from training.records import TableResult
 from training.runfolder import RunFolder
 from training.runner import threads_per_run, torch_threads

@@ -5,6 +5,8 @@ config.json (the RunConfig), log.txt (one line per event), history.json/.csv (on
 checkpoint.pt (after every finished epoch, so a killed run resumes there), best.pt (the best weights so far)
 and, once the run is done, predictions.npz (the class index the run's model gives each test image, per test
 part: what paired comparisons between runs need, training/stats.py) and metrics.json (``training.records.Metrics``).
+``load_trained`` opens a finished run's best weights and ``load_pretrained`` a finished pretraining's encoder
+(``encoder.pt`` beside ``pretrain.json``), here with the files they read rather than beside the loops that wrote them.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from recognizer.files import write_atomic, write_json
 from training.config import RunConfig
+from training.models import create_model
+from training.optim import unwrap, wrap_model
 from training.records import Metrics
 
 # What a run's record is, without its weights: enough to trace every published number back to its run.
+ENCODER = "encoder.pt"  # a finished pretraining's encoder weights (training/ssl.py)
+PRETRAIN_DONE = "pretrain.json"  # a pretraining's summary, written last: done once it exists
 RUN_RECORD = ("config.json", "log.txt", "history.csv", "history.json", "predictions.npz", "metrics.json")
 
 
@@ -125,3 +132,22 @@ def _save_atomic(obj: object, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def load_trained(run_dir: Path, device: str = "cpu") -> tuple[nn.Module, Metrics]:
+    """The best weights of a finished run and its metrics."""
+    run = RunFolder(run_dir)
+    metrics = run.metrics()
+    model = wrap_model(create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args),
+                       metrics.config)  # fmt: skip
+    model.load_state_dict(run.load_best(device))
+    return unwrap(model).eval(), metrics
+
+
+def load_pretrained(model: nn.Module, folder: Path) -> None:
+    """Load a finished pretraining's encoder into ``model.body`` (a Study B run's ``init_from``)."""
+    path = Path(folder) / ENCODER
+    if not (Path(folder) / PRETRAIN_DONE).exists():
+        raise FileNotFoundError(f"{folder} is not a finished pretraining (no {PRETRAIN_DONE}): "
+                                "run its table's reproduce first")
+    model.body.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -1,4 +1,6 @@
-"""Running: the unique configs of a plan, chained by warm starts; each chain is one Ray task (training/sweep.py).
+"""Planning the runs of a sweep without running them: the unique configs of a plan chained by warm starts, what
+each costs, which chains are pending, how many torch threads each gets. Running a chain (``sweep.run_chain``, one
+Ray task each) is training/sweep.py's; this file never imports the trainer.
 
 Finished runs are skipped and interrupted ones resume (the trainer's run folder), so running a plan again only
 does what is missing.
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import traceback
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import torch
 
-from training import trainer
 from training.config import RunConfig
 from training.data import SplitData, load_split
 from training.runfolder import RunFolder
@@ -80,37 +80,6 @@ class RunEvent:
     run_id: str
     ended: bool = False
     error: str | None = None
-
-
-def run_chain(config_dicts: list[dict], runs_dir: str, device: str, root: str, progress: bool,
-              keep_checkpoints: bool = False, compile_model: bool = False) -> Iterator[RunEvent]:  # fmt: skip
-    """Train a chain of configs in order, skipping finished ones; yields when each run starts and ends.
-
-    A finished run's checkpoint.pt (weights plus optimizer state, 260 MB for Study B's CNN) is only
-    needed to resume it or warm-start the next run of its chain, so it is removed once the chain is
-    done unless ``keep_checkpoints``; best.pt and metrics.json stay.
-    """
-    previous, folders = None, []
-    for values in config_dicts:
-        config = RunConfig.from_dict(values)
-        folders.append(RunFolder(Path(runs_dir) / config.run_id()))
-        if not folders[-1].done:  # a finished run is only the warm start of the next
-            yield RunEvent(config.run_id())
-            error = None
-            try:
-                if previous is not None:
-                    warm_start(previous, config, Path(runs_dir))
-                data = load_data(config.split, config.protocol, root)
-                trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress,
-                              compile_model=compile_model)
-            except Exception:  # one failed run must not stop the others; the error is reported
-                error = traceback.format_exc()
-            yield RunEvent(config.run_id(), ended=True, error=error)
-        previous = config
-    if not keep_checkpoints:
-        for folder in folders:
-            if folder.done:
-                folder.checkpoint_path.unlink(missing_ok=True)
 
 
 def available_cpus() -> int:

@@ -6,7 +6,7 @@ scoring and before the file is written:
     python -m training export --lab                                   # assets/results/lab-full -> exported_models/
     python -m training export --lab --results assets/results/lab --runs-dir runs_lab --out /tmp/lab-try   # a trial
 
-Names: ``<model>_lab-<split>`` (``residual_cnn_lab-byclass``, ``recipe_model_name``): a family apart from the
+Names: ``<model>_lab-<split>`` (``residual_cnn_lab-byclass``, ``choose.recipe_model_name``): a family apart from the
 reproduction's ``residual_cnn-<split>``, whose files and entries this export never rewrites.
 
 What the entry carries beyond a reproduction model's: ``recipe`` (profile, augmentation knobs, pool images, images
@@ -36,12 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.files import sha256_bytes, write_atomic
 from recognizer.inference import Recognizer
 from recognizer.manifest import (
     DrawBenchFigures,
     Latency,
-    Manifest,
     ManifestError,
     ModelEntry,
     RecipeCard,
@@ -49,6 +47,7 @@ from recognizer.manifest import (
     SlotRule,
 )
 from training.augmentation import AUGMENT_FIELDS
+from training.convert import staged_recognizer
 from training.drawbench import BenchConfig, BenchSet, build_set, pct, score_probs
 from training.records import Metrics
 
@@ -63,11 +62,6 @@ RULE = ("a lab model takes its split's default slot only when it beats the repro
 
 class OverBudget(RuntimeError):
     """A recipe model over the size or latency limit: left out, with the figure that failed."""
-
-
-def recipe_model_name(model: str, split: str) -> str:
-    """The name a recipe run ships under: ``<model>_lab-<split>``."""
-    return f"{model}_lab-{split}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,10 +113,9 @@ def single_drawing_ms(recognizer: Recognizer, name: str, drawings: np.ndarray, r
 # The default-slot rule
 
 
-Figures = SlotFigures  # what the rule compares: a model's validation accuracy and its drawing-benchmark top-1
 
 
-def decide_slot(split: str, lab: Figures, reproduction: Figures | None) -> SlotRule:
+def decide_slot(split: str, lab: SlotFigures, reproduction: SlotFigures | None) -> SlotRule:
     """The slot decision (``RULE``), with both models' figures, as the manifest's ``slot_rule`` records it."""
     decision = SlotRule(slot=split, rule=RULE, lab=lab, reproduction=reproduction)
     if reproduction is None:
@@ -165,19 +158,19 @@ class DrawingChecks:
     reference: Path
     max_ms: float = MAX_MS
     repeats: int = LATENCY_REPEATS
-    _reproduction: dict[str, Figures | None] = field(default_factory=dict)
+    _reproduction: dict[str, SlotFigures | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, reference: Path, per_class: int, max_ms: float = MAX_MS, progress: bool = True) -> DrawingChecks:
         return cls(build_set(BenchConfig(per_class=per_class), progress=progress), Path(reference), max_ms)
 
-    def reproduction(self, split: str) -> Figures | None:
+    def reproduction(self, split: str) -> SlotFigures | None:
         """The reference manifest's ``residual_cnn-<split>``: its validation figure, scored now on the set."""
         if split not in self._reproduction:
             self._reproduction[split] = self._score_reproduction(f"{REPRODUCTION_FAMILY}-{split}")
         return self._reproduction[split]
 
-    def _score_reproduction(self, name: str) -> Figures | None:
+    def _score_reproduction(self, name: str) -> SlotFigures | None:
         try:
             recognizer = Recognizer(self.reference)
         except ManifestError:
@@ -186,22 +179,20 @@ class DrawingChecks:
             return None
         entry = recognizer.entry(name)
         drawn = bench_figures(self.bench, recognizer, name).top1
-        return Figures(name, entry.metrics.best_val_accuracy, drawn)
+        return SlotFigures(name, entry.metrics.best_val_accuracy, drawn)
 
     def apply(self, entry: ModelEntry, staged: bytes, metrics: Metrics) -> None:
         """Recipe, drawing benchmark, latency (checked) and the slot decision, into the entry before it is written."""
         entry.recipe = recipe_card(metrics)
         with tempfile.TemporaryDirectory(prefix="lab-export-") as tmp:
-            write_atomic(Path(tmp) / entry.file, staged)
-            Manifest([dataclasses.replace(entry, sha256=sha256_bytes(staged))]).write(Path(tmp))
-            recognizer = Recognizer(tmp, intra_op_num_threads=1)
+            recognizer = staged_recognizer(entry, staged, Path(tmp))
             entry.metrics.drawbench = bench_figures(self.bench, recognizer, entry.name)
             latency = single_drawing_ms(recognizer, entry.name, self.bench.inputs[0], self.repeats)
         entry.metrics.latency = dataclasses.replace(latency, max_ms=self.max_ms)
         if latency.p50_ms > self.max_ms:
             raise OverBudget(f"{entry.name} takes {latency.p50_ms:.2f} ms per drawing (median, one CPU thread), "
                              f"over the {self.max_ms:g} ms limit")  # fmt: skip
-        lab = Figures(entry.name, metrics.best_val_accuracy, entry.metrics.drawbench.top1, metrics.n_val)
+        lab = SlotFigures(entry.name, metrics.best_val_accuracy, entry.metrics.drawbench.top1, metrics.n_val)
         entry.slot_rule = decide_slot(metrics.split, lab, self.reproduction(metrics.split))
         entry.slot = metrics.split if entry.slot_rule.takes_slot else None
 

@@ -1,6 +1,6 @@
 """Self-supervised pretraining for Study B's representation-learning table (training/experiments/studyb_ssl.py).
 
-Two handwriting views of each unlabelled image (training/augmentation.py, SIMCLR_VIEWS), an encoder (a registered
+Two handwriting views of each unlabelled image (training/handwriting.py, SIMCLR_VIEWS), an encoder (a registered
 model's ``body``), a projection head, and one of two losses (``method``):
 
 - ``simclr`` (Chen et al. 2020): NT-Xent, each view's positive is the other view of its image, every other view
@@ -45,17 +45,16 @@ from torch import nn
 from tqdm import tqdm
 
 from recognizer.files import write_atomic, write_json
-from training.augmentation import SIMCLR_VIEWS, augment
 from training.data import default_root, load_studyb
 from training.experiments.profiles import PROFILES
 from training.experiments.spec import Spec
+from training.handwriting import SIMCLR_VIEWS, augment
 from training.models import create_model
-from training.runfolder import RunFolder
+from training.runfolder import ENCODER, RunFolder
+from training.runfolder import PRETRAIN_DONE as DONE
 from training.unlabelled import build_unlabelled, describe_unlabelled
 from training.utils import environment, pick_device
 
-DONE = "pretrain.json"
-ENCODER = "encoder.pt"
 METHODS = ("simclr", "vicreg")
 LOSS_NAMES = {"simclr": "NT-Xent", "vicreg": "VICReg"}
 VICREG_WEIGHTS = (25.0, 25.0, 1.0)  # invariance, variance, covariance (the VICReg paper's)
@@ -274,14 +273,6 @@ def finish(run: RunFolder, net: TwoViews, config: PretrainConfig, data: Pretrain
     write_json(run.path / DONE, summary)
     run.log(f"done: k-NN leave-one-out accuracy {summary['knn_loo_accuracy']}, {summary['train_seconds']} s")
     return summary
-
-
-def load_pretrained(model: nn.Module, folder: Path) -> None:
-    """Load a finished pretraining's encoder into ``model.body`` (a Study B run's ``init_from``)."""
-    path = Path(folder) / ENCODER
-    if not (Path(folder) / DONE).exists():
-        raise FileNotFoundError(f"{folder} is not a finished pretraining (no {DONE}): run its table's reproduce first")
-    model.body.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
 # ---------------------------------------------------------------------------------------------

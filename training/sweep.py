@@ -19,8 +19,9 @@ import logging
 import os
 import socket
 import time
+import traceback
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from training import runner, trainer
 from training.config import RunConfig
 from training.data import load_split
 from training.runfolder import RunFolder
+from training.runner import RunEvent, load_data, warm_start
 
 # The embedded Ray's shared-memory object store: tasks only pass configs and events, so the minimum is plenty.
 OBJECT_STORE_BYTES = 128 * 1024**2
@@ -45,7 +47,9 @@ def connect(address: str | None, workers: int) -> types.ModuleType:
     import ray  # lazy: see the module docstring
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a lab's sweeps unless asked for
-    quiet = {"logging_level": logging.WARNING, "configure_logging": True}
+    # Workers print nothing the driver needs (each run's story is its log.txt; a failure comes back as an event):
+    # not forwarding their output keeps the console to the sweep's one line.
+    quiet = {"logging_level": logging.WARNING, "configure_logging": True, "log_to_driver": False}
     if address:
         ray.init(address=address, **quiet)
     else:
@@ -64,17 +68,48 @@ def gpu_share(device: str, workers: int, gpus_per_run: float | None) -> float:
     return 1.0 / max(workers, 1) if wants_gpu else 0.0
 
 
+def run_chain(config_dicts: list[dict], runs_dir: str, device: str, root: str, progress: bool,
+              keep_checkpoints: bool = False, compile_model: bool = False) -> Iterator[RunEvent]:  # fmt: skip
+    """Train a chain of configs in order, skipping finished ones; yields when each run starts and ends.
+
+    A finished run's checkpoint.pt (weights plus optimizer state, 260 MB for Study B's CNN) is only
+    needed to resume it or warm-start the next run of its chain, so it is removed once the chain is
+    done unless ``keep_checkpoints``; best.pt and metrics.json stay.
+    """
+    previous, folders = None, []
+    for values in config_dicts:
+        config = RunConfig.from_dict(values)
+        folders.append(RunFolder(Path(runs_dir) / config.run_id()))
+        if not folders[-1].done:  # a finished run is only the warm start of the next
+            yield RunEvent(config.run_id())
+            error = None
+            try:
+                if previous is not None:
+                    warm_start(previous, config, Path(runs_dir))
+                data = load_data(config.split, config.protocol, root)
+                trainer.train(config, runs_dir=Path(runs_dir), device=device, data=data, progress=progress,
+                              compile_model=compile_model)
+            except Exception:  # one failed run must not stop the others; the error is reported
+                error = traceback.format_exc()
+            yield RunEvent(config.run_id(), ended=True, error=error)
+        previous = config
+    if not keep_checkpoints:
+        for folder in folders:
+            if folder.done:
+                folder.checkpoint_path.unlink(missing_ok=True)
+
+
 def chain_task(config_dicts: list[dict], runs_dir: str, device: str, root: str, threads: int,
-               options: dict[str, Any]) -> Iterator[runner.RunEvent]:  # fmt: skip
-    """One chain in a Ray worker, with ``threads`` torch threads and its epoch bars drawn by the driver. Each run's
-    log says where it ran (a retried task shows two lines)."""
+               options: dict[str, Any]) -> Iterator[RunEvent]:  # fmt: skip
+    """One chain in a Ray worker, with ``threads`` torch threads and no bars of its own: the driver draws the sweep's
+    one line from the chain's events, and each run's log.txt keeps its epochs. Each run's log says where it ran (a
+    retried task shows two lines)."""
     import ray  # lazy: see the module docstring
 
     torch.set_num_threads(threads)
-    trainer.progress_bar = DriverBar
     node = ray.get_runtime_context().get_node_id()[:12]
     where = f"ray task on {socket.gethostname()}, node {node}, pid {os.getpid()}"
-    for event in runner.run_chain(config_dicts, runs_dir, device, root, progress=True, **options):
+    for event in run_chain(config_dicts, runs_dir, device, root, progress=False, **options):
         if not event.ended:
             RunFolder(Path(runs_dir) / event.run_id).log(where, echo=False)
         yield event
@@ -132,7 +167,7 @@ def follow(ray: types.ModuleType, streams: dict[Any, list[RunConfig]], todo: dic
             error = event.error or (missing(runs_dir, event.run_id) if event.ended else None)
             if error:
                 failures[event.run_id] = error
-                print(f"FAILED {event.run_id}:\n{error}")
+                tqdm.write(f"FAILED {event.run_id}:\n{error}")
             if event.ended:
                 line.end(event.run_id)
             else:
@@ -150,19 +185,17 @@ def missing(runs_dir: Path, run_id: str) -> str | None:
 
 
 class SweepLine:
-    """The sweep's one live line: runs done / running / left and an ETA, drawn among the runs' own epoch bars.
+    """The sweep's one live line on the driver: runs done / running / left and an ETA (the workers draw no bars).
 
     The ETA scales the time so far by the estimated cost still to go (``runner.run_cost``), not by a count of runs:
     a ResNet-50 run costs a hundred MLP runs."""
 
     def __init__(self, todo: dict[str, RunConfig]) -> None:
-        from ray.experimental import tqdm_ray  # lazy: see the module docstring
-
         self.cost = {run_id: runner.run_cost(c) for run_id, c in todo.items()}
         self.running: set[str] = set()
         self.done: set[str] = set()
         self.started = time.perf_counter()
-        self.bar = tqdm_ray.tqdm(total=len(todo), desc=self.describe(), unit="run", flush_interval_s=0)
+        self.bar = tqdm(total=len(todo), desc=self.describe(), unit="run", dynamic_ncols=True)
 
     def ended(self, run_id: str) -> bool:
         return run_id in self.done
@@ -188,25 +221,3 @@ class SweepLine:
     def close(self) -> None:
         self.bar.close()
 
-
-class DriverBar:
-    """The trainer's epoch bar inside a Ray task (``trainer.progress_bar``): Ray's tqdm, which the driver draws
-    beside the sweep's line. It has no postfix, so loss and accuracy go into the description."""
-
-    def __init__(self, iterable: Iterable, desc: str = "", leave: bool = False, disable: bool = False) -> None:
-        from ray.experimental import tqdm_ray  # lazy: see the module docstring
-
-        self.iterable, self.desc = iterable, desc
-        self.bar = None if disable else tqdm_ray.tqdm(total=len(iterable), desc=desc, unit="batch")
-
-    def __iter__(self) -> Iterator:
-        for item in self.iterable:
-            yield item
-            if self.bar is not None:
-                self.bar.update(1)
-        if self.bar is not None:
-            self.bar.close()
-
-    def set_postfix(self, **values: str) -> None:
-        if self.bar is not None:
-            self.bar.set_description(f"{self.desc} {' '.join(f'{k}={v}' for k, v in values.items())}")

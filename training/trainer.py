@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,70 +26,19 @@ from tqdm import tqdm
 
 from training import fixmatch, paths
 from training.augmentation import train_batches
+from training.batches import Batches, evaluate
 from training.board import Board
 from training.config import RunConfig
-from training.data import SplitData, load_split, with_every_pool_image
+from training.data import SplitData, default_root, load_split, with_every_pool_image
 from training.losses import create_loss
 from training.models import create_model, model_info
-from training.optim import create_optimizer, create_scheduler, unwrap, wrap_model
+from training.optim import create_optimizer, create_scheduler, wrap_model
 from training.records import Metrics
-from training.runfolder import RunFolder
-from training.ssl import load_pretrained
+from training.runfolder import RunFolder, load_pretrained
+from training.unlabelled import build_unlabelled
 from training.utils import environment, pick_device, stratified_subset
 
 PARTS = ("train", "val", "test")
-# The per-epoch progress bar; a Ray task swaps in one that the sweep's driver draws (training/sweep.py).
-progress_bar = tqdm
-
-
-class Batches:
-    """A part of a split held as a uint8 tensor; yields float batches in [0, 1]."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, device: torch.device, channels: int) -> None:
-        self.x = torch.from_numpy(x).to(device)
-        self.y = torch.from_numpy(y).to(device)
-        self.channels = channels
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.x[idx].unsqueeze(1).float().div_(255.0)
-        if self.channels != 1:
-            x = x.expand(-1, self.channels, -1, -1)
-        if x.is_cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, self.y[idx]
-
-
-@dataclass
-class Evaluation:
-    """A model scored on one part: mean loss (0 without a loss function), accuracy, predictions in order."""
-
-    loss: float
-    accuracy: float
-    preds: np.ndarray
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, batches: Batches, batch_size: int, loss_fn: nn.Module | None = None) -> Evaluation:
-    """Loss, accuracy and predictions over a whole part, in order."""
-    model.eval()
-    # Sums stay on the device: reading a value back every batch would stall a GPU once per batch.
-    total_loss, logits_all = torch.zeros((), device=batches.y.device, dtype=torch.float64), []
-    for start in range(0, len(batches), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(batches)), device=batches.y.device)
-        x, y = batches.batch(idx)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.is_cuda):
-            logits = model(x).float()
-        if loss_fn is not None:
-            total_loss += loss_fn(logits, y).double() * len(idx)
-        logits_all.append(logits)
-    if not logits_all:
-        return Evaluation(float("nan"), float("nan"), np.zeros(0, dtype=np.int64))
-    preds = torch.cat(logits_all).argmax(1)
-    return Evaluation(float(total_loss) / len(batches), float((preds == batches.y).float().mean()),
-                      preds.cpu().numpy())  # fmt: skip
 
 
 @dataclass
@@ -173,7 +123,7 @@ def create_learner(config: RunConfig, data: SplitData, device: torch.device, com
     scheduler = create_scheduler(config, model, optimizer, steps_per_epoch)
     loss_fn = create_loss(config, data.parts["train"][1], data.num_classes).to(device)
     return Learner(model, optimizer, scheduler, loss_fn, torch.compile(model) if compile_model else model,
-                   fixmatch.create(config, device))
+                   fixmatch.create(config, device, lambda: unlabelled_images(str(default_root()))))
 
 
 @dataclass
@@ -201,7 +151,7 @@ def train_one_epoch(learner: Learner, train_set: Batches, config: RunConfig, epo
     used = torch.zeros((), device=device, dtype=torch.float64)
     # A trailing batch of one image would break BatchNorm's batch statistics: skip it (it changes every epoch).
     last = len(train_set) - 1 if len(train_set) % config.batch_size == 1 else len(train_set)
-    bar = progress_bar(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
+    bar = tqdm(range(0, last, config.batch_size), desc=desc, leave=False, disable=not progress)
     for step, start in enumerate(bar):
         x, y = train_set.batch(order[start : start + config.batch_size])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -386,11 +336,7 @@ def train(config: RunConfig, runs_dir: Path | None = None, device: str = "auto",
     return metrics
 
 
-def load_trained(run_dir: Path, device: str = "cpu") -> tuple[nn.Module, Metrics]:
-    """The best weights of a finished run and its metrics."""
-    run = RunFolder(run_dir)
-    metrics = run.metrics()
-    model = wrap_model(create_model(metrics.config.model, len(metrics.chars), **metrics.config.model_args),
-                       metrics.config)  # fmt: skip
-    model.load_state_dict(run.load_best(device))
-    return unwrap(model).eval(), metrics
+@lru_cache(maxsize=1)
+def unlabelled_images(root: str) -> torch.Tensor:
+    """Study B's unlabelled digits as uint8 [N, 28, 28], once per process (every run of a worker shares it)."""
+    return torch.from_numpy(build_unlabelled(Path(root), sources=fixmatch.SOURCES).images)

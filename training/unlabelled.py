@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import SplitData, _upright, find_chunks, load_pool, load_studyb
+from recognizer.idx import upright
+from training.data import SplitData, find_chunks, load_pool, load_studyb
 
 SOURCES = ("mnist_train", "digits_train", "pool_train")
 TEST_NAMES = {"report_test": "the report's test part", "mnist_test": "the MNIST test set"}
@@ -39,7 +40,7 @@ def _chunk_images(root: Path, split: str) -> np.ndarray:
     chunks = find_chunks(root, split, "train")
     if not chunks:
         return np.zeros((0, 28, 28), np.uint8)
-    return _upright(np.concatenate([c.images for c in chunks]))
+    return upright(np.concatenate([c.images for c in chunks]))
 
 
 def source_images(root: Path, sources: tuple[str, ...] = SOURCES) -> dict[str, np.ndarray]:

@@ -1,10 +1,12 @@
 """The EMNIST lab's web app (Gradio): one module per tab around one ``ServedModels`` (webapp/served.py), and the
-two API endpoints.
+API endpoints. ARCHITECTURE.md maps every file; the floors, from the bottom:
 
-- ``served``: the state (models opened once, embeddings and results read from assets/).
-- ``analysis``: one input through the slots' models (no Gradio), used by the draw tab and /predict.
-- ``draw``, ``embeddings_tab``, ``results``, ``models_tab``: each tab's values, layout and events.
-- ``api``: /predict and /models (``gr.api``). ``demo``: ``build_demo`` and ``launch``.
+- ``served`` (the models, opened once), ``answers`` (the records of one reading), ``canvas`` (+ canvas.js),
+  ``results`` (the Results tab, from the tables' JSON), ``events``;
+- ``analysis`` (one input through the slots' models, no Gradio), ``draw_display``, ``draw_memory``, ``keep_store``,
+  ``model_cards``;
+- the tabs (``draw``, ``kept_drawings_tab``, ``embeddings_tab``, ``models_tab``), the Draw tab's ``correction_row``
+  and ``api``; then ``demo`` (``build_demo``, ``launch``), which puts them on one page.
 
 Like ``recognizer``, it never imports torch or ``training``. ``app.py`` beside it is the entry point.
 """

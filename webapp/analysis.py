@@ -12,62 +12,26 @@ import logging
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recognizer.inference import Prediction
-from recognizer.labels import same_character
+from recognizer.answers import in_mode, shape, together_set
 from recognizer.manifest import SLOTS
 from recognizer.preprocess import FILLED, BadImage, InputError, NothingDrawn, to_model_input
 from recognizer.saliency import overlay, segment_map, stroke_segments
 
+from .analysis_records import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, SlotResult
+from .canvas import CanvasDrawing
 from .served import ServedModels
 
 log = logging.getLogger(__name__)
 
-TOP_K = 5
-MAX_UPLOAD_MB = 10  # an upload larger than this is refused before it is decoded
-PREVIEW_SIZE = 224  # the 28x28 model input (and its saliency map) is shown enlarged to this many pixels
 # The slots' saliency maps are computed at once, one thread each: ONNX Runtime releases the GIL while a
 # single-threaded session runs, so the three batches use as many cores as there are (measured by
 # benchmarks/app_latency.py). One pool for the whole app bounds the threads however many requests come.
 _SALIENCY_POOL = ThreadPoolExecutor(max_workers=len(SLOTS), thread_name_prefix="saliency")
-EMPTY_MESSAGE = "Draw a character (or upload a photo of one) and the three models will read it."
-
-
-@dataclass
-class SlotResult:
-    """One comparison slot's answer; ``error`` says why there is none."""
-
-    model: str | None
-    prediction: Prediction | None = None
-    saliency: np.ndarray | None = None  # (S, S, 3) uint8 overlay
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.prediction is not None
-
-
-@dataclass
-class Analysis:
-    """Everything the page shows for one input. ``message`` is set when there is nothing to predict."""
-
-    x28: np.ndarray | None
-    message: str | None = None
-    kind: str | None = None  # "empty", "bad", "no_models" or None
-    slots: list[SlotResult] = field(default_factory=list)
-
-    @property
-    def agree(self) -> bool | None:
-        """Whether every slot that answered reads the same character (case merged); None under two answers."""
-        chars = [s.prediction.char for s in self.slots if s.prediction is not None]
-        if len(chars) < 2:
-            return None
-        return all(same_character(chars[0], c) for c in chars[1:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,7 +47,7 @@ def prepare(image: Any, max_upload_mb: float = MAX_UPLOAD_MB) -> tuple[np.ndarra
     if canvas_ink(image) > FILLED:
         return None, f"{EMPTY_MESSAGE} (the canvas is filled: clear it and draw one character)", "empty"
     try:
-        return to_model_input(image), None, None
+        return to_model_input(image.composite if isinstance(image, CanvasDrawing) else image), None, None
     except NothingDrawn as err:
         if name is None:  # the canvas: empty, a dot, or filled
             detail = f" ({err.detail})" if err.detail and "blank" not in err.detail else ""
@@ -112,15 +76,20 @@ def _refuse_upload(path: Path, max_upload_mb: float) -> str | None:
 
 
 def canvas_ink(value: Any) -> float:
-    """Fraction of a Sketchpad value's canvas covered by strokes (0 for anything else).
+    """Fraction of a drawing's canvas covered by strokes: a ``CanvasDrawing``, or a Sketchpad value's layers
+    (0 for anything else).
 
     The layers' alpha says exactly where the person drew, which the flattened picture cannot: a canvas
     inked nearly everywhere would otherwise read as its few unpainted spots, white on black.
     """
-    if not isinstance(value, Mapping):
+    if isinstance(value, CanvasDrawing):
+        layers = [value.layer]
+    elif isinstance(value, Mapping):  # a Sketchpad value (the tests and the drawing benchmark make them)
+        layers = value.get("layers") or []
+    else:
         return 0.0
     covered = 0.0
-    for layer in value.get("layers") or []:
+    for layer in layers:
         if isinstance(layer, np.ndarray) and layer.ndim == 3 and layer.shape[-1] == 4 and layer.size:
             covered = max(covered, float((layer[..., 3] > 127).mean()))
     return covered
@@ -130,27 +99,34 @@ def canvas_ink(value: Any) -> float:
 # Asking the models
 
 
-def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True) -> Analysis:
-    """Read any input and run every slot on it."""
+def analyse(lab: ServedModels, image: Any, names: list[str | None], k: int = TOP_K, saliency: bool = True,
+            mode: str = "anything") -> Analysis:
+    """Read any input and run every slot on it, answering under ``mode``."""
     x28, message, kind = prepare(image)
     if x28 is None:
-        return Analysis(None, message, kind, [SlotResult(n) for n in names])
-    return analyse_x28(lab, x28, names, k, saliency)
+        return Analysis(None, message, kind, [SlotResult(n) for n in names], mode, lab.level)
+    return analyse_x28(lab, x28, names, k, saliency, mode)
 
 
 def analyse_x28(lab: ServedModels, x28: np.ndarray | None, names: list[str | None], k: int = TOP_K,
-                saliency: bool = True) -> Analysis:
+                saliency: bool = True, mode: str = "anything") -> Analysis:
     """Run every slot on a prepared 28x28 input."""
     if x28 is None:
-        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names])
+        return Analysis(None, EMPTY_MESSAGE, "empty", [SlotResult(n) for n in names], mode, lab.level)
     if not lab.models:
         return Analysis(x28, f"No models to ask: {lab.problem or 'none loaded'}.", "no_models",
-                        [SlotResult(n) for n in names])
-    return Analysis(x28, None, None, [run_slot(lab, name, x28, k, saliency) for name in names])
+                        [SlotResult(n) for n in names], mode, lab.level)
+    slots = [run_slot(lab, name, x28, k, saliency, mode) for name in names]
+    answered = [s for s in slots if s.prediction is not None]
+    both = together_set([lab.recognizer.entry(s.model) for s in answered], [s.prediction for s in answered], mode,
+                        lab.level) if len(answered) == len(slots) else None  # fmt: skip
+    return Analysis(x28, None, None, slots, mode, lab.level, both)
 
 
-def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True) -> SlotResult:
-    """One model's top-k (and saliency map); a missing or failing model gives its slot an error instead."""
+def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_K, saliency: bool = True,
+             mode: str = "anything") -> SlotResult:
+    """One model's top-k and set under ``mode`` (and saliency map); a missing or failing model, or one that reads
+    nothing of the mode, gives its slot an error instead."""
     if not name:
         return SlotResult(None, error="No model in this slot.")
     if not lab.serves(name):
@@ -158,6 +134,10 @@ def run_slot(lab: ServedModels, name: str | None, x28: np.ndarray, k: int = TOP_
         return SlotResult(name, error=f"{name} is unavailable: {reason}")
     try:
         prediction = lab.recognizer.predict(name, x28, k=k)
+        entry = lab.recognizer.entry(name)
+        if not any(in_mode(c, mode) for c in entry.labels):
+            return SlotResult(name, error=f"{name} reads no {mode}.")
+        prediction = shape(entry, prediction, mode, lab.level, k)
         heat = saliency_map(lab, name, x28) if saliency else None
     except Exception as err:  # a model failing at run time takes only its slot down
         log.exception("model %s failed", name)

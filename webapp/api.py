@@ -1,12 +1,13 @@
 """The app's API: named Gradio endpoints (``gr.api``) ``/predict``, ``/models`` and ``/keep``, and plain HTTP routes.
 
-``/predict(image, top_k=5, include_input=True, models="")`` reads one uploaded image file
-(``gradio_client.handle_file``) and answers per slot with the model, its top-k and its latency;
+``/predict(image, top_k=5, include_input=True, models="", only="")`` reads one uploaded image file
+(``gradio_client.handle_file``) and answers per slot with the model, its top-k, its calibrated ``set`` at
+``coverage``, the ``mode`` (``only``: digits or letters restricts every answer) and its latency;
 ``/models`` lists what the app serves. ``POST /api/predict`` gives the same answer for an image sent as the
 request body (curl, any HTTP client), at about two thirds of the server CPU of a Gradio call. The answers
 are plain JSON built by ``predict_json`` and ``models_summary``, which the tests also call directly.
 ``/keep(image, character)`` and ``POST /api/keep?char=X`` (the image as the body) keep a drawing as the character
-(``keep_json`` -> ``webapp.keeping.keep_drawing``) and answer its id; a refusal says why (HTTP: 400 a bad character,
+(``keep_json`` -> ``webapp.keep_store.keep_drawing``) and answer its id; a refusal says why (HTTP: 400 a bad character,
 422 nothing drawn, 413 too large, 403 keeping off).
 """
 
@@ -27,11 +28,13 @@ import numpy as np
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
+from recognizer.answers import AnswerSet, ModeError, parse_mode
 from recognizer.drawings import MAX_PNG_BYTES
 from recognizer.manifest import SLOTS, ModelEntry
 
-from .analysis import MAX_UPLOAD_MB, TOP_K, analyse
-from .keeping import KeepRefused, keep_drawing
+from .analysis import analyse
+from .analysis_records import MAX_UPLOAD_MB, TOP_K
+from .keep_store import KeepRefused, keep_drawing
 from .served import ServedModels
 
 MAX_API_MODELS = 8  # models one /predict call may ask for
@@ -54,16 +57,20 @@ NOT_A_FILE = "Send the image as a file: gradio_client.handle_file(path)."
 
 
 def predict_json(lab: ServedModels, image: Any, k: int = TOP_K, include_input: bool = True,
-                 models: str | list[str] | None = None) -> dict:
-    """The /predict answer for one image: per slot the model, its top-k and its latency, and ``agree``."""
+                 models: str | list[str] | None = None, only: str | None = None) -> dict:
+    """The /predict answer for one image: per slot the model, its top-k, its calibrated ``set`` (characters, best
+    first) at ``coverage``, the ``mode`` it answered under (``only``: digits or letters) and its latency; ``agree``.
+    ``ModeError`` for an ``only`` that is no mode."""
+    mode = parse_mode(only)
     names = _asked_models(models) or lab.slot_defaults()
     k = int(max(1, min(int(k or TOP_K), MAX_TOP_K)))
-    analysis = analyse(lab, image, names, k=k, saliency=False)
+    analysis = analyse(lab, image, names, k=k, saliency=False, mode=mode)
     results = []
     for i, r in enumerate(analysis.slots):
         item: dict[str, Any] = {"slot": SLOTS[i] if i < len(SLOTS) else f"slot{i + 1}", "model": r.model}
         if r.prediction is not None:
             item["top"] = [{"char": c, "display": d, "probability": round(p, 6)} for c, d, p in r.prediction.top]
+            item |= answer_set_json(r.prediction.answer_set, mode)
             item["latency_ms"] = round(r.prediction.latency_ms, 3)
         elif analysis.message is None:
             item["error"] = r.error
@@ -71,10 +78,21 @@ def predict_json(lab: ServedModels, image: Any, k: int = TOP_K, include_input: b
     return {
         "ok": analysis.message is None and any(r.ok for r in analysis.slots),
         "error": analysis.message,
+        "mode": mode,
         "models": results,
         "agree": analysis.agree,
+        "together": answer_set_json(analysis.together, mode) if analysis.together else None,
         "input": np.round(analysis.x28, 3).tolist() if include_input and analysis.x28 is not None else None,
     }
+
+
+def answer_set_json(answer_set: AnswerSet | None, mode: str) -> dict:
+    """``set`` (characters, best first; null where the model has no calibrated set), ``set_probabilities``,
+    ``coverage`` (the stated level) and ``mode``."""
+    if answer_set is None:
+        return {"set": None, "set_probabilities": None, "coverage": None, "mode": mode}
+    return {"set": answer_set.chars, "set_probabilities": [round(p, 6) for _, p in answer_set.members],
+            "coverage": answer_set.level, "mode": mode}
 
 
 def keep_json(lab: ServedModels, image: bytes | str | None, character: str | None) -> tuple[dict, int]:
@@ -149,26 +167,31 @@ class Endpoints:
         self.pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="predict")
 
     def predict(self, image: gr.FileData | None, top_k: int = TOP_K, include_input: bool = True,
-                models: str = "") -> dict:
-        """Read one image file: for each slot the model, its top-k characters with probabilities and its
-        latency, plus whether the models agree. A bad image gives ok=false and the reason in error."""
+                models: str = "", only: str = "") -> dict:
+        """Read one image file: for each slot the model, its top-k characters with probabilities, its calibrated
+        set (set, coverage), the mode and its latency, plus whether the models agree. only='digits' or 'letters'
+        keeps every answer to that kind. A bad image or mode gives ok=false and the reason in error."""
         path = uploaded_path(image)
         if path is None and image is not None:
             return _refusal(NOT_A_FILE)
-        return predict_json(self.lab, path, k=top_k, include_input=bool(include_input), models=models)
+        try:
+            return predict_json(self.lab, path, k=top_k, include_input=bool(include_input), models=models, only=only)
+        except ModeError as err:
+            return _refusal(str(err))
 
     async def predict_in_pool(self, image: gr.FileData | None, top_k: int = TOP_K, include_input: bool = True,
-                              models: str = "") -> dict:
-        """Read one image file: for each slot the model, its top-k characters with probabilities and its
-        latency, plus whether the models agree. A bad image gives ok=false and the reason in error."""
-        return await self._in_pool(self.predict, image, top_k, include_input, models)
+                              models: str = "", only: str = "") -> dict:
+        """Read one image file: for each slot the model, its top-k characters with probabilities, its calibrated
+        set (set, coverage), the mode and its latency, plus whether the models agree. only='digits' or 'letters'
+        keeps every answer to that kind. A bad image or mode gives ok=false and the reason in error."""
+        return await self._in_pool(self.predict, image, top_k, include_input, models, only)
 
     async def predict_raw(self, request: Request) -> Response:
         """``POST /api/predict``: the image file itself as the request body, the /predict answer as JSON.
 
         One request per drawing, with no upload step and none of Gradio's per-call work (session state, file
         records, events): Gradio alone costs about 7 ms of server CPU per call on the 2-core machine
-        (``benchmarks/app_load.py --floor``). Query parameters as /predict's (top_k, include_input, models).
+        (``benchmarks/app_load.py --floor``). Query parameters as /predict's (top_k, include_input, models, only).
         Status 200 with the answer; 422 when the image cannot be read or holds no character (the answer says
         why); 400 for an empty body or a bad parameter; 413 over the size limit.
         """
@@ -183,7 +206,11 @@ class Endpoints:
         except ValueError:
             return JSONResponse(_refusal("top_k must be a whole number."), status_code=400)
         include_input = query.get("include_input", "true").lower() not in ("0", "false", "no")
-        answer = await self._in_pool(predict_json, self.lab, body, k, include_input, query.get("models", ""))
+        try:
+            only = parse_mode(query.get("only", ""))
+        except ModeError as err:
+            return JSONResponse(_refusal(str(err)), status_code=400)
+        answer = await self._in_pool(predict_json, self.lab, body, k, include_input, query.get("models", ""), only)
         return JSONResponse(answer, status_code=200 if answer["ok"] else 422)
 
     async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:

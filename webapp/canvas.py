@@ -1,17 +1,10 @@
-"""The drawing canvas: a plain HTML canvas (``gr.HTML`` with its own script) in place of Gradio's Sketchpad.
+"""The drawing canvas: a plain HTML canvas (``gr.HTML``) whose script is webapp/canvas.js, in place of Gradio's
+Sketchpad (which took most of a second between a stroke and its request: README, assets/benchmarks/).
 
-Why not ``gr.Sketchpad``: measured in real Chromium on this machine (benchmarks/browser_latency.py, README),
-the Sketchpad spent 0.7-1.3 s between a stroke's mouse-up and its first request (its WebGL layers read back and
-PNG-encoded, three files uploaded, then the event), against 11 ms of server work; and it lost its tool on every
-reset and ignored a second clear from the server (gradio-app/gradio issue 9978). This canvas draws with the 2D
-API, encodes one PNG in a few milliseconds and sends it inside the event itself, so a stroke's answer needs one
-request. Pointer events make the mouse, a finger and a pen draw alike; ``touch-action: none`` keeps a finger's
-stroke from scrolling the page.
-
-Its toolbar: Brush, Erase, Undo and "Clear canvas" (the trash icon), each a button a person clicks. Its value is
-the PNG as a data URL after every stroke (``None`` once nothing is drawn); ``canvas_value`` turns it into the
-Sketchpad's value form (an RGBA layer whose alpha is the ink, over white), which ``webapp.analysis`` reads
-exactly as it read the Sketchpad's, so drawings, uploads and the drawing benchmark share one path.
+Its toolbar: Brush, Erase, Undo and "Clear canvas" (the trash icon). Pointer events make the mouse, a finger and a
+pen draw alike; ``touch-action: none`` keeps a finger's stroke from scrolling the page. Its value is the PNG as a
+data URL after every stroke (``None`` once nothing is drawn); ``canvas_value`` decodes it once into a
+``CanvasDrawing``: the PNG bytes that keeping stores, and the pixels ``webapp.analysis`` hands to preprocessing.
 """
 
 from __future__ import annotations
@@ -19,11 +12,15 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image
+
+from recognizer.files import sha256_bytes
 
 CANVAS = 400  # the drawing's pixels (the page may show it smaller, e.g. on a phone)
 BRUSH = 12  # brush radius: ~24 px strokes, about 2 of 28 pixels for a character 300 px tall (EMNIST: about 2.3)
@@ -59,7 +56,8 @@ HTML = f"""
     <button type="button" class="undo" aria-label="Undo" title="Undo the last stroke">{icon("undo")}</button>
     <button type="button" class="trash" aria-label="Clear canvas" title="Clear the canvas">{icon("trash")}</button>
   </div>
-  <canvas width="{CANVAS}" height="{CANVAS}" aria-label="Drawing canvas: draw one character"></canvas>
+  <canvas width="{CANVAS}" height="{CANVAS}" data-brush="{BRUSH}"
+          aria-label="Drawing canvas: draw one character"></canvas>
 </div>
 """
 
@@ -74,67 +72,7 @@ CSS = """
   border: 1px solid var(--border-color-primary); touch-action: none; cursor: crosshair; }
 """
 
-# Strokes are kept as data so Undo can redraw the rest; the eraser paints transparency.
-JS = f"""
-const canvas = element.querySelector('canvas');
-const pen = canvas.getContext('2d');
-const strokes = [];
-let mode = 'brush', current = null;
-const widths = {{brush: {2 * BRUSH}, eraser: {4 * BRUSH}}};
-const place = e => {{
-  const box = canvas.getBoundingClientRect();
-  return [(e.clientX - box.left) * canvas.width / box.width, (e.clientY - box.top) * canvas.height / box.height];
-}};
-const paint = (stroke, from = 0) => {{
-  pen.globalCompositeOperation = stroke.mode === 'eraser' ? 'destination-out' : 'source-over';
-  pen.lineCap = 'round'; pen.lineJoin = 'round'; pen.lineWidth = widths[stroke.mode]; pen.strokeStyle = '#000';
-  pen.beginPath();
-  const points = stroke.points.slice(from);
-  points.forEach(([x, y], i) => i ? pen.lineTo(x, y) : pen.moveTo(x, y));
-  if (points.length === 1) pen.lineTo(...points[0]);
-  pen.stroke();
-}};
-const redraw = () => {{ pen.clearRect(0, 0, canvas.width, canvas.height); strokes.forEach(s => paint(s)); }};
-const send = () => {{
-  props.value = strokes.some(s => s.mode === 'brush') ? canvas.toDataURL('image/png') : null;
-  trigger('change');
-}};
-canvas.addEventListener('pointerdown', e => {{
-  if (e.button > 0) return;
-  e.preventDefault();
-  canvas.setPointerCapture(e.pointerId);
-  current = {{mode, points: [place(e)]}};
-  strokes.push(current);
-  paint(current);
-}});
-canvas.addEventListener('pointermove', e => {{
-  if (!current) return;
-  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
-  const from = current.points.length - 1;
-  current.points.push(...events.map(place));
-  paint(current, from);  // only the new segments: a long stroke stays smooth
-}});
-const finish = () => {{ if (current) {{ current = null; send(); }} }};
-canvas.addEventListener('pointerup', finish);
-canvas.addEventListener('pointercancel', finish);
-const pick = name => element.querySelectorAll('.tool').forEach(b => {{
-  const on = b.classList.contains(name);
-  b.classList.toggle('active', on);
-  b.setAttribute('aria-pressed', String(on));
-}});
-element.querySelector('.brush').addEventListener('click', () => {{ mode = 'brush'; pick('brush'); }});
-element.querySelector('.eraser').addEventListener('click', () => {{ mode = 'eraser'; pick('eraser'); }});
-element.querySelector('.undo').addEventListener('click', () => {{
-  if (strokes.length) {{ strokes.pop(); redraw(); send(); }}
-}});
-element.querySelector('.trash').addEventListener('click', () => {{
-  const had = strokes.length > 0;
-  strokes.length = 0; redraw();
-  mode = 'brush'; pick('brush');  // a clean canvas is for the next character
-  if (had) send();
-}});
-canvas.dataset.ready = 'true';  // listeners attached: tests wait for this before the first stroke
-"""
+JS = Path(__file__).with_name("canvas.js").read_text(encoding="utf-8")  # the canvas's script, run by Gradio
 
 
 def drawing_canvas(elem_id: str = "sketch") -> gr.HTML:
@@ -143,8 +81,22 @@ def drawing_canvas(elem_id: str = "sketch") -> gr.HTML:
                    apply_default_css=False)
 
 
-def canvas_value(value: Any) -> dict[str, Any] | None:
-    """The canvas's PNG data URL as the Sketchpad's value: ``layers[0]`` the RGBA ink, ``composite`` it over white.
+@dataclass(frozen=True, eq=False)  # eq=False: array fields have no plain ==
+class CanvasDrawing:
+    """One canvas value, decoded once: the PNG as drawn (what keeping stores), its RGBA pixels (alpha: where the
+    person drew, which tells a filled canvas) and those pixels over white (what preprocessing reads)."""
+
+    png: bytes
+    layer: np.ndarray  # (CANVAS, CANVAS, 4) uint8
+    composite: np.ndarray  # (CANVAS, CANVAS, 4) uint8, opaque
+
+    def digest(self) -> str:
+        """The drawing's pixels as a digest: a drawing that comes back (cleared, then delivered late) is known."""
+        return sha256_bytes(np.ascontiguousarray(self.composite).tobytes())
+
+
+def canvas_value(value: Any) -> CanvasDrawing | None:
+    """The canvas's PNG data URL, decoded once: ``layer`` the RGBA ink, ``composite`` it over white.
 
     ``None`` (nothing drawn) stays ``None``. Raises ``CanvasValueError`` for anything this canvas does not send.
     """
@@ -167,17 +119,7 @@ def canvas_value(value: Any) -> dict[str, Any] | None:
     alpha = layer[..., 3:4].astype(np.float32) / 255.0
     over_white = layer[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
     composite = np.concatenate([np.round(over_white).astype(np.uint8), np.full_like(layer[..., 3:4], 255)], axis=-1)
-    return {"background": None, "layers": [layer], "composite": composite}
-
-
-def canvas_png(value: Any) -> bytes | None:
-    """The PNG bytes of a canvas value (one ``canvas_value`` accepted): what keeping a drawing stores as drawn."""
-    if not isinstance(value, str) or not value.startswith(PREFIX):
-        return None
-    try:
-        return base64.b64decode(value[len(PREFIX):], validate=True)
-    except binascii.Error:
-        return None
+    return CanvasDrawing(data, layer, composite)
 
 
 def png_data_url(layer: np.ndarray) -> str:

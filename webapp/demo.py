@@ -1,6 +1,7 @@
 """The whole page: ``build_demo`` lays out the tabs around one ``ServedModels``; ``launch`` serves it.
 
-Every tab has its own module and builder (draw, kept_tab, embeddings_tab, results, models_tab); ``webapp.api``
+Every tab has its own module and builder (draw, kept_drawings_tab, embeddings_tab, results, models_tab), and the
+Draw tab's correction row its own (correction_row, built here and placed by the Draw tab); ``webapp.api``
 declares the API endpoints. The kept-drawings store opens here, once (``ServedModels.open_drawings``). The
 current drawing's model input lives in one ``gr.State`` that the draw tab writes and the embeddings tab reads.
 """
@@ -13,13 +14,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from .analysis import MAX_UPLOAD_MB
+from recognizer.conformal import DEFAULT_LEVEL
+
+from .analysis_records import MAX_UPLOAD_MB
 from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
+from .correction_row import build_keep_row
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
-from .kept_tab import build_kept_tab, follow
+from .kept_drawings_tab import build_kept_tab, follow
 from .models_tab import build_models_tab
-from .results import build_results_tab
+from .results import build_results_tab, results_views
 from .served import ServedModels
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,14 +94,15 @@ def log_keeping(lab: ServedModels) -> None:
 
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
-               api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True) -> gr.Blocks:
+               api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True,
+               level: float = DEFAULT_LEVEL) -> gr.Blocks:
     """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown.
 
     ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
     ``drawings``: the kept-drawings store (None: keeping off; app.py passes ``data/drawings.sqlite3``);
-    ``keep=False`` turns keeping off (``--no-keep``).
+    ``keep=False`` turns keeping off (``--no-keep``); ``level``: the answer sets' coverage (``--coverage``).
     """
-    lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads)
+    lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads, level=level)
     lab.open_drawings(drawings, keep)
     log_models(lab)
     log_keeping(lab)
@@ -105,11 +110,11 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
         gr.Markdown(INTRO, elem_id="intro")
         gr.Markdown(page_notice(lab), elem_id="model-status")
         x28 = gr.State(None)  # the current drawing as the models see it: written by the draw tab, read by the maps
-        draw = build_draw_tab(lab, x28)
+        draw = build_draw_tab(lab, x28, build_keep_row)
         kept = build_kept_tab(lab)
         follow(kept, draw.keep.events)
         build_embeddings_tab(lab, x28)
-        build_results_tab(lab.results_views())
+        build_results_tab(results_views(lab.assets_dir / "results"))
         build_models_tab(lab)
         endpoints = add_api(lab, api_batch)
     demo.emnist_lab = lab  # for launch() (allowed paths) and tests

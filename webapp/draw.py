@@ -3,161 +3,44 @@
 A drawing goes ``DrawTab.on_image`` -> ``webapp.analysis.analyse`` -> ``shown`` (the values the page shows);
 then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps.
 Handlers return dicts keyed by component, so no output is matched by position. The correction row under the
-answers ("What did you mean?", "Keep this drawing") is ``webapp.keep_row``; it keeps what ``CanvasMemory`` holds.
+answers ("What did you mean?", "Keep this drawing") is ``webapp.correction_row``; it keeps what ``CanvasMemory`` holds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gradio as gr
 import numpy as np
-from PIL import Image
 
-from recognizer.files import sha256_bytes
-from recognizer.labels import same_character
 from recognizer.manifest import SLOTS
 
-from .analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, PREVIEW_SIZE, TOP_K, Analysis, analyse, analyse_x28, saliency_maps
-from .canvas import CANVAS, CanvasValueError, canvas_png, canvas_value, drawing_canvas
+from .analysis import analyse, analyse_x28, saliency_maps
+from .analysis_records import MAX_UPLOAD_MB, TOP_K, Analysis
+from .answer_words import MODE_CHOICES, mode_of
+from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
+from .draw_display import READY, shown, status
+from .draw_memory import CanvasMemory, canvas_digest, maps_key
 from .events import QUIET
-from .keep_row import KeepRow, build_keep_row
-from .models_tab import model_card
+from .model_cards import model_card
 from .served import ServedModels
-
-READY = Analysis(None, EMPTY_MESSAGE, "empty")  # an empty canvas: what the page shows at start and after Clear
 
 # The page's Clear empties the canvas on the page (its own trash icon), then the server resets the answers.
 CLEAR_JS = "() => { document.querySelector('#sketch button[aria-label=\"Clear canvas\"]')?.click(); }"
 
 
 # ---------------------------------------------------------------------------------------------
-# What the page shows for an analysis (plain values, testable without a page)
-
-
-@dataclass
-class Shown:
-    """The tab's values for one analysis: the state, the preview, two lines of text, per slot a label and a line."""
-
-    x28: np.ndarray | None
-    preview: np.ndarray | None
-    status: str
-    agreement: str
-    labels: list[dict[str, float] | None]
-    infos: list[str]
-    line: str  # the compact answer line under the canvas (phones and tablets)
-
-
-def shown(analysis: Analysis) -> Shown:
-    slots = range(len(SLOTS))
-    return Shown(
-        x28=analysis.x28,
-        preview=enlarge(analysis.x28) if analysis.x28 is not None else None,
-        status=status(analysis),
-        agreement=agreement(analysis),
-        labels=[label_value(analysis, i) for i in slots],
-        infos=[slot_info(analysis, i) for i in slots],
-        line=answer_line(analysis),
-    )
-
-
-def enlarge(x28: np.ndarray, size: int = PREVIEW_SIZE) -> np.ndarray:
-    """The model's input as it sees it (bright ink on black), enlarged with visible pixels."""
-    grey = np.round(np.clip(np.asarray(x28, np.float32).reshape(28, 28), 0, 1) * 255).astype(np.uint8)
-    return np.asarray(Image.fromarray(grey).resize((size, size), Image.Resampling.NEAREST))
-
-
-def label_value(analysis: Analysis, i: int) -> dict[str, float] | None:
-    r = analysis.slots[i] if i < len(analysis.slots) else None
-    if r is None or r.prediction is None:
-        return None
-    return {display: probability for _, display, probability in r.prediction.top}
-
-
-def slot_info(analysis: Analysis, i: int) -> str:
-    """'✓ **A** 93.1% · 0.41 ms': whether this slot agrees with the others, its answer, confidence and latency."""
-    r = analysis.slots[i] if i < len(analysis.slots) else None
-    if r is None or analysis.message:
-        return ""
-    if r.prediction is None:
-        return f"⚠ {r.error}" if r.error else ""
-    p = r.prediction
-    chars = [s.prediction.char for s in analysis.slots if s.prediction is not None]
-    others = [c for j, c in enumerate(chars) if j != i]
-    mark = "" if not others else ("✓" if all(same_character(p.char, c) for c in others) else "✗")
-    return f"{mark} **{p.top[0][1]}** {p.confidence:.1%} · {p.latency_ms:.2f} ms"
-
-
-def agreement(analysis: Analysis) -> str:
-    if analysis.message:
-        return ""
-    answered = [r for r in analysis.slots if r.prediction is not None]
-    if not answered:
-        return "⚠ No model could answer."
-    reads = " · ".join(f"{r.model}: **{r.prediction.top[0][1]}**" for r in answered)
-    if analysis.agree is None:
-        return f"Only one model answered: {reads}"
-    if analysis.agree:
-        return f"✓ **They agree** (upper and lower case of merged letters count as one): {reads}"
-    return f"⚠ **They disagree**: {reads}"
-
-
-def answer_line(analysis: Analysis) -> str:
-    """'✓ **7** 100% · **7** 100% · **7** 99%': the slots' top-1 and whether they agree, in one short line."""
-    if analysis.message:
-        return status(analysis)
-    answered = [r.prediction for r in analysis.slots if r.prediction is not None]
-    if not answered:
-        return "⚠ No model could answer."
-    mark = {True: "✓", False: "⚠", None: ""}[analysis.agree]
-    verdict = {True: "they agree", False: "they disagree", None: "one answer"}[analysis.agree]
-    reads = " · ".join(f"**{p.top[0][1]}** {p.confidence:.0%}" for p in answered)
-    return f"{mark} {reads} — {verdict}".strip()
-
-
-def status(analysis: Analysis) -> str:
-    if analysis.message is None:
-        return "Each model's answer is below; the heat maps show which parts of the input mattered most to it."
-    return ("✎ " if analysis.kind == "empty" else "⚠ ") + analysis.message
-
-
-@dataclass
-class CanvasMemory:
-    """Per visitor, as digests: the states of the drawing read since the last Clear, and those Clear wiped.
-
-    A change raised just before Clear can reach the server after it (Gradio's ``always_last`` holds a trigger
-    while the previous one runs), carrying the drawing that was cleared; the server recognises it (the same
-    pixels) and ignores it, so the page stays cleared.
-    """
-
-    current: list[str] = field(default_factory=list)
-    cleared: frozenset[str] = frozenset()
-    mapped: str | None = None  # the input and models whose heat maps the page shows
-    png: bytes | None = None  # the drawing read last, as drawn (the canvas PNG or the uploaded file): for keeping
-    analysis: Analysis | None = None  # what the slots said of it (kept beside it)
-    kept_id: str | None = None  # the drawing this visitor kept last: the only one their Undo may delete
-
-
-def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | None:
-    """Which heat maps these are: the model input and the slots' models (None: no maps)."""
-    if x28 is None:
-        return None
-    digest = sha256_bytes(np.ascontiguousarray(x28, np.float32).tobytes())
-    return f"{digest}:{'|'.join(str(n) for n in names)}"
-
-
-def canvas_digest(value: Any) -> str | None:
-    """A digest of the canvas's pixels (None for anything else), to recognise a drawing that comes back."""
-    composite = value.get("composite") if isinstance(value, dict) else None
-    if composite is None:
-        return None
-    return sha256_bytes(np.ascontiguousarray(composite).tobytes())
-
-
-# ---------------------------------------------------------------------------------------------
 # The tab
+
+
+class CorrectionRow(Protocol):
+    """The row under the answers (webapp/correction_row.py's ``KeepRow``, built by the page and passed in): a new
+    drawing unticks its "Keep this drawing"."""
+
+    keep_on: gr.Checkbox
 
 
 @dataclass(eq=False)
@@ -180,7 +63,8 @@ class DrawTab:
     labels: list[gr.Label]
     infos: list[gr.Markdown]
     saliencies: list[gr.Image]
-    keep: KeepRow  # the correction row under the answers
+    keep: CorrectionRow  # the correction row under the answers
+    mode: gr.Radio  # "What are you drawing?": Anything, Digits, Letters
 
     def answers(self) -> list[gr.components.Component]:
         """What an analysis sets on the page."""
@@ -196,7 +80,7 @@ class DrawTab:
     def on_image(self, image: Any, png: bytes | None, memory: CanvasMemory, *names: str | None) -> dict:
         """A new drawing or upload: the predictions (the saliency maps follow as a second step); the session
         remembers the drawing and what the slots said, for keeping it, and the new drawing is not kept yet."""
-        analysis = analyse(self.lab, image, list(names), saliency=False)
+        analysis = analyse(self.lab, image, list(names), saliency=False, mode=memory.mode)
         if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
             gr.Warning(analysis.message)
         memory.png, memory.analysis = (png, analysis) if analysis.x28 is not None else (None, None)
@@ -222,15 +106,20 @@ class DrawTab:
             return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
         if digest is not None:
             memory.current.append(digest)
-        return self.on_image(image, canvas_png(value), memory, *names)
+        return self.on_image(image, image.png if image is not None else None, memory, *names)
 
     def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
         """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
-        analysis = analyse_x28(self.lab, x28, list(names), saliency=False)
+        analysis = analyse_x28(self.lab, x28, list(names), saliency=False, mode=memory.mode)
         if memory.analysis is not None and x28 is not None:
             memory.analysis = analysis
         return self.show(analysis) | {self.memory: memory} | {
             card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+
+    def on_mode(self, mode: str | None, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
+        """Another answer to "What are you drawing?": the session answers under it from now on, this drawing too."""
+        memory.mode = mode_of(mode)
+        return self.on_slots(x28, memory, *names)
 
     def on_saliency(self, x28: np.ndarray | None, use_saliency: bool, memory: CanvasMemory,
                     *names: str | None) -> dict:
@@ -264,6 +153,8 @@ class DrawTab:
         for dropdown in self.dropdowns:
             self.with_saliency(dropdown.change(self.on_slots, [self.x28, self.memory, *self.dropdowns],
                                                [*self.answers(), self.memory, *self.cards], **QUIET))
+        self.mode.change(self.on_mode, [self.mode, self.x28, self.memory, *self.dropdowns],
+                         [*self.answers(), self.memory, *self.cards], **QUIET)
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
                                 self.saliencies, **QUIET)
         # The canvas is never an output: the page clears it (CLEAR_JS), the server only what it shows.
@@ -271,12 +162,16 @@ class DrawTab:
                          js=CLEAR_JS, **QUIET)
 
 
-def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
-    """Lay out the tab (inside the page's Blocks) and wire its events."""
+def build_draw_tab(lab: ServedModels, x28: gr.State,
+                   correction_row: Callable[[ServedModels, gr.State], CorrectionRow]) -> DrawTab:
+    """Lay out the tab (inside the page's Blocks) and wire its events; ``correction_row(lab, memory)`` builds the
+    row under the slots (``webapp.correction_row.build_keep_row``)."""
     memory = gr.State(CanvasMemory())
     with gr.Tab("Draw and compare"), gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=320):
             sketch, upload = _inputs()
+            mode = gr.Radio(MODE_CHOICES, value=MODE_CHOICES[0], label="What are you drawing?", elem_id="mode",
+                            info="Digits or Letters keeps every answer to that kind.")
             # Under the canvas, so a phone shows the answers and the canvas together (hidden on wide screens: CSS).
             line_md = gr.Markdown(status(READY), elem_id="answer-line")
             clear = gr.Button("Clear", variant="secondary", elem_id="clear")
@@ -289,11 +184,12 @@ def build_draw_tab(lab: ServedModels, x28: gr.State) -> DrawTab:
             agreement_md = gr.Markdown(elem_id="agreement")
             with gr.Row(equal_height=False):
                 slots = [_slot(lab, i, default) for i, default in enumerate(lab.slot_defaults())]
-            keep = build_keep_row(lab, memory)
+            keep = correction_row(lab, memory)
     dropdowns, cards, infos, labels, saliencies = (list(column) for column in zip(*slots, strict=True))
     tab = DrawTab(lab=lab, x28=x28, memory=memory, sketch=sketch, upload=upload, clear=clear,
                   preview=preview, saliency_on=saliency_on, status=status_md, agreement=agreement_md, line=line_md,
-                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep)
+                  dropdowns=dropdowns, cards=cards, labels=labels, infos=infos, saliencies=saliencies, keep=keep,
+                  mode=mode)
     tab.wire()
     return tab
 

@@ -1,18 +1,14 @@
 """The Results tab: the reproduced tables and figures that ``python -m training reproduce`` wrote under assets/.
 
-``results_views`` reads each results folder (assets/results and every profile's subfolder with a README.md)
-into a ``ResultsView``; ``build_results_tab`` lays them out, one tab per profile (the paper profile first) and
-inside it one sub-tab per table: its verdicts first, then the table beside its figures.
+``results_views`` reads each results folder (assets/results and every subfolder holding a table's JSON, such as
+paper/) into a ``ResultsView``; ``build_results_tab`` lays them out, one tab per folder (the paper profile first)
+and inside it an overview and one sub-tab per table: its verdicts first, then its rows beside its figures.
 
-Where things come from, so that each part has one source:
-- the list of tables, their titles and verdicts: the tables' JSONs (``<table>.json``, ``TableResult`` with its
-  ``claims``), read as plain JSON (the app never imports ``training``) and worded by ``recognizer.verdicts``, as the
-  README words them;
-- each table's body (the rows beside the report's, notes, links): the generated README.md, cut at the anchor
-  ``<a id="<table>"></a>`` that training/report.py writes before each table (else at its ``## <title>``
-  heading), falling back to the table's CSV;
+Everything comes from the files ``reproduce`` writes for programs, never from its README (which is for people):
+- each table's title, notes, rows and verdicts: the table's JSON (``<table>.json``, ``TableResult`` with its
+  ``claims``), read as plain JSON (the app never imports ``training``) and worded by ``recognizer.verdicts``;
+  a table with a CSV and no JSON is shown from its CSV;
 - each table's figures: ``figures/<table>-*.png``, as training/report.py names them.
-The README's relative links are pointed at Gradio's file route so its files can be opened.
 """
 
 from __future__ import annotations
@@ -33,8 +29,6 @@ log = logging.getLogger(__name__)
 
 FILE_ROUTE = "/gradio_api/file="  # Gradio serves files under launch(allowed_paths=...) here
 PAPER = "paper profile"
-ANCHOR = re.compile(r'^<a id="([^"]+)"></a>[ \t]*$', re.MULTILINE)  # before each table in the generated README
-HEADING = re.compile(r"^## (.+?)[ \t]*$", re.MULTILINE)
 # Plain symbols rather than emoji: they render in any font (a headless browser has no emoji font).
 ICONS = {"holds": "✓", "tie": "≈", "reversed": "✗", "does not hold": "✗", "not judged": "–"}
 
@@ -62,8 +56,7 @@ class ResultsView:
     """What one results tab shows, read from a results folder at start."""
 
     label: str = "results"
-    readme: str | None = None  # the whole README, links pointed at the file route
-    overview: str | None = None  # the README's head: how the runs were made and every verdict
+    overview: str | None = None  # how the runs were made (the profile) and every verdict, one line per claim
     sections: list[TableSection] = field(default_factory=list)
     tables: list[tuple[str, list[str], list[list[str]]]] = field(default_factory=list)  # the CSVs
     images: list[tuple[str, str]] = field(default_factory=list)  # every figure: (path, caption)
@@ -77,9 +70,9 @@ class ResultsView:
 
 
 def results_views(top: Path) -> list[ResultsView]:
-    """One view per results folder: ``top`` and each folder in it with a README.md (such as paper/),
+    """One view per results folder: ``top`` and each folder in it holding a table's JSON (such as paper/),
     the paper profile first."""
-    subfolders = sorted(p for p in top.glob("*/") if (p / "README.md").is_file()) if top.is_dir() else []
+    subfolders = sorted(p for p in top.glob("*/") if _holds_tables(p)) if top.is_dir() else []
     views = [read_results(folder) for folder in [top, *subfolders]]
     tell_apart(views)
     return sorted(views, key=lambda v: (not v.label.startswith(PAPER), v.label))
@@ -97,8 +90,12 @@ def tell_apart(views: list[ResultsView]) -> None:
             view.label = f"{view.label} · {what}"
 
 
+def _holds_tables(folder: Path) -> bool:
+    return any(isinstance(_table_json(path), dict) for path in folder.glob("*.json"))
+
+
 def read_results(folder: Path) -> ResultsView:
-    """The reproduced tables (README.md, the tables' JSONs and CSVs) and plots (figures/*.png) of a results folder.
+    """The reproduced tables (their JSONs and CSVs) and plots (figures/*.png) of a results folder.
 
     Run records (runs/*/history.csv) and other profiles' subfolders are not this view's tables.
     """
@@ -107,29 +104,14 @@ def read_results(folder: Path) -> ResultsView:
         view.message = (f"No results in `{folder}` yet: run `python -m training reproduce` to train the tables' "
                         "models and write them there.")
         return view
-    text = _read_readme(folder, view)
-    if text is not None:
-        view.readme = link_files(text, folder)
     view.tables = [table for path in sorted(folder.glob("*.csv")) if (table := _read_table(path, folder))]
     images = sorted([*folder.glob("*.png"), *folder.glob("figures/*.png")], key=lambda p: (_plot_rank(p), str(p)))
     view.images = [(str(p), str(p.relative_to(folder).with_suffix(""))) for p in images]
-    head, parts = split_readme(text or "")
-    view.overview = link_files(unlink_anchors(head), folder).strip() or None
-    view.sections = table_sections(folder, parts, view.tables)
-    if view.readme is None and not view.tables and not view.images and view.message is None:
-        view.message = f"`{folder}` holds no README.md, tables or plots yet."
+    view.sections = table_sections(folder, view.tables)
+    view.overview = overview(folder, view.sections)
+    if not view.sections and not view.images and view.message is None:
+        view.message = f"`{folder}` holds no tables or plots yet."
     return view
-
-
-def _read_readme(folder: Path, view: ResultsView) -> str | None:
-    readme = folder / "README.md"
-    if not readme.is_file():
-        return None
-    try:
-        return readme.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        view.message = f"⚠ Cannot read {readme}: {err}"
-        return None
 
 
 def _read_table(path: Path, folder: Path) -> tuple[str, list[str], list[list[str]]] | None:
@@ -163,47 +145,8 @@ def _plot_rank(path: Path) -> int:
     return 0 if "heatmap" in name or "cross" in name else 1 if "confusion" in name else 2
 
 
-def link_files(markdown: str, folder: Path) -> str:
-    """Point the README's relative links and images (figures/x.png, table8.csv) at Gradio's file route.
-
-    A markdown block has no folder of its own, so relative paths would resolve against the app's root;
-    ``webapp.demo.launch`` allows the assets folder, so these absolute file URLs are served.
-    """
-
-    def replace(match: re.Match) -> str:
-        target = match.group(2)
-        if re.match(r"^(?:[a-z]+:|/|#)", target):
-            return match.group(0)
-        path = (folder / target).resolve()
-        if not path.is_file() or not path.is_relative_to(folder.resolve()):
-            return match.group(0)
-        return f"{match.group(1)}({FILE_ROUTE}{path})"
-
-    return re.sub(r"(!?\[[^\]]*\])\(([^)\s]+)\)", replace, markdown)
-
-
-def unlink_anchors(markdown: str) -> str:
-    """'[table2](#table2)' becomes '**table2**': the page's anchors are sub-tabs here, not places to jump to."""
-    return re.sub(r"(?<!!)\[([^\]]+)\]\(#[^)\s]*\)", r"**\1**", markdown)
-
-
 # ---------------------------------------------------------------------------------------------
 # One section per table
-
-
-def split_readme(text: str) -> tuple[str, dict[str, str]]:
-    """The README's head and its per-table parts, keyed by the anchor's id (lower case).
-
-    A README without anchors is cut at its '## ' headings instead, keyed by the heading's text.
-    """
-    marks = [(m.start(), m.end(), m.group(1).lower()) for m in ANCHOR.finditer(text)]
-    if not marks:
-        marks = [(m.start(), m.start(), m.group(1)) for m in HEADING.finditer(text)]
-    if not marks:
-        return text, {}
-    parts = {key: text[end:(marks[i + 1][0] if i + 1 < len(marks) else len(text))]
-             for i, (_, end, key) in enumerate(marks)}  # fmt: skip
-    return text[:marks[0][0]], parts
 
 
 def _table_json(path: Path) -> dict[str, Any] | str | None:
@@ -215,20 +158,21 @@ def _table_json(path: Path) -> dict[str, Any] | str | None:
     return data if isinstance(data, dict) and "table" in data and "rows" in data else None
 
 
-def table_sections(folder: Path, parts: dict[str, str],
-                   tables: list[tuple[str, list[str], list[list[str]]]]) -> list[TableSection]:
-    """One section per table (a JSON or a CSV), in the README's order, then the tables the README lacks."""
+def table_order(name: str) -> tuple[int, int, str]:
+    """The reports' order: Table 2 to Table 8 by number, then the other tables by name (as the results page)."""
+    number = re.fullmatch(r"table(\d+)", name)
+    return (0, int(number.group(1)), "") if number else (1, 0, name.lower())
+
+
+def table_sections(folder: Path, tables: list[tuple[str, list[str], list[list[str]]]]) -> list[TableSection]:
+    """One section per table (a JSON, else a CSV), in the reports' order."""
     found = {path.stem: data for path in sorted(folder.glob("*.json")) if (data := _table_json(path)) is not None}
     csvs = {name: (headers, rows) for name, headers, rows in tables}
-    names = list(dict.fromkeys([*found, *csvs]))
-    titles = {name: _json_title(found.get(name)) or name for name in names}
-    key_of = {**{titles[n]: n for n in names}, **{n.lower(): n for n in names}}  # an anchor's id, or a heading
-    ordered = list(dict.fromkeys([*(key_of[key] for key in parts if key in key_of), *names]))
-    return [_section(folder, name, found.get(name), parts.get(name.lower(), parts.get(titles[name])), csvs.get(name))
-            for name in ordered]
+    names = sorted(dict.fromkeys([*found, *csvs]), key=table_order)
+    return [_section(folder, name, found.get(name), csvs.get(name)) for name in names]
 
 
-def _section(folder: Path, name: str, data: dict[str, Any] | str | None, part: str | None,
+def _section(folder: Path, name: str, data: dict[str, Any] | str | None,
              csv_table: tuple[list[str], list[list[str]]] | None) -> TableSection:
     section = TableSection(name=name, title=_json_title(data) or name)
     if isinstance(data, str):
@@ -236,7 +180,7 @@ def _section(folder: Path, name: str, data: dict[str, Any] | str | None, part: s
     claims = [c for c in data.get("claims", []) if isinstance(c, dict)] if isinstance(data, dict) else []
     section.verdicts = [verdict_markdown(c) for c in claims]
     section.figures = table_figures(folder, name)
-    section.body = _body(folder, part, claims, section, csv_table)
+    section.body = _body(folder, name, data, csv_table)
     return section
 
 
@@ -251,22 +195,65 @@ def table_figures(folder: Path, name: str) -> list[tuple[str, str]]:
     return [(str(p), p.stem.removeprefix(f"{name}-")) for p in paths if "-confusion-" not in p.name]
 
 
-def _body(folder: Path, part: str | None, claims: list, section: TableSection,
+def _body(folder: Path, name: str, data: dict[str, Any] | str | None,
           csv_table: tuple[list[str], list[list[str]]] | None) -> str:
-    """The table's README part without its heading, verdicts and inline figures (shown around it); else its CSV."""
-    if part is None:
-        return markdown_table(*csv_table) if csv_table else "*This table is not in the README and has no CSV.*"
-    texts = [c["text"] for c in claims if isinstance(c, dict) and isinstance(c.get("text"), str)]
-    shown = {Path(p).name for p, _ in section.figures}
-    kept = []
-    for line in part.splitlines():
-        if HEADING.fullmatch(line) or (line.startswith("- ") and any(t in line for t in texts)):
-            continue  # the title and each verdict are shown above the table
-        image = re.fullmatch(r"!\[[^\]]*\]\(figures/([^)\s]+)\)\s*", line)
-        if image and image.group(1) in shown:
-            continue  # shown in the gallery beside the table
-        kept.append(line)
-    return link_files(re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip(), folder)
+    """The table's rows beside the report's (from its JSON, else its CSV), its notes, and a link to its CSV."""
+    if isinstance(data, dict) and isinstance(data.get("rows"), list):
+        parts = [rows_markdown([r for r in data["rows"] if isinstance(r, dict)])]
+        if notes := str(data.get("notes") or "").strip():
+            parts.append(notes)
+    elif csv_table:
+        parts = [markdown_table(*csv_table)]
+    else:
+        return "*This table has no rows yet.*"
+    if (folder / f"{name}.csv").is_file():
+        parts.append(f"Every figure of every row: [{name}.csv]({FILE_ROUTE}{(folder / f'{name}.csv').resolve()})")
+    return "\n\n".join(parts)
+
+
+def pct(value: Any) -> str:
+    """A fraction in 0-1 as a percentage ('' where there is none)."""
+    return f"{100 * value:.2f}" if isinstance(value, (int, float)) else ""
+
+
+def rows_markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as the page reads them: accuracies in %, the report's figure beside ours, a mean ± std over seeds
+    and the MNIST test set where the table has them."""
+    seeds = any(r.get("test_accuracy_mean") is not None for r in rows)
+    mnist = any(r.get("mnist_test_accuracy") is not None for r in rows)
+    headers = ["row", "test accuracy %", "report %", "validation %", "epochs"]
+    headers[2:2] = ["mean ± std over seeds"] if seeds else []
+    headers[-1:-1] = ["MNIST test %"] if mnist else []
+    lines = []
+    for r in rows:
+        report = r.get("report") if isinstance(r.get("report"), dict) else {}
+        ours = pct(r.get("test_accuracy")) if r.get("status", "done") == "done" else str(r.get("status", ""))
+        cells = [str(r.get("label") or r.get("key") or ""), ours]
+        if seeds:
+            mean, std = r.get("test_accuracy_mean"), r.get("test_accuracy_std")
+            cells.append(f"{pct(mean)} ± {pct(std)}" if mean is not None and std is not None else pct(mean))
+        cells.append(str(report.get("test_accuracy", "")))
+        cells.append(pct(r.get("val_accuracy")))
+        if mnist:
+            cells.append(pct(r.get("mnist_test_accuracy")))
+        cells.append(str(r.get("epochs_run") if r.get("epochs_run") is not None else ""))
+        lines.append(cells)
+    return markdown_table(headers, lines)
+
+
+def overview(folder: Path, sections: list[TableSection]) -> str | None:
+    """How the runs were made (the profile's description, from the tables' JSON) and every table's verdicts, one
+    line per claim; None when there is no table."""
+    if not sections:
+        return None
+    first = next((d for s in sections if isinstance(d := _table_json(folder / f"{s.name}.json"), dict)), {})
+    head = [f"**{first['profile']}** profile: {first.get('profile_description', '')}".rstrip(": ")
+            ] if first.get("profile") else []  # fmt: skip
+    lines = ["| table | conclusion |", "|---|---|"]
+    for section in sections:
+        for verdict in section.verdicts or ["*no verdict recorded*"]:
+            lines.append(f"| {section.tab} | {verdict.removeprefix('- ').split('  ')[0]} |")
+    return "\n\n".join([*head, "\n".join(lines)])
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -305,7 +292,7 @@ def build_results_tab(views: list[ResultsView]) -> None:
 
 
 def _overview_tab(view: ResultsView) -> None:
-    """How the runs were made and every verdict at a glance (the README's head), or why there is nothing."""
+    """How the runs were made and every verdict at a glance, or why there is nothing."""
     with gr.Tab("Overview"):
         if view.message:
             gr.Markdown(view.message if view.message.startswith("⚠") else f"⚠ {view.message}")

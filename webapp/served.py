@@ -1,7 +1,7 @@
 """The app's state: the served models (one ONNX Runtime session each) and the assets beside them.
 
 ``ServedModels`` is made once per app. It opens the models of a manifest, keeps the embedding maps it has read
-(lazily, per model) and the results views (read at first use). It answers questions about that state;
+(lazily, per model) and the drawing benchmark's figures. It answers questions about that state;
 what the tabs do with it lives in their own modules. ``open_drawings`` (called once by ``build_demo``) opens the
 kept-drawings store: ``store`` is it (None when off), ``keep_off`` why keeping is off (None when on).
 """
@@ -13,20 +13,20 @@ import os
 import threading
 from pathlib import Path
 
+from recognizer.conformal import DEFAULT_LEVEL
 from recognizer.drawings import SQLiteStore, StoreUnavailable, open_store
 from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
 from recognizer.inference import Recognizer
 from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
-
-from .results import ResultsView, results_views
 
 
 class ServedModels:
     """The models of an export folder and the assets beside them, loaded once for the app's lifetime."""
 
     def __init__(self, models_dir: str | os.PathLike = "exported_models", assets_dir: str | os.PathLike = "assets",
-                 use_cuda: bool = False, threads: int = 1) -> None:
+                 use_cuda: bool = False, threads: int = 1, level: float = DEFAULT_LEVEL) -> None:
         self.models_dir = Path(models_dir)
+        self.level = level  # the answer sets' stated coverage (app.py --coverage)
         self.assets_dir = Path(assets_dir)
         self.problem: str | None = None
         self.recognizer: Recognizer | None = None
@@ -39,7 +39,6 @@ class ServedModels:
         self.skipped = self._read_skipped()
         self._embeddings: dict[str, Embedding | str] = {}
         self._lock = threading.Lock()
-        self._results: list[ResultsView] | None = None
         self._drawbench: dict[str, dict] | None = None
         self.store: SQLiteStore | None = None  # the kept drawings (open_drawings)
         self.drawings_path: Path | None = None
@@ -142,12 +141,6 @@ class ServedModels:
             raise EmbeddingError(cached)
         return cached
 
-    def results_views(self) -> list[ResultsView]:
-        """The Results tab's views (read once): the paper profile's first."""
-        if self._results is None:
-            self._results = results_views(self.assets_dir / "results")
-        return self._results
-
     def drawbench_figures(self) -> dict[str, dict]:
         """The committed drawing benchmark's figures per model file (by sha256: a re-exported file has none), read
         once from ``assets/drawbench/results.json``; {} when it is absent or unreadable."""
@@ -159,7 +152,3 @@ class ServedModels:
             except (OSError, ValueError, KeyError, TypeError):
                 self._drawbench = {}
         return self._drawbench
-
-    def results(self) -> ResultsView:
-        """The first results view (the paper profile's when there is one)."""
-        return self.results_views()[0]

@@ -150,3 +150,10 @@ def lr_key(lr: float) -> str:
     """The one row key of a learning rate, shared by the tables that sweep it: 1e-4 -> ``lr_1e-4``."""
     mantissa, exponent = f"{lr:.0e}".split("e")
     return f"lr_{mantissa}e{int(exponent)}"
+
+
+@dataclass
+class PlannedRow:
+    table: str
+    row: Row
+    configs: list[RunConfig] = field(default_factory=list)  # one per seed; empty for a reference row

@@ -1,11 +1,11 @@
-"""Study B with representation learning, as the report's title promised (issue 13): SimCLR pretraining on
+"""Study B with representation learning, as the report's title promised: SimCLR pretraining on
 unlabelled handwriting, then the same 50 labels per digit (40 train / 10 test per digit), against the report's
 supervised models; and a semi-supervised row (FixMatch) that keeps using the unlabelled images while fine-tuning.
 
 - Pretraining (``pretrain``, training/ssl.py): SimCLR on every distinct MNIST-train, EMNIST-digits-train and
   pool-train image under the data root, minus any byte-identical to a Study B test image (training/unlabelled.py;
   the page gives the counts). Views are handwriting augmentations (rotation, zoom, shear, shift, elastic
-  distortion, stroke width; training/augmentation.py, ``SIMCLR_VIEWS``), not photo colour jitter. A VICReg
+  distortion, stroke width; training/handwriting.py, ``SIMCLR_VIEWS``), not photo colour jitter. A VICReg
   pretraining on the same
   images and budget (``vicreg``) is run beside it to choose the method on validation (training/ssl.py,
   ``compare_pretrainings``: a linear probe cross-validated on the 400 labelled training images); the rows start

@@ -2,8 +2,10 @@
 
 A live benchmark of real drawings: ``recognizer.drawings.score_drawings`` scores every served letter model on all
 kept drawings (top-1 and top-3, case folded as the drawing benchmark scores), beside each model's test accuracy in
-this app and its drawing-benchmark figure (``webapp.models_tab``'s card figures). Refreshed when the tab is opened
-and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep (``webapp.keep_row``).
+this app and its drawing-benchmark figure (``webapp.model_cards``' card figures), and each model's answer sets per
+mode (``sets_table``: how often the set held the truth, its mean size). Refreshed when the tab
+is opened and after a keep or an undo. Nothing here deletes: a visitor can only undo their own keep
+(``webapp.correction_row``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import html
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
-from recognizer.drawings import Drawing, StoreUnavailable, score_drawings, write_dataset_zip
+from recognizer.answers import MODE_TITLES, set_figures
+from recognizer.drawings import Drawing, StoreUnavailable, merged_label, score_drawings, write_dataset_zip
 from recognizer.manifest import ModelEntry
 
 from .events import QUIET
-from .models_tab import app_accuracy, drawn, percent
+from .model_cards import app_accuracy, drawn, percent
 from .served import ServedModels
 
 RECENT = 12  # thumbnails shown
@@ -58,7 +63,7 @@ def scores_table(lab: ServedModels, drawings: list[Drawing]) -> str:
 
 
 def bench_top1(lab: ServedModels, entry: ModelEntry | None) -> float | None:
-    """The drawing-benchmark top-1 the model's card shows (``models_tab.drawn``: a dict, or a record)."""
+    """The drawing-benchmark top-1 the model's card shows (``model_cards.drawn``: a dict, or a record)."""
     figures = drawn(lab, entry) if entry else None
     return figures.get("top1") if isinstance(figures, dict) else getattr(figures, "top1", None)
 
@@ -117,7 +122,9 @@ class KeptView:
     def refresh(self) -> dict:
         try:
             drawings = list(self.lab.store.all()) if self.lab.store else []
-            return {self.summary: kept_summary(self.lab), self.scores: scores_table(self.lab, drawings),
+            scores = scores_table(self.lab, drawings) + "\n\n#### Answer sets on the kept drawings\n\n" + sets_table(
+                self.lab, drawings)
+            return {self.summary: kept_summary(self.lab), self.scores: scores,
                     self.recent: recent_html(self.lab)}  # fmt: skip
         except StoreUnavailable as err:
             log.warning("kept drawings unreadable: %s", err.reason)
@@ -158,3 +165,27 @@ def follow(view: KeptView, events: list) -> None:
     """Refresh the view after each of ``events`` (a keep, an undo)."""
     for event in events:
         event.then(view.refresh, None, view.outputs(), **QUIET)
+
+
+def sets_table(lab: ServedModels, drawings: Sequence[Drawing]) -> str:
+    """Each served model with sets, per mode, on the kept drawings: top-1, coverage and mean set size at the app's
+    level (the same figures as ``python -m training answers`` gives for the kept test part)."""
+    if lab.recognizer is None or not drawings:
+        return "*No kept drawings to measure the answer sets on yet.*"
+    x = np.stack([d.x28 for d in drawings])
+    truth = np.array([merged_label(d.character) for d in drawings], np.int64)
+    rows = [f"| model | mode | drawings | top-1 | set holds the truth (stated {lab.level:.0%}) | mean set size |",
+            "|---|---|---|---|---|---|"]
+    for entry in lab.models:
+        if entry.answers is None:
+            continue
+        figures = set_figures(entry, lab.recognizer.predict_batch(entry.name, x)[0], truth, lab.level)
+        for mode, f in figures.items():
+            size = "n/a" if f["set_size"] is None else f"{f['set_size']:.2f}"
+            rows.append(f"| {entry.name} | {MODE_TITLES[mode]} | {f['n']} | {_pct(f['top1'])} | {_pct(f['coverage'])} "
+                        f"| {size} |")
+    return "\n".join(rows)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

@@ -25,7 +25,7 @@ from recognizer.drawings import (
 )
 from recognizer.manifest import SLOTS
 
-from .analysis import Analysis
+from .analysis_records import Analysis
 from .served import ServedModels
 
 # The one line the page shows beside "Keep this drawing": exactly what a kept record holds.
@@ -48,14 +48,15 @@ def character_choices() -> list[tuple[str, str]]:
 
 
 def slot_answers(lab: ServedModels, analysis: Analysis) -> list[dict]:
-    """Each answering slot's model, its file's sha256 and its top 5, as the store keeps them."""
+    """Each answering slot's model, its file's sha256, its top 5, the mode it answered under and its set."""
     answers = []
     for i, r in enumerate(analysis.slots):
         entry = lab.entry(r.model)
         if r.prediction is None or entry is None:
             continue
         answers.append({"slot": SLOTS[i] if i < len(SLOTS) else f"slot{i + 1}", "model": r.model,
-                        "sha256": entry.sha256, "top": r.prediction.top})  # fmt: skip
+                        "sha256": entry.sha256, "top": r.prediction.top, "mode": r.prediction.mode,
+                        "set": r.prediction.answer_set.chars if r.prediction.answer_set else None})  # fmt: skip
     return answers
 
 

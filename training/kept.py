@@ -1,4 +1,4 @@
-"""Kept drawings on the torch side: a dataset with a keyed-hash split, a live score of every model, a fine-tune.
+"""Kept drawings on the torch side: a dataset with a keyed-hash split, a score of every model, renderings into a store.
 
     python -m training drawings export --out /tmp/kept            # IDX + PNG + CSV, split train/val/test by id
     python -m training drawings score                             # every exported model on the kept drawings
@@ -9,16 +9,15 @@ The store is ``recognizer.drawings`` (``data/drawings.sqlite3`` unless ``--store
 by ``render``. The split follows DATA.md's pool split, by drawing id instead of pixel bytes:
 ``int.from_bytes(hmac_sha256(SPLIT_KEY, id)[:8], "little") % 10``, 0-7 train, 8 validation, 9 test, so a drawing
 stays in its part however the store grows. Scores fold classes as the drawing benchmark does
-(``drawbench.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c'); the fine-tune is ``training/finetune_kept.py``.
+(``recognizer.labels.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c'). The fine-tune on them is
+training/finetune_kept.py, its export training/export.py's ``export_finetuned``; the command is wired in
+training/__main__.py, the one file above all three.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
-import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ from tqdm import tqdm
 from recognizer.drawings import (
     Drawing,
     DrawingStore,
-    StoreUnavailable,
     app_version,
     encode_png,
     merged_character,
@@ -38,16 +36,15 @@ from recognizer.drawings import (
 )
 from recognizer.files import write_json
 from recognizer.inference import Recognizer
-from recognizer.labels import BYCLASS_CHARS, MERGED_CASE_LETTERS, MERGED_CHARS
+from recognizer.labels import BYCLASS_CHARS, MERGED_CASE_LETTERS, MERGED_CHARS, folded_hits
 from recognizer.preprocess import InputError, to_model_input
-from training import finetune_kept
-from training.data import Pool, default_root, load_pool
+from training.data import Pool
 from training.drawbench import BenchConfig, benched, render
-from training.finetune_kept import folded_figures
 from training.paths import models_dir
 
 SPLIT_KEY = b"kept-drawings-42"
 PARTS = ("train", "val", "test")
+SUFFIX = "_kept"  # a model fine-tuned on kept drawings ships as <base>_kept
 TRAIN_PARTS = range(8)  # DATA.md's pool codes 0-7: the pool's training part
 
 
@@ -120,7 +117,7 @@ def score_models(kept: KeptSet, folder: Path | None = None, parts: tuple[str, ..
         for part in parts:
             subset = kept.part(part)
             probs = recognizer.predict_batch(entry.name, subset.inputs)[0]
-            row[part] = folded_figures(probs, list(entry.labels), subset)
+            row[part] = folded_scores(probs, list(entry.labels), subset)
         results.append(row)
     return results
 
@@ -207,47 +204,16 @@ def render_into(store: DrawingStore, pool: Pool, sources: np.ndarray, seed: int,
 
 
 # ---------------------------------------------------------------------------------------------
-# The command: python -m training drawings export | score | finetune | render
+# Scores on kept drawings, and the name of a model fine-tuned on them (training/finetune_kept.py)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="drawings_command", required=True)
-    export = sub.add_parser("export", help="the kept drawings as a dataset (EMNIST IDX, PNGs, CSV), split by id")
-    export.add_argument("--out", type=Path, required=True)
-    score = sub.add_parser("score", help="every exported model's top-1 and top-3 on the kept drawings")
-    score.add_argument("--models", type=Path, default=None, help="export folder (default: $MODELS_DIR)")
-    score.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    render_cmd = sub.add_parser("render", help="keep canvas renderings of pool training images (a trial store)")
-    render_cmd.add_argument("--count", type=int, default=500)
-    render_cmd.add_argument("--seed", type=int, default=2212)
-    render_cmd.add_argument("--models", type=Path, default=None, help="record these models' answers")
-    render_cmd.add_argument("--data-root", type=Path, default=None)
-    finetune_kept.add_arguments(sub.add_parser("finetune", help="fine-tune a slot's model on the kept drawings"))
-    for p in (export, score, render_cmd, sub.choices["finetune"]):
-        p.add_argument("--store", type=Path, default=None, help="the SQLite store (default: data/drawings.sqlite3)")
+def folded_scores(probs: np.ndarray, labels: list[str], kept: KeptSet) -> dict:
+    """Top-1 and top-3 in the merged classes (``labels.folded_hits``), and how many drawings they are over."""
+    if len(kept) == 0:
+        return {"top1": None, "top3": None, "n": 0}
+    top1, top3 = folded_hits(probs, labels, kept.truth())
+    return {"top1": float(top1.mean()), "top3": float(top3.mean()), "n": len(kept)}
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        if args.drawings_command == "export":
-            print(json.dumps(export_kept(args.store, args.out)))
-        elif args.drawings_command == "score":
-            kept = read_kept(args.store)
-            results = score_models(kept, args.models)
-            print(f"{len(kept)} kept drawings; test part {len(kept.part('test'))}")
-            print("\n".join(score_table(results, ("all", "test"))))
-            if args.json:
-                write_json(args.json, {"n": len(kept), "models": results})
-        elif args.drawings_command == "render":
-            pool = load_pool(Path(args.data_root or default_root()))
-            sources = pick_training_sources(pool, args.count, args.seed)
-            with open_store(args.store) as store:
-                ids = render_into(store, pool, sources, args.seed, args.models or models_dir())
-                print(f"kept {len(ids)} renderings of {len(sources)} pool training images; store holds {store.count()}")
-        else:
-            return finetune_kept.run(args, read_kept(args.store))
-    except (StoreUnavailable, ValueError) as err:  # ValueError: a model or store the fine-tune cannot use
-        print(f"drawings: {err}", file=sys.stderr)
-        return 2
-    return 0
-
+def kept_name(base: str) -> str:
+    return f"{base}{SUFFIX}"

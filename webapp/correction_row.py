@@ -1,7 +1,7 @@
 """The Draw tab's correction row: "What did you mean?", "Keep this drawing" (off by default) and Undo.
 
 Ticking "Keep this drawing" keeps the drawing the visitor's session holds (``CanvasMemory.png`` and ``.analysis``,
-set by the Draw tab when it read the drawing) as the character they picked, through ``webapp.keeping``; the page
+set by the Draw tab when it read the drawing) as the character they picked, through ``webapp.keep_store``; the page
 confirms with the id and offers to undo that one drawing. Undo deletes only the id in the visitor's own session
 state, so no visitor can delete another's drawing from the page.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from .events import QUIET
-from .keeping import STORED, KeepRefused, character_choices, keep_drawing, undo_keep
+from .keep_store import STORED, KeepRefused, character_choices, keep_drawing, undo_keep
 from .served import ServedModels
 
 log = logging.getLogger("webapp")

@@ -1,0 +1,63 @@
+// The drawing canvas's script (webapp/canvas.py): Gradio runs it once per page with `element` (the component's
+// HTML), `props` (its value) and `trigger` (its events). Strokes are kept as data so Undo can redraw the rest;
+// the eraser paints transparency. After each stroke the value is the PNG as a data URL (null once nothing is
+// drawn) and `change` fires.
+const canvas = element.querySelector('canvas');
+const pen = canvas.getContext('2d');
+const strokes = [];
+let mode = 'brush', current = null;
+const brush = Number(canvas.dataset.brush);  // the radius, canvas.BRUSH
+const widths = {brush: 2 * brush, eraser: 4 * brush};
+const place = e => {
+  const box = canvas.getBoundingClientRect();
+  return [(e.clientX - box.left) * canvas.width / box.width, (e.clientY - box.top) * canvas.height / box.height];
+};
+const paint = (stroke, from = 0) => {
+  pen.globalCompositeOperation = stroke.mode === 'eraser' ? 'destination-out' : 'source-over';
+  pen.lineCap = 'round'; pen.lineJoin = 'round'; pen.lineWidth = widths[stroke.mode]; pen.strokeStyle = '#000';
+  pen.beginPath();
+  const points = stroke.points.slice(from);
+  points.forEach(([x, y], i) => i ? pen.lineTo(x, y) : pen.moveTo(x, y));
+  if (points.length === 1) pen.lineTo(...points[0]);
+  pen.stroke();
+};
+const redraw = () => { pen.clearRect(0, 0, canvas.width, canvas.height); strokes.forEach(s => paint(s)); };
+const send = () => {
+  props.value = strokes.some(s => s.mode === 'brush') ? canvas.toDataURL('image/png') : null;
+  trigger('change');
+};
+canvas.addEventListener('pointerdown', e => {
+  if (e.button > 0) return;
+  e.preventDefault();
+  canvas.setPointerCapture(e.pointerId);
+  current = {mode, points: [place(e)]};
+  strokes.push(current);
+  paint(current);
+});
+canvas.addEventListener('pointermove', e => {
+  if (!current) return;
+  const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+  const from = current.points.length - 1;
+  current.points.push(...events.map(place));
+  paint(current, from);  // only the new segments: a long stroke stays smooth
+});
+const finish = () => { if (current) { current = null; send(); } };
+canvas.addEventListener('pointerup', finish);
+canvas.addEventListener('pointercancel', finish);
+const pick = name => element.querySelectorAll('.tool').forEach(b => {
+  const on = b.classList.contains(name);
+  b.classList.toggle('active', on);
+  b.setAttribute('aria-pressed', String(on));
+});
+element.querySelector('.brush').addEventListener('click', () => { mode = 'brush'; pick('brush'); });
+element.querySelector('.eraser').addEventListener('click', () => { mode = 'eraser'; pick('eraser'); });
+element.querySelector('.undo').addEventListener('click', () => {
+  if (strokes.length) { strokes.pop(); redraw(); send(); }
+});
+element.querySelector('.trash').addEventListener('click', () => {
+  const had = strokes.length > 0;
+  strokes.length = 0; redraw();
+  mode = 'brush'; pick('brush');  // a clean canvas is for the next character
+  if (had) send();
+});
+canvas.dataset.ready = 'true';  // listeners attached: tests wait for this before the first stroke
