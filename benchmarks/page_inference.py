@@ -172,7 +172,7 @@ def server_agreement(models: Path, names: list[str], drawn: list) -> dict:
     same, n = 0, 0
     for _, b64, page_top in drawn:
         layer = np.frombuffer(base64.b64decode(b64), np.uint8).reshape(CANVAS, CANVAS, 4)
-        x = to_model_input(canvas_value(png_data_url(layer)))
+        x = to_model_input(canvas_value(png_data_url(layer)).composite)
         for name, top in zip(names, page_top, strict=True):
             same += int(recognizer.predict(name, x).char == top)
             n += 1

@@ -119,7 +119,7 @@ def data_url(layer: np.ndarray) -> str:
 def server_input(layer: np.ndarray) -> tuple[str, np.ndarray | None]:
     """What the server computes from this canvas: ('input', x28) or (the refusal's name and detail, None)."""
     try:
-        return "input", to_model_input(canvas_value(data_url(layer)))
+        return "input", to_model_input(canvas_value(data_url(layer)).composite)
     except NothingDrawn as err:
         return f"NothingDrawn: {err.detail}", None
     except InputError as err:

@@ -39,7 +39,7 @@ from recognizer.manifest import Manifest, ModelEntry
 from recognizer.preprocess import InputError, to_model_input
 from training.convert import evaluate_exported, weights_to_fp16
 from training.data import load_split
-from training.drawbench import BenchConfig, canvas_value, draw_params, place, skeleton_strokes, stroke_ink
+from training.drawbench import BenchConfig, draw_params, place, skeleton_strokes, sketchpad_strokes, stroke_ink
 from training.paths import REPO_ROOT
 from training.utils import environment
 
@@ -100,7 +100,7 @@ def drawn_inputs(images: np.ndarray, count: int, seed: int = 29) -> np.ndarray:
             ink = stroke_ink(place(points, params, config.canvas), pairs, params["brush"], config.canvas,
                              config.supersample)  # fmt: skip
             with contextlib.suppress(InputError):  # refused: nothing to compare
-                out.append(to_model_input(canvas_value(ink)))
+                out.append(to_model_input(sketchpad_strokes(ink)))
     return np.stack(out)
 
 
