@@ -1,4 +1,4 @@
-// The EMNIST-style framing of recognizer/preprocess.py, in JavaScript, for the page's own inference.
+// The EMNIST-style framing of recognizer/preprocess.py (with recognizer/ink.py), in JavaScript, for the page.
 //
 // The same algorithm step by step as the Python path a canvas drawing takes (`canvas_value`, then
 // `to_model_input`): the layer composited over white, Pillow's integer luma, the paper level and the ink rule,
@@ -109,7 +109,7 @@ function pyRound(x) {
   return roundHalfEven(x);
 }
 
-/** np.percentile (linear) of 8-bit values given by their histogram (recognizer.preprocess._percentiles8). */
+/** np.percentile (linear) of 8-bit values given by their histogram (recognizer.ink._percentiles8). */
 function percentiles8(hist, n, qs) {
   const ends = new Float64Array(256);
   let run = 0;
@@ -243,7 +243,7 @@ function inkTable(paper, darkInk, peak, floor) {
   return aboveFloor(table, floor);
 }
 
-/** Every step'th row and column (recognizer.preprocess._noise_sample): the rows' and columns' steps. */
+/** Every step'th row and column (recognizer.ink._noise_sample): the rows' and columns' steps. */
 function noiseSteps(w, h) {
   return [Math.max(1, Math.floor(h / 256)), Math.max(1, Math.floor(w / 256))];
 }
@@ -282,7 +282,7 @@ class Ink {
   }
 }
 
-/** How much ink each pixel holds (0 paper .. 1 full ink), noise removed (recognizer.preprocess._ink_levels). */
+/** How much ink each pixel holds (0 paper .. 1 full ink), noise removed (recognizer.ink._ink_levels). */
 function inkLevels(grey, w, h) {
   const unit = 255;
   const { paper, extremes, uneven } = paperLevel(grey, w, h);
