@@ -20,11 +20,17 @@ $(VENV)/.all-installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.app-installed $@
 
+# The page's in-browser inference (onnxruntime-web; its tests run in make test, the page does not load it yet): pinned in package.json, its integrity hashes in
+# package-lock.json; `npm ci` installs exactly that into node_modules/ (git-ignored), nothing comes from a CDN.
+node_modules/.npm-installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: $(VENV)/.app-installed
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
 # The browser tests are part of the suite: without Chromium the run fails and says why (never skips them).
-test: $(VENV)/.all-installed
+test: $(VENV)/.all-installed node_modules/.npm-installed
 	bash scripts/ensure_chromium.sh
 	$(PY) -m ruff check .
 	EMNIST_REQUIRE_BROWSER=1 $(PY) -m pytest
