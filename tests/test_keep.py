@@ -22,11 +22,12 @@ import pytest
 from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, letter_a, make_assets, sketchpad_value
 from PIL import Image
 
-from recognizer.drawings import CHARACTERS, StoreUnavailable
+from recognizer.drawings import CHARACTERS, StoreUnavailable, normalise_png
 from webapp.api import keep_json
 from webapp.canvas import PREFIX, png_data_url
 from webapp.draw import CanvasMemory
 from webapp.keep_store import STORED, character_choices
+from webapp.limits import Limits
 from webapp.kept_drawings_tab import caption, kept_summary, scores_table
 
 pytestmark = [
@@ -86,7 +87,7 @@ def test_keep_through_the_tab_stores_the_drawing_and_undo_takes_it_back(models, 
     drawing_id = memory.kept_id
     assert f"Kept drawing {drawing_id}" in kept[tab.keep.status]
     d = lab.store.get(drawing_id)
-    assert d.character == "A" and d.canvas_png == base64.b64decode(drawing_url[len(PREFIX):])  # as drawn
+    assert d.character == "A" and d.canvas_png == normalise_png(base64.b64decode(drawing_url[len(PREFIX):]))  # grey
     assert np.array_equal(d.x28, memory.analysis.x28) and d.app_version and d.created_utc.endswith("+00:00")
     assert [a["model"] for a in d.answers] == lab.slot_defaults()
     for a in d.answers:
@@ -255,7 +256,7 @@ def served(models, tmp_path_factory: pytest.TempPathFactory):
     import app
 
     store = tmp_path_factory.mktemp("keep-store") / "drawings.sqlite3"
-    demo = app.build_demo(*models, drawings=store)
+    demo = app.build_demo(*models, drawings=store, limits=Limits(keeps_per_minute=0))  # rates: test_keep_limits.py
     _, url, _ = app.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield Client(url, verbose=False, download_files=False), demo.emnist_lab
@@ -292,7 +293,7 @@ def test_keep_through_gradio_client(served, images) -> None:
     answer = client.predict(handle_file(str(images["drawing.png"])), "A", api_name="/keep")
     assert answer["ok"] is True and answer["error"] is None
     kept = lab.store.get(answer["id"])
-    assert kept.character == "A" and kept.canvas_png == images["drawing.png"].read_bytes()
+    assert kept.character == "A" and kept.canvas_png == normalise_png(images["drawing.png"].read_bytes())
     photo = client.predict(handle_file(str(images["photo.jpg"])), "x", api_name="/keep")  # re-encoded as PNG
     assert photo["ok"] and lab.store.get(photo["id"]).canvas_png.startswith(b"\x89PNG")
     for image, character, words in ((images["drawing.png"], "?", "not a character"),
