@@ -139,3 +139,23 @@ def test_strokes_are_checked_kept_and_exported_as_inkml(tmp_path: Path) -> None:
                        ([{"points": [[1, 1, 0, 0.5]]}] * 201, "over the 200"), ("{", "not JSON")):  # fmt: skip
         with pytest.raises(InvalidDrawing, match=words):
             Drawing.make(canvas_png(0), x28(0), "7", answers(), "0.1.0", bad, "canvas")
+
+
+def test_the_fine_tune_and_score_leave_suspects_out_by_default(tmp_path: Path, monkeypatch, capsys) -> None:
+    import training.__main__ as cli
+    from training import kept
+
+    path = tmp_path / "drawings.sqlite3"
+    with open_store(path) as store:
+        fine = [store.keep(make("o", i)) for i in range(3)]
+        wrong = [store.keep(make("A", 10 + i)) for i in range(2)]  # read as O 0 Q D o: suspect
+        store.accept(wrong[0])
+    assert kept.read_kept(path).ids == [*fine, wrong[0]] and kept.read_kept(path).left_out == 1
+    assert len(kept.read_kept(path, include_all=True)) == 5
+    seen = []
+    monkeypatch.setattr(cli, "run_finetune", lambda args, drawings: seen.append(drawings) or 0)
+    assert cli.main(["drawings", "finetune", "--store", str(path), "--no-export"]) == 0
+    assert "4 kept drawings; left out 1 suspect drawing(s)" in capsys.readouterr().out
+    assert cli.main(["drawings", "finetune", "--store", str(path), "--no-export", "--all-drawings"]) == 0
+    assert "5 kept drawings, none left out" in capsys.readouterr().out
+    assert [len(s) for s in seen] == [4, 5] and wrong[1] not in seen[0].ids and wrong[1] in seen[1].ids
