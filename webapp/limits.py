@@ -87,7 +87,7 @@ class Limits:
 def client_keys(request: Any) -> tuple[str | None, str | None]:
     """(address, session) of a Starlette or Gradio request: the connection's address, and the page's session
     (Gradio's ``session_hash``; None for a plain HTTP call). Behind a proxy the address is the proxy's unless the
-    server is told to trust its forwarded header (uvicorn's ``--forwarded-allow-ips``)."""
+    server is told to trust its forwarded header (uvicorn's ``FORWARDED_ALLOW_IPS``)."""
     if request is None:
         return None, None
     client = getattr(request, "client", None)

@@ -36,7 +36,7 @@ def inkml_text(drawing: Drawing) -> str:
                                                                                         else {})})  # fmt: skip
     for pointer in POINTERS:
         context = ET.SubElement(definitions, f"{{{NS}}}context", {XML_ID: pointer, "traceFormatRef": "#xytf"})
-        ET.SubElement(context, f"{{{NS}}}inkSource", {XML_ID: f"{pointer}-source", "type": pointer})
+        ET.SubElement(context, f"{{{NS}}}inkSource", {XML_ID: f"{pointer}-source", "description": pointer})
     for mode in ("brush", "eraser"):
         ET.SubElement(definitions, f"{{{NS}}}brush", {XML_ID: mode})
     for stroke in drawing.strokes:
