@@ -119,6 +119,7 @@ def test_an_upload_is_kept_as_png(models, tmp_path) -> None:
     tab.keep.on_keep(True, "A", memory)
     kept = lab.store.get(memory.kept_id)
     assert kept.canvas_png.startswith(b"\x89PNG") and Image.open(io.BytesIO(kept.canvas_png)).size == (400, 400)
+    assert kept.source == "upload" and kept.strokes is None  # an upload has no strokes, and says so
 
 
 def test_a_visitor_undoes_only_their_own_drawing(models, drawing_url, tmp_path) -> None:

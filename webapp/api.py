@@ -212,9 +212,9 @@ class Endpoints:
     async def keep_raw(self, request: Request) -> Response:
         """``POST /api/keep?char=X``: the image file as the body; 200 with the id, else 4xx and the reason (429 past
         the client's rate, with ``Retry-After``; 507 when the store is full)."""
-        client = client_keys(request)
         try:
-            take_keep(self.lab, client) if not self.lab.keep_off and self.lab.store is not None else None
+            if not self.lab.keep_off and self.lab.store is not None:  # keeping off: keep_json says so below
+                take_keep(self.lab, client_keys(request))
         except KeepRefused as err:  # refused before the body is read
             return JSONResponse({"ok": False, "id": None, "error": err.message, **_retry(err.retry_after)},
                                 status_code=429, headers={"Retry-After": str(err.retry_after)})  # fmt: skip

@@ -26,7 +26,8 @@ from .record import Drawing, answers_json, byclass_label, merged_label
 DATASET_PREFIX = "emnist-drawings"
 NO_LABEL = 255  # the byclass label file's value for a drawing whose case was left open
 NO_STROKES = {"upload": "none: an uploaded image has no strokes", "api": "none: an image sent to the API",
-              "": "none: kept before strokes were recorded", "canvas": "none"}  # fmt: skip
+              "": "none: no strokes were recorded (kept before version 2, or made by a script)",
+              "canvas": "none"}  # fmt: skip
 
 
 def mapping_text(chars: Sequence[str]) -> str:

@@ -98,7 +98,7 @@ class Drawing:
 
     @classmethod
     def make(cls, canvas_png: bytes, x28: np.ndarray, character: str, answers: Sequence[Mapping[str, Any]] = (),
-             app_version: str = "", strokes: Any = None, source: str = "api") -> Drawing:  # fmt: skip
+             app_version: str = "", strokes: Any = None, source: str = "") -> Drawing:  # fmt: skip
         """A new drawing, checked (``InvalidDrawing``), with a fresh random id, the current UTC time, and marked
         suspect when no answering model has its character in its top 5."""
         character = parse_character(character)
