@@ -1,9 +1,10 @@
 """The EMNIST lab's web app: draw a character, compare three models, see why, browse the maps and results.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--models exported_models] [--assets assets] [--cuda]
-                  [--drawings data/drawings.sqlite3] [--no-keep] [--coverage 0.9]
+                  [--drawings data/drawings.sqlite3] [--no-keep] [--coverage 0.9] [--keep-limit 20000]
+                  [--keep-mb 200] [--keep-rate 30] [--predict-rate 600]
 
-The entry point (Hugging Face Spaces run app.py): arguments, then ``webapp.build_demo`` and ``webapp.launch``.
+The entry point (Hugging Face Spaces run app.py): arguments, then ``webapp.demo.build_demo`` and ``launch``.
 The app itself is the ``webapp`` package; no torch anywhere on this path.
 """
 
@@ -15,9 +16,10 @@ import sys
 from pathlib import Path
 
 from recognizer.conformal import DEFAULT_LEVEL, LEVELS
-from recognizer.drawings import DEFAULT_PATH
-from webapp import build_demo, launch
+from recognizer.drawings import DEFAULT_LIMITS, DEFAULT_PATH, StoreLimits
 from webapp.api import API_BATCH
+from webapp.demo import build_demo, launch
+from webapp.limits import KEEPS_PER_MINUTE, PREDICTS_PER_MINUTE, Limits
 
 ROOT = Path(__file__).resolve().parent
 
@@ -42,7 +44,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how often a model's answer set holds the right character, on drawings like those it "
                              f"was calibrated on (default {DEFAULT_LEVEL:g}; one of "
                              + ", ".join(f"{v:g}" for v in LEVELS) + ")")
+    parser.add_argument("--keep-limit", type=int, default=DEFAULT_LIMITS.drawings,
+                        help=f"the most drawings the store keeps (default {DEFAULT_LIMITS.drawings:,}; 0: no limit)")
+    parser.add_argument("--keep-mb", type=float, default=DEFAULT_LIMITS.bytes / 1e6,
+                        help=f"the most MB the store takes on disk (default {DEFAULT_LIMITS.bytes / 1e6:g}; 0: none)")
+    parser.add_argument("--keep-rate", type=int, default=KEEPS_PER_MINUTE,
+                        help=f"keeps a minute from one visitor (default {KEEPS_PER_MINUTE}; 0: no limit)")
+    parser.add_argument("--predict-rate", type=int, default=PREDICTS_PER_MINUTE,
+                        help=f"POST /api/predict calls a minute from one address (default {PREDICTS_PER_MINUTE}; "
+                             "0: no limit)")  # fmt: skip
     return parser.parse_args(argv)
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    store = StoreLimits(args.keep_limit or None, int(args.keep_mb * 1e6) or None)
+    return Limits(store, args.keep_rate, args.predict_rate)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch,
-                      drawings=args.drawings, keep=not args.no_keep, level=args.coverage)
+                      drawings=args.drawings, keep=not args.no_keep, level=args.coverage,
+                      limits=limits_from(args))
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
     return 0
 

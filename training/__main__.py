@@ -219,6 +219,9 @@ def add_drawings_arguments(parser: argparse.ArgumentParser) -> None:
     finetune_kept.add_arguments(sub.add_parser("finetune", help="fine-tune a slot's model on the kept drawings"))
     for p in (export_cmd, score, render_cmd, sub.choices["finetune"]):
         p.add_argument("--store", type=Path, default=None, help="the SQLite store (default: data/drawings.sqlite3)")
+    for p in (score, sub.choices["finetune"]):
+        p.add_argument("--all-drawings", action="store_true",
+                       help="use suspect drawings too (labels in no model's top 5, not accepted in review)")
 
 
 def run_drawings(args: argparse.Namespace) -> int:
@@ -226,12 +229,12 @@ def run_drawings(args: argparse.Namespace) -> int:
         if args.drawings_command == "export":
             print(json.dumps(kept.export_kept(args.store, args.out)))
         elif args.drawings_command == "score":
-            drawings = kept.read_kept(args.store)
+            drawings = kept.read_kept(args.store, include_all=args.all_drawings)
             results = kept.score_models(drawings, args.models)
-            print(f"{len(drawings)} kept drawings; test part {len(drawings.part('test'))}")
+            print(f"{kept.left_out_line(drawings)}; test part {len(drawings.part('test'))}")
             print("\n".join(kept.score_table(results, ("all", "test"))))
             if args.json:
-                write_json(args.json, {"n": len(drawings), "models": results})
+                write_json(args.json, {"n": len(drawings), "left_out": drawings.left_out, "models": results})
         elif args.drawings_command == "render":
             pool = load_pool(Path(args.data_root or default_root()))
             sources = kept.pick_training_sources(pool, args.count, args.seed)
@@ -239,7 +242,9 @@ def run_drawings(args: argparse.Namespace) -> int:
                 ids = kept.render_into(store, pool, sources, args.seed, args.models or models_dir())
                 print(f"kept {len(ids)} renderings of {len(sources)} pool training images; store holds {store.count()}")
         else:
-            return run_finetune(args, kept.read_kept(args.store))
+            drawings = kept.read_kept(args.store, include_all=args.all_drawings)
+            print(kept.left_out_line(drawings))
+            return run_finetune(args, drawings)
     except (StoreUnavailable, ValueError) as err:  # ValueError: a model or store the fine-tune cannot use
         print(f"drawings: {err}", file=sys.stderr)
         return 2

@@ -244,7 +244,8 @@ def finish(run: RunFolder, model: nn.Module, base: ModelEntry, kept: KeptSet, da
     model.load_state_dict(run.load_best("cpu"))
     after = compared_scores(model, base, kept, data, config.eval_limit)
     result = {"run_id": run.id, "base": {"name": base.name, "sha256": base.sha256, "family": base.family},
-              "config": asdict(config), "kept": kept_counts(kept), "kept_digest": kept.digest(),
+              "config": asdict(config), "kept": kept_counts(kept), "kept_left_out": kept.left_out,
+              "kept_digest": kept.digest(),
               "chosen_epoch": state["best"]["epoch"], "before": state["before"], "after": after,
               "history": state["history"], "data": data.source, "environment": environment()}  # fmt: skip
     write_json(run.path / "result.json", result)

@@ -6,7 +6,9 @@
     python -m training drawings render --count 500                # fill a store with renderings of pool training images
 
 The store is ``recognizer.drawings`` (``data/drawings.sqlite3`` unless ``--store``); it is opened read-only except
-by ``render``. The split follows DATA.md's pool split, by drawing id instead of pixel bytes:
+by ``render``. ``score`` and ``finetune`` use the drawings whose label can be trusted (not suspect, or accepted with
+``python -m recognizer.drawings review``) and say how many they left out; ``--all-drawings`` uses every one.
+The split follows DATA.md's pool split, by drawing id instead of pixel bytes:
 ``int.from_bytes(hmac_sha256(SPLIT_KEY, id)[:8], "little") % 10``, 0-7 train, 8 validation, 9 test, so a drawing
 stays in its part however the store grows. Scores fold classes as the drawing benchmark does
 (``recognizer.labels.folded_hits``: a byclass 'c' is right for a 'C' or 'C/c'). The fine-tune on them is
@@ -32,6 +34,7 @@ from recognizer.drawings import (
     encode_png,
     merged_character,
     open_store,
+    trusted,
     write_dataset,
 )
 from recognizer.files import write_json
@@ -63,6 +66,7 @@ class KeptSet:
     inputs: np.ndarray
     characters: list[str]
     parts: np.ndarray
+    left_out: int = 0  # suspect drawings (labels in no model's top 5, not accepted) left out of the set
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -81,17 +85,27 @@ class KeptSet:
         return hashlib.sha256("|".join(sorted(self.ids)).encode()).hexdigest()[:12]
 
 
-def kept_set(drawings: Iterable[Drawing], key: bytes = SPLIT_KEY) -> KeptSet:
-    rows = list(drawings)
+def kept_set(drawings: Iterable[Drawing], key: bytes = SPLIT_KEY, include_all: bool = True) -> KeptSet:
+    """The drawings as arrays; ``include_all=False`` leaves out the suspect ones (``recognizer.drawings.trusted``)
+    and counts them in ``left_out``."""
+    rows, left_out = trusted(drawings, include_all)
     inputs = np.stack([d.x28 for d in rows]) if rows else np.zeros((0, 28, 28), np.float32)
     parts = np.array([drawing_part(d.id, key) for d in rows], dtype="<U5")
-    return KeptSet([d.id for d in rows], inputs.astype(np.float32), [d.character for d in rows], parts)
+    return KeptSet([d.id for d in rows], inputs.astype(np.float32), [d.character for d in rows], parts, left_out)
 
 
-def read_kept(store_path: Path | None = None, key: bytes = SPLIT_KEY) -> KeptSet:
-    """Every kept drawing of a store, opened read-only."""
+def read_kept(store_path: Path | None = None, key: bytes = SPLIT_KEY, include_all: bool = False) -> KeptSet:
+    """The kept drawings a fine-tune can trust (every one with ``include_all``), from the store opened read-only."""
     with open_store(store_path, read_only=True) as store:
-        return kept_set(store.all(), key)
+        return kept_set(store.all(), key, include_all)
+
+
+def left_out_line(kept: KeptSet) -> str:
+    """What a command says about the suspects it did not use."""
+    if not kept.left_out:
+        return f"{len(kept)} kept drawings, none left out"
+    return (f"{len(kept)} kept drawings; left out {kept.left_out} suspect drawing(s) whose label is in no model's "
+            "top 5 (review them: python -m recognizer.drawings review; use them all: --all-drawings)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import gradio as gr
 import numpy as np
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from recognizer.answers import AnswerSet, ModeError, parse_mode
 from recognizer.drawings import MAX_PNG_BYTES
@@ -34,7 +35,8 @@ from recognizer.manifest import SLOTS, ModelEntry
 
 from .analysis import analyse
 from .analysis_records import MAX_UPLOAD_MB, TOP_K
-from .keep_store import KeepRefused, keep_drawing
+from .keep_store import KeepRefused, keep_drawing, take_keep
+from .limits import RateLimited, client_keys
 from .served import ServedModels
 
 MAX_API_MODELS = 8  # models one /predict call may ask for
@@ -95,18 +97,21 @@ def answer_set_json(answer_set: AnswerSet | None, mode: str) -> dict:
             "coverage": answer_set.level, "mode": mode}
 
 
-def keep_json(lab: ServedModels, image: bytes | str | None, character: str | None) -> tuple[dict, int]:
-    """The /keep answer for one image (bytes, or the path of an uploaded file) and its HTTP status."""
+def keep_json(lab: ServedModels, image: bytes | str | None, character: str | None,
+              client: tuple[str | None, ...] = ()) -> tuple[dict, int]:  # fmt: skip
+    """The /keep answer for one image (bytes, or the path of an uploaded file) and its HTTP status; ``client``
+    (address, session) is charged one keep before any work."""
     try:
         if lab.keep_off or lab.store is None:  # refused before any work
             keep_drawing(lab, None, None, character)
+        take_keep(lab, client)
         data = Path(image).read_bytes() if isinstance(image, str) else image
         if data is not None and len(data) > MAX_PNG_BYTES:
             raise KeepRefused(f"Not kept: the image is over {MAX_PNG_BYTES / 1e6:g} MB.", 413)
         analysis = analyse(lab, data, lab.slot_defaults(), saliency=False) if data else None
         drawing_id = keep_drawing(lab, data, analysis, character)
     except KeepRefused as err:
-        return {"ok": False, "id": None, "error": err.message}, err.status
+        return {"ok": False, "id": None, "error": err.message, **_retry(err.retry_after)}, err.status
     except OSError:
         return {"ok": False, "id": None, "error": "The uploaded file cannot be read."}, 422
     return {"ok": True, "id": drawing_id, "error": None}, 200
@@ -193,8 +198,14 @@ class Endpoints:
         records, events): Gradio alone costs about 7 ms of server CPU per call on the 2-core machine
         (``benchmarks/app_load.py --floor``). Query parameters as /predict's (top_k, include_input, models, only).
         Status 200 with the answer; 422 when the image cannot be read or holds no character (the answer says
-        why); 400 for an empty body or a bad parameter; 413 over the size limit.
+        why); 400 for an empty body or a bad parameter; 413 over the size limit; 429 past the client's rate
+        (``Retry-After`` says when to try again).
         """
+        try:
+            self.lab.limits.predicts.take(*client_keys(request))
+        except RateLimited as err:
+            return JSONResponse(_refusal(err.message) | _retry(err.retry_after), status_code=429,
+                                headers={"Retry-After": str(err.retry_after)})  # fmt: skip
         body = await _read_limited(request, MAX_RAW_BYTES)
         if body is None:
             return JSONResponse(_refusal(f"The image is over {MAX_UPLOAD_MB} MB."), status_code=413)
@@ -216,16 +227,23 @@ class Endpoints:
     async def _in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(work, *args))
 
-    def keep(self, image: gr.FileData | None, character: str = "") -> dict:
+    def keep(self, image: gr.FileData | None, character: str = "", request: gr.Request = None) -> dict:
         """Keep one drawing (an image file) as the character the person meant: one of the 62 EMNIST characters,
         or 'O/o' to leave the case of a merged letter open. Returns ok, the kept drawing's id, or error (why not)."""
         path = uploaded_path(image)
         if path is None:
             return {"ok": False, "id": None, "error": NOT_A_FILE if image is not None else "Send the image file."}
-        return keep_json(self.lab, path, character)[0]
+        return keep_json(self.lab, path, character, client_keys(request))[0]
 
     async def keep_raw(self, request: Request) -> Response:
-        """``POST /api/keep?char=X``: the image file as the body; 200 with the id, else 4xx and the reason."""
+        """``POST /api/keep?char=X``: the image file as the body; 200 with the id, else 4xx and the reason (429 past
+        the client's rate, with ``Retry-After``; 507 when the store is full)."""
+        try:
+            if not self.lab.keep_off and self.lab.store is not None:  # keeping off: keep_json says so below
+                take_keep(self.lab, client_keys(request))
+        except KeepRefused as err:  # refused before the body is read
+            return JSONResponse({"ok": False, "id": None, "error": err.message, **_retry(err.retry_after)},
+                                status_code=429, headers={"Retry-After": str(err.retry_after)})  # fmt: skip
         body = await _read_limited(request, MAX_PNG_BYTES)
         if body is None:
             error = f"Not kept: the image is over {MAX_PNG_BYTES / 1e6:g} MB."
@@ -241,6 +259,11 @@ class Endpoints:
 
 def _refusal(message: str) -> dict:
     return {"ok": False, "error": message, "models": [], "agree": None, "input": None}
+
+
+def _retry(seconds: int | None) -> dict:
+    """``retry_after`` in a 429's body, beside its ``Retry-After`` header."""
+    return {"retry_after": seconds} if seconds else {}
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -266,16 +289,16 @@ def batched(predict: Callable[..., dict]) -> Callable[..., tuple[list[dict]]]:
     return functools.update_wrapper(predict_batch, predict)
 
 
-def add_raw_route(app: Any, endpoints: Endpoints) -> None:
-    """Add ``POST /api/predict`` and ``POST /api/keep`` to the running server's FastAPI app (Gradio builds it at
-    launch)."""
-    app.add_api_route(RAW_ROUTE, endpoints.predict_raw, methods=["POST"], include_in_schema=False)
-    app.add_api_route(KEEP_ROUTE, endpoints.keep_raw, methods=["POST"], include_in_schema=False)
+def raw_routes(endpoints: Endpoints) -> list[APIRoute]:
+    """``POST /api/predict`` and ``POST /api/keep`` as routes the server's app is built with (``webapp.launch``
+    hands them to Gradio's FastAPI app before it serves), so they answer from the first request."""
+    return [APIRoute(RAW_ROUTE, endpoints.predict_raw, methods=["POST"], include_in_schema=False),
+            APIRoute(KEEP_ROUTE, endpoints.keep_raw, methods=["POST"], include_in_schema=False)]  # fmt: skip
 
 
 def add_api(lab: ServedModels, batch: int = API_BATCH) -> Endpoints:
     """Declare /predict and /models on the Blocks being built; ``batch`` > 1 lets the queue batch /predict.
-    Returns the endpoints, whose ``predict_raw`` ``add_raw_route`` serves once the server exists.
+    Returns the endpoints, whose ``predict_raw`` and ``keep_raw`` ``raw_routes`` serves.
 
     Unbatched, /predict sets queue=False, which in Gradio 6 only opens ``POST /gradio_api/run/predict``: one
     request with the answer in its body, about half the server CPU of the queue's POST + SSE pair.

@@ -2,9 +2,10 @@
 Sketchpad (which took most of a second between a stroke and its request: README, assets/benchmarks/).
 
 Its toolbar: Brush, Erase, Undo and "Clear canvas" (the trash icon). Pointer events make the mouse, a finger and a
-pen draw alike; ``touch-action: none`` keeps a finger's stroke from scrolling the page. Its value is the PNG as a
-data URL after every stroke (``None`` once nothing is drawn); ``canvas_value`` decodes it once into a
-``CanvasDrawing``: the PNG bytes that keeping stores, and the pixels ``webapp.analysis`` hands to preprocessing.
+pen draw alike; ``touch-action: none`` keeps a finger's stroke from scrolling the page. Its value after every stroke
+is JSON text: the PNG as a data URL and the strokes as drawn (``None`` once nothing is drawn; a bare data URL is read
+too); ``canvas_value`` decodes it once into a ``CanvasDrawing``: the PNG bytes and strokes that keeping stores, and the
+pixels ``webapp.analysis`` hands to preprocessing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,15 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from recognizer.drawings import StrokeError, parse_strokes
+from recognizer.drawings.strokes import MAX_POINTS
 from recognizer.files import sha256_bytes
 
 CANVAS = 400  # the drawing's pixels (the page may show it smaller, e.g. on a phone)
 BRUSH = 12  # brush radius: ~24 px strokes, about 2 of 28 pixels for a character 300 px tall (EMNIST: about 2.3)
 MAX_PNG_BYTES = 2_000_000  # a 400x400 drawing is 5-20 kB as PNG; anything this big did not come from the canvas
 PREFIX = "data:image/png;base64,"
+MAX_VALUE_CHARS = MAX_PNG_BYTES * 4 // 3 + 64 * MAX_POINTS  # the PNG as base64 and the strokes as JSON text
 
 
 class CanvasValueError(ValueError):
@@ -89,6 +94,7 @@ class CanvasDrawing:
     png: bytes
     layer: np.ndarray  # (CANVAS, CANVAS, 4) uint8
     composite: np.ndarray  # (CANVAS, CANVAS, 4) uint8, opaque
+    strokes: tuple[dict, ...] | None = None  # as drawn (recognizer.drawings.strokes); None: not sent or not valid
 
     def digest(self) -> str:
         """The drawing's pixels as a digest: a drawing that comes back (cleared, then delivered late) is known."""
@@ -102,6 +108,9 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
     """
     if value is None or value == "":
         return None
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        raise CanvasValueError(f"The drawing is too large (over {MAX_PNG_BYTES / 1e6:g} MB).")
+    value, strokes = _png_and_strokes(value)
     if not isinstance(value, str) or not value.startswith(PREFIX):
         raise CanvasValueError("The drawing did not arrive as a PNG from the canvas.")
     if len(value) > MAX_PNG_BYTES * 4 // 3 + len(PREFIX) + 4:
@@ -119,7 +128,29 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
     alpha = layer[..., 3:4].astype(np.float32) / 255.0
     over_white = layer[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
     composite = np.concatenate([np.round(over_white).astype(np.uint8), np.full_like(layer[..., 3:4], 255)], axis=-1)
-    return CanvasDrawing(data, layer, composite)
+    return CanvasDrawing(data, layer, composite, strokes)
+
+
+def _png_and_strokes(value: Any) -> tuple[Any, tuple[dict, ...] | None]:
+    """The canvas's JSON value split into its PNG data URL and its strokes (None when absent or not valid: the
+    drawing is still read, and kept without strokes)."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise CanvasValueError("The drawing could not be decoded.") from None
+    if not isinstance(value, dict):
+        return value, None
+    try:
+        strokes = parse_strokes(value.get("strokes"))
+    except StrokeError:
+        strokes = None
+    return value.get("png"), strokes
+
+
+def canvas_json(layer: np.ndarray, strokes: list[dict] | None) -> str:
+    """An RGBA layer and its strokes as the canvas sends them: for tests and benchmarks."""
+    return json.dumps({"png": png_data_url(layer), "strokes": strokes or []})
 
 
 def png_data_url(layer: np.ndarray) -> str:

@@ -16,6 +16,7 @@ import gradio as gr
 
 from .events import QUIET
 from .keep_store import STORED, KeepRefused, character_choices, keep_drawing, undo_keep
+from .limits import client_keys
 from .served import ServedModels
 
 log = logging.getLogger("webapp")
@@ -38,12 +39,14 @@ class KeepRow:
     undo: gr.Button
     events: list[Any] = field(default_factory=list)  # the keep and undo events: the Kept drawings view follows them
 
-    def on_keep(self, on: bool, character: str | None, memory: Any) -> dict:
-        """The visitor ticked (keep the drawing as ``character``) or unticked (take it back) the box."""
+    def on_keep(self, on: bool, character: str | None, memory: Any, request: gr.Request | None = None) -> dict:
+        """The visitor ticked (keep the drawing as ``character``) or unticked (take it back) the box; a keep counts
+        against the visitor's rate (their address and session)."""
         if not on:
             return self.on_undo(memory)
         try:
-            drawing_id = keep_drawing(self.lab, memory.png, memory.analysis, character)
+            drawing_id = keep_drawing(self.lab, memory.png, memory.analysis, character, memory.strokes,
+                                      memory.source, client_keys(request))  # fmt: skip
         except KeepRefused as err:
             return {self.keep_on: False, self.status: f"⚠ {err.message}", self.undo: gr.update(),
                     self.memory: memory}  # fmt: skip
@@ -62,14 +65,14 @@ class KeepRow:
             text = off_line(self.lab) or "Nothing to undo."
         return {self.keep_on: False, self.status: text, self.undo: gr.update(visible=False), self.memory: memory}
 
-    def on_meant(self, character: str | None, on: bool, memory: Any) -> dict:
+    def on_meant(self, character: str | None, on: bool, memory: Any, request: gr.Request | None = None) -> dict:
         """Another character picked while this drawing is kept: keep it as that one instead (nothing else changes
         while the box is unticked)."""
         if not on or not memory.kept_id:
             return dict.fromkeys([self.keep_on, self.status, self.undo, self.memory], gr.skip())
         undo_keep(self.lab, memory.kept_id)
         memory.kept_id = None
-        return self.on_keep(True, character, memory)
+        return self.on_keep(True, character, memory, request)
 
     def wire(self) -> None:
         outputs = [self.keep_on, self.status, self.undo, self.memory]

@@ -17,11 +17,12 @@ import gradio as gr
 from recognizer.conformal import DEFAULT_LEVEL
 
 from .analysis_records import MAX_UPLOAD_MB
-from .api import API_BATCH, API_WORKERS, add_api, add_raw_route
+from .api import API_BATCH, API_WORKERS, add_api, raw_routes
 from .correction_row import build_keep_row
 from .draw import build_draw_tab
 from .embeddings_tab import build_embeddings_tab
 from .kept_drawings_tab import build_kept_tab, follow
+from .limits import Limits
 from .models_tab import build_models_tab
 from .results import build_results_tab, results_views
 from .served import ServedModels
@@ -95,14 +96,16 @@ def log_keeping(lab: ServedModels) -> None:
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
                api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True,
-               level: float = DEFAULT_LEVEL) -> gr.Blocks:
+               level: float = DEFAULT_LEVEL, limits: Limits | None = None) -> gr.Blocks:
     """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown.
 
     ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
     ``drawings``: the kept-drawings store (None: keeping off; app.py passes ``data/drawings.sqlite3``);
     ``keep=False`` turns keeping off (``--no-keep``); ``level``: the answer sets' coverage (``--coverage``).
+    ``limits``: the store's size and the per-client rates (``webapp.limits``; default ``Limits()``).
     """
     lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads, level=level)
+    lab.limits = limits or Limits()
     lab.open_drawings(drawings, keep)
     log_models(lab)
     log_keeping(lab)
@@ -120,7 +123,7 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
     demo.emnist_lab = lab  # for launch() (allowed paths) and tests
     demo.emnist_draw = draw  # for tests
     demo.emnist_kept = kept  # for tests
-    demo.emnist_api = endpoints  # for launch(): the plain HTTP route joins the server it starts
+    demo.emnist_api = endpoints  # for launch(): the plain HTTP routes the server is built with
     return demo
 
 
@@ -132,13 +135,13 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
         os.environ.setdefault(name, value)  # a deployment's own setting wins
     demo.queue(default_concurrency_limit=concurrency or API_WORKERS,
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
+    endpoints = getattr(demo, "emnist_api", None)
     launched = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, head=HEAD,
         allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
+        app_kwargs={"routes": raw_routes(endpoints)} if endpoints else None,  # there before the first request
     )
-    if endpoints := getattr(demo, "emnist_api", None):
-        add_raw_route(demo.server_app, endpoints)
     if not prevent_thread_lock:
         demo.block_thread()
     return launched

@@ -92,6 +92,7 @@ class DrawTab:
             png = Path(path).read_bytes() if path else None
         except OSError:
             png = None
+        memory.strokes, memory.source = None, "upload"
         return self.on_image(path, png, memory, *names)
 
     def on_drawing(self, value: str | None, memory: CanvasMemory, *names: str | None) -> dict:
@@ -106,6 +107,7 @@ class DrawTab:
             return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
         if digest is not None:
             memory.current.append(digest)
+        memory.strokes, memory.source = (image.strokes if image is not None else None), "canvas"
         return self.on_image(image, image.png if image is not None else None, memory, *names)
 
     def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:

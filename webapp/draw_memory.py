@@ -27,6 +27,8 @@ class CanvasMemory:
     cleared: frozenset[str] = frozenset()
     mapped: str | None = None  # the input and models whose heat maps the page shows
     png: bytes | None = None  # the drawing read last, as drawn (the canvas PNG or the uploaded file): for keeping
+    strokes: tuple[dict, ...] | None = None  # its strokes (the canvas's; None for an upload)
+    source: str = "canvas"  # canvas | upload: where ``png`` came from
     analysis: Analysis | None = None  # what the slots said of it (kept beside it)
     kept_id: str | None = None  # the drawing this visitor kept last: the only one their Undo may delete
     mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES), set by DrawTab.on_mode

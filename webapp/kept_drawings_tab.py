@@ -23,7 +23,7 @@ import gradio as gr
 import numpy as np
 
 from recognizer.answers import MODE_TITLES, set_figures
-from recognizer.drawings import Drawing, StoreUnavailable, merged_label, score_drawings, write_dataset_zip
+from recognizer.drawings import Drawing, StoreUnavailable, merged_label, score_drawings, trusted, write_dataset_zip
 from recognizer.manifest import ModelEntry
 
 from .events import QUIET
@@ -41,7 +41,9 @@ def kept_summary(lab: ServedModels) -> str:
     if lab.store is not None:
         per_class = lab.store.count_per_class()
         total = sum(per_class.values())
-        lines.append(f"**{total} drawing{'' if total == 1 else 's'} kept**")
+        lines.append(f"**{total} drawing{'' if total == 1 else 's'} kept** (this app keeps at most "
+                     f"{lab.limits.store.words()}, and {lab.limits.keeps_per_minute or 'any number of'} keeps a minute "
+                     "from one visitor)")  # fmt: skip
         if per_class:
             lines.append("per character: " + " · ".join(f"**{c}** {n}" for c, n in per_class.items()))
     return "  \n".join(lines)
@@ -53,13 +55,16 @@ def scores_table(lab: ServedModels, drawings: list[Drawing]) -> str:
         return "*No models to score.*"
     rows = ["| model | slot | kept drawings top-1 | top-3 | drawings | test accuracy in this app "
             "| drawing benchmark top-1 |", "|---|---|---|---|---|---|---|"]
+    drawings, left_out = trusted(drawings)
     for score in score_drawings(lab.recognizer, drawings):
         entry = lab.entry(score["name"])
         rows.append(f"| {score['name']} | {score['slot'] or ''} | **{percent(score['top1'])}** | "
                     f"{percent(score['top3'])} | {score['n']} | {percent(app_accuracy(entry)[0] if entry else None)} "
                     f"| {percent(bench_top1(lab, entry))} |")
+    suspects = (f" {left_out} suspect drawing{'' if left_out == 1 else 's'} (a label in no model's top 5) left out "
+                "until reviewed (python -m recognizer.drawings review).") if left_out else ""  # fmt: skip
     return "\n".join(rows) + ("\n\nCase folded as in the drawing benchmark: a model's 'o' is right for 'O', 'o' and "
-                              "'O/o'. Models that read only digits are not scored.")
+                              "'O/o'. Models that read only digits are not scored." + suspects)
 
 
 def bench_top1(lab: ServedModels, entry: ModelEntry | None) -> float | None:

@@ -19,6 +19,8 @@ from recognizer.embeddings import Embedding, EmbeddingError, load_embedding
 from recognizer.inference import Recognizer
 from recognizer.manifest import SLOTS, Manifest, ManifestError, ModelEntry, SkippedModel, manifest_path
 
+from .limits import Limits
+
 
 class ServedModels:
     """The models of an export folder and the assets beside them, loaded once for the app's lifetime."""
@@ -43,6 +45,7 @@ class ServedModels:
         self.store: SQLiteStore | None = None  # the kept drawings (open_drawings)
         self.drawings_path: Path | None = None
         self.keep_off: str | None = "the app was started without a store for drawings"
+        self.limits = Limits()  # the store's size and the per-client rates (build_demo sets the app's)
 
     # ------------------------------------------------------------ kept drawings
 
@@ -54,7 +57,7 @@ class ServedModels:
             return
         self.drawings_path = Path(path)
         try:
-            self.store, self.keep_off = open_store(path), None
+            self.store, self.keep_off = open_store(path, limits=self.limits.store), None
         except StoreUnavailable as err:
             self.keep_off = self.shown_reason(err)
             try:

@@ -1,11 +1,13 @@
 """What a kept drawing is: the record (``Drawing``), the characters a person may mean, and the checks a drawing
 must pass before any store takes it.
 
-A kept record holds the canvas as drawn (PNG bytes), the 28x28 float32 model input, the character (one of the 62
-EMNIST byclass characters, or ``"O/o"`` for one of the 15 letters EMNIST merges when the person leaves the case open),
-each slot's model name, sha256 and top 5 at that moment, the app's version, a UTC time and a random id (uuid4 hex).
-Nothing about the person: no address, cookie or browser string has a field. Bad input raises ``InvalidDrawing`` (a
-``ValueError`` whose message a person can read).
+A kept record holds the canvas (a grey PNG, at most 400x400: ``normalise_png``), the 28x28 float32 model input, the
+character (one of the 62 EMNIST byclass characters, or ``"O/o"`` for one of the 15 letters EMNIST merges when the
+person leaves the case open), each slot's model name, sha256 and top 5 at that moment, the app's version, a UTC time
+and a random id (uuid4 hex); since schema version 2 also the strokes as drawn (``strokes``; None for an upload or an
+image sent to the API), where it came from (``source``), whether its label is ``suspect`` (in no answering model's top
+5) and its ``review`` ("accepted" once a person has looked at a suspect). Nothing about the person: no address, cookie
+or browser string has a field. Bad input raises ``InvalidDrawing`` (a ``ValueError`` whose message a person can read).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..labels import BYCLASS_CHARS, MERGED_CASE_LETTERS, MERGED_CHARS, merge_key
+from .strokes import Stroke, StrokeError, parse_strokes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_PNG_BYTES = 2_000_000  # a 400x400 canvas is ~10-40 KB as PNG; anything near this is not a drawing
@@ -35,6 +38,8 @@ TOP_K = 5
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 OPEN_CASE: dict[str, str] = {f"{c}/{c.lower()}": c for c in MERGED_CASE_LETTERS}
 CHARACTERS: tuple[str, ...] = BYCLASS_CHARS + tuple(OPEN_CASE)
+SOURCES = ("canvas", "upload", "api", "")  # "": kept before the store recorded it (schema version 1)
+ACCEPTED = "accepted"  # a suspect a person has reviewed and kept
 
 
 class InvalidDrawing(ValueError):
@@ -87,16 +92,28 @@ class Drawing:
     app_version: str = ""
     id: str = ""
     created_utc: str = ""
+    strokes: tuple[Stroke, ...] | None = field(default=None, repr=False)  # None: an image with no strokes
+    source: str = ""  # canvas | upload | api; "" before schema version 2
+    suspect: bool = False  # the character is in no answering model's top 5
+    review: str = ""  # "" or ACCEPTED
 
     @classmethod
     def make(cls, canvas_png: bytes, x28: np.ndarray, character: str, answers: Sequence[Mapping[str, Any]] = (),
-             app_version: str = "") -> Drawing:  # fmt: skip
-        """A new drawing, checked (``InvalidDrawing``), with a fresh random id and the current UTC time."""
-        drawing = cls(bytes(canvas_png), _as_input(x28), parse_character(character),
-                      tuple(_answer(a) for a in answers), str(app_version)[:64], uuid.uuid4().hex,
-                      dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))  # fmt: skip
+             app_version: str = "", strokes: Any = None, source: str = "") -> Drawing:  # fmt: skip
+        """A new drawing, checked (``InvalidDrawing``), with a fresh random id, the current UTC time, and marked
+        suspect when no answering model has its character in its top 5."""
+        character = parse_character(character)
+        checked = tuple(_answer(a) for a in answers)
+        drawing = cls(bytes(canvas_png), _as_input(x28), character, checked, str(app_version)[:64], uuid.uuid4().hex,
+                      dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), _as_strokes(strokes), source,
+                      is_suspect(character, checked))  # fmt: skip
         drawing.check()
         return drawing
+
+    @property
+    def trusted(self) -> bool:
+        """Whether a fine-tune and the live benchmark use it by default: not suspect, or accepted by a person."""
+        return not self.suspect or self.review == ACCEPTED
 
     @property
     def case_open(self) -> bool:
@@ -111,6 +128,9 @@ class Drawing:
             raise InvalidDrawing(f"drawing id {self.id!r} is not a uuid4 hex string")
         if len(answers_json(self.answers)) > MAX_ANSWERS_BYTES:
             raise InvalidDrawing(f"the models' answers take over {MAX_ANSWERS_BYTES:,} bytes")
+        if self.source not in SOURCES or self.review not in ("", ACCEPTED):
+            raise InvalidDrawing(f"source {self.source!r} or review {self.review!r} is not one the store knows")
+        _as_strokes(self.strokes)
 
     def image8(self) -> np.ndarray:
         """The model input as upright uint8 (0..255), as EMNIST's images are."""
@@ -126,6 +146,31 @@ def _as_input(x28: Any) -> np.ndarray:
     if x.max() < MIN_INK:
         raise InvalidDrawing("nothing drawn: an empty canvas is not kept")
     return np.ascontiguousarray(x)
+
+
+def _as_strokes(strokes: Any) -> tuple[Stroke, ...] | None:
+    if strokes is None:
+        return None
+    try:
+        return parse_strokes(strokes)
+    except StrokeError as err:
+        raise InvalidDrawing(f"the strokes are not the canvas's: {err}") from None
+
+
+def is_suspect(character: str, answers: Iterable[Mapping[str, Any]]) -> bool:
+    """True when models answered and none has the character (folded to the 47 merged classes, so 'c' counts for
+    'C' and 'C/c') in its top 5: a label a fine-tune should not trust before a person has looked."""
+    answers = list(answers)
+    wanted = merged_character(character)
+    return bool(answers) and not any(
+        wanted in {_merged_or_none(str(item[0])) for item in a.get("top", [])[:TOP_K]} for a in answers)
+
+
+def _merged_or_none(char: str) -> str | None:
+    try:
+        return merged_character(char)
+    except (KeyError, ValueError):
+        return None
 
 
 def _answer(answer: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,6 +212,32 @@ def check_png(data: bytes) -> tuple[int, int]:
     except Exception as err:  # Pillow raises many types for broken files
         raise InvalidDrawing(f"the canvas PNG is unreadable: {err}") from None
     return size
+
+
+CANVAS_SIDE = 400  # the page's canvas: a kept PNG is never larger
+
+
+def normalise_png(data: bytes, side: int = CANVAS_SIDE) -> bytes:
+    """Any image Pillow reads as the store keeps it: grey ink over white (transparency flattened), at most
+    ``side`` pixels on a side (aspect kept), optimised PNG: a few KB whatever was sent. ``InvalidDrawing`` when
+    the bytes are not an image (or a huge one)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if max(image.size) > MAX_PNG_SIDE:
+                raise InvalidDrawing(f"the image is {image.size[0]}x{image.size[1]} pixels, over {MAX_PNG_SIDE}")
+            image.load()
+            rgba = image.convert("RGBA")
+    except InvalidDrawing:
+        raise
+    except Exception as err:  # Pillow raises many types for broken files
+        raise InvalidDrawing(f"the image could not be read: {err}") from None
+    grey = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    grey.alpha_composite(rgba)
+    grey = grey.convert("L")
+    grey.thumbnail((side, side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    grey.save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -31,3 +31,11 @@ def score_drawings(recognizer: Any, drawings: Iterable[Drawing]) -> list[dict[st
                         "n": len(rows), "pool_test": entry.metrics.runtime_test_accuracy,
                         "drawbench_top1": drawn.top1 if (drawn := entry.metrics.drawbench) else None})  # fmt: skip
     return results
+
+
+def trusted(drawings: Iterable[Drawing], include_all: bool = False) -> tuple[list[Drawing], int]:
+    """The drawings a benchmark or a fine-tune uses by default (not suspect, or accepted in review) and how many it
+    left out; ``include_all``: every drawing, none left out."""
+    rows = list(drawings)
+    kept = rows if include_all else [d for d in rows if d.trusted]
+    return kept, len(rows) - len(kept)

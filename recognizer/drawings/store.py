@@ -4,6 +4,12 @@
     drawing_id = store.keep(Drawing.make(png, x28, "O/o", answers, app_version()))
     store.undo(drawing_id)                    # the person who kept it takes it back
     store.count_per_class(); store.recent(12); store.all(); store.get(drawing_id); store.close()
+    store.suspects(); store.accept(drawing_id)   # labels in no model's top 5, and a person's review of them
+
+Bounded: ``limits`` (``StoreLimits``: drawings and bytes) refuses a drawing past either with ``StoreFull``, whose
+message a person understands, checked inside the drawing's own transaction (so concurrent keeps never pass it), and
+the file can never grow past the byte limit (``PRAGMA max_page_count``): a drawing is written whole or not at all.
+An older store is migrated when opened for writing (``migrate.py``), in one transaction; read-only, it is read as is.
 
 Write-ahead log, one transaction per drawing (``BEGIN IMMEDIATE``, so concurrent writers queue on the busy timeout
 instead of failing), ``synchronous=FULL`` (a drawing whose ``keep`` returned survives a killed process and a power
@@ -18,17 +24,38 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from .record import CHARACTERS, REPO_ROOT, Drawing, InvalidDrawing, answers_json
+from .migrate import migrate
+from .record import ACCEPTED, CHARACTERS, REPO_ROOT, Drawing, InvalidDrawing, answers_json
+from .strokes import strokes_json
 
 DEFAULT_PATH = REPO_ROOT / "data" / "drawings.sqlite3"  # data/ is git-ignored
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's transaction before giving up
+
+
+@dataclass(frozen=True)
+class StoreLimits:
+    """The most a store holds: drawings and bytes on disk (None: no limit)."""
+
+    drawings: int | None = None
+    bytes: int | None = None
+
+    def words(self) -> str:
+        parts = [f"{self.drawings:,} drawings" if self.drawings else "",
+                 f"{self.bytes / 1e6:g} MB" if self.bytes else ""]  # fmt: skip
+        return " and ".join(p for p in parts if p) or "no limit"
+
+
+# A small host's store: a kept record is about 5-10 KB (normalised PNG, input, answers, strokes), so 20,000
+# drawings fill about 200 MB.
+DEFAULT_LIMITS = StoreLimits(drawings=20_000, bytes=200_000_000)
 
 
 class StoreUnavailable(RuntimeError):
@@ -37,6 +64,14 @@ class StoreUnavailable(RuntimeError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"keeping drawings is off: {reason}")
+
+
+class StoreFull(StoreUnavailable):
+    """The store holds as much as its limits allow: this drawing was not written, every earlier one is kept."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = f"the store is full: {reason}"
+        RuntimeError.__init__(self, self.reason)
 
 
 class DrawingStore(Protocol):
@@ -68,13 +103,19 @@ CREATE TABLE IF NOT EXISTS drawings (
     canvas_png BLOB NOT NULL,
     input28 BLOB NOT NULL,                   -- 784 float32, little-endian, upright
     answers TEXT NOT NULL,                   -- JSON: per slot model, sha256, top 5
-    app_version TEXT NOT NULL
+    app_version TEXT NOT NULL,
+    strokes TEXT,                            -- JSON list of strokes as drawn (version 2); NULL: none
+    source TEXT NOT NULL DEFAULT '',         -- canvas | upload | api; '' kept before version 2
+    suspect INTEGER NOT NULL DEFAULT 0,      -- 1: the character is in no answering model's top 5
+    review TEXT NOT NULL DEFAULT ''          -- '' or 'accepted' (a person looked at a suspect)
 );
 CREATE INDEX IF NOT EXISTS drawings_character ON drawings (character);
+CREATE INDEX IF NOT EXISTS drawings_suspect ON drawings (suspect);
 """
 
 
-COLUMNS = "id, created_utc, character, canvas_png, input28, answers, app_version"
+COLUMNS = "id, created_utc, character, canvas_png, input28, answers, app_version, strokes, source, suspect, review"
+V1_COLUMNS = "id, created_utc, character, canvas_png, input28, answers, app_version, NULL, '', 0, ''"
 
 
 # sqlite3 error names -> what a person can do about them
@@ -104,16 +145,18 @@ def unavailable(path: Path | str, err: BaseException) -> StoreUnavailable:
 class SQLiteStore:
     """Kept drawings in one SQLite file; safe to share between threads (a connection per call in flight).
 
-    ``read_only``: reads work, ``keep`` and ``undo`` raise ``StoreUnavailable``. ``max_bytes``: the file never
-    grows past this (``PRAGMA max_page_count``); a keep that would pass it raises ``StoreUnavailable``, as a
-    full disk does.
+    ``read_only``: reads work, ``keep`` and ``undo`` raise ``StoreUnavailable``. ``limits``: a keep past its
+    drawings or bytes raises ``StoreFull``; ``max_bytes`` (or ``limits.bytes``): the file never grows past this
+    (``PRAGMA max_page_count``), so even a record the check misjudged is refused whole, as on a full disk.
     """
 
     def __init__(self, path: str | Path = DEFAULT_PATH, read_only: bool = False, max_bytes: int | None = None,
-                 busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:  # fmt: skip
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS, limits: StoreLimits | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         self.read_only = read_only
-        self.max_bytes = max_bytes
+        self.limits = limits or StoreLimits(bytes=max_bytes)
+        self.max_bytes = max_bytes if max_bytes is not None else self.limits.bytes
+        self.columns = COLUMNS  # V1_COLUMNS for a version-1 store opened read-only
         self.busy_timeout_ms = busy_timeout_ms
         self._idle: list[sqlite3.Connection] = []  # open connections no thread is using
         self._lock = threading.Lock()
@@ -176,38 +219,68 @@ class SQLiteStore:
             raise StoreUnavailable(f"{self.path}: schema version {version} is newer than this code's "
                                    f"{SCHEMA_VERSION}; update the app")  # fmt: skip
         if self.read_only:
-            if version != SCHEMA_VERSION:
+            if version not in (1, SCHEMA_VERSION):
                 raise StoreUnavailable(f"{self.path}: not a drawings store (schema version {version})")
+            self.columns = V1_COLUMNS if version == 1 else COLUMNS  # read as is: the file is not changed
             return
         if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise StoreUnavailable(f"{self.path}: the write-ahead log cannot be turned on")
         if version < SCHEMA_VERSION:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _statements():  # not executescript: it would commit first
-                    conn.execute(statement)
+                if version == 0:
+                    for statement in _statements():  # not executescript: it would commit first
+                        conn.execute(statement)
+                else:
+                    migrate(conn, version, SCHEMA_VERSION)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
                 raise
 
-    def _write(self, sql: str, params: tuple) -> int:
-        """One statement in its own immediate transaction; returns the rows it changed."""
+    def _write(self, sql: str, params: tuple, before: Callable[[sqlite3.Connection], None] | None = None) -> int:
+        """One statement in its own immediate transaction (``before`` runs first inside it, and may refuse by
+        raising); returns the rows it changed."""
         if self.read_only:
             raise StoreUnavailable(f"{self.path}: the store is open read-only")
         try:
             with self._borrow() as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if before is not None:
+                        before(conn)
                     changed = conn.execute(sql, params).rowcount
                     conn.execute("COMMIT")
                 except BaseException:
                     _rollback(conn)
                     raise
         except sqlite3.Error as err:
+            name = getattr(err, "sqlite_errorname", "") or ""
+            if name.startswith("SQLITE_FULL"):
+                raise StoreFull(self._full_words(f"the disk or the size limit has no room for it ({name})")) from err
             raise unavailable(self.path, err) from err
         return changed
+
+    def _full_words(self, why: str) -> str:
+        return (f"{why} (this store keeps at most {self.limits.words()}); nothing was written and every drawing "
+                "kept before is safe")
+
+    def _room_for(self, size: int) -> Callable[[sqlite3.Connection], None]:
+        """The check a keep runs inside its transaction: ``StoreFull`` past the drawings or the bytes limit."""
+        def check(conn: sqlite3.Connection) -> None:
+            if self.limits.drawings is not None:
+                held = conn.execute("SELECT COUNT(*) FROM drawings").fetchone()[0]
+                if held >= self.limits.drawings:
+                    raise StoreFull(self._full_words(f"it holds {held:,} drawings"))
+            if self.limits.bytes is not None:
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                used = page * (conn.execute("PRAGMA page_count").fetchone()[0]
+                               - conn.execute("PRAGMA freelist_count").fetchone()[0])  # fmt: skip
+                if used + 2 * size + 4 * page > self.limits.bytes:  # the row, its index entries, a page split
+                    raise StoreFull(self._full_words(f"it holds {used / 1e6:.2f} MB"))
+
+        return check
 
     def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
         try:
@@ -222,9 +295,14 @@ class SQLiteStore:
         """Store one checked drawing in one transaction; its id once it is on disk."""
         drawing.check()
         params = (drawing.id, drawing.created_utc, drawing.character, drawing.canvas_png,
-                  drawing.x28.astype("<f4").tobytes(), answers_json(drawing.answers), drawing.app_version)
+                  drawing.x28.astype("<f4").tobytes(), answers_json(drawing.answers), drawing.app_version,
+                  strokes_json(drawing.strokes), drawing.source, int(drawing.suspect), drawing.review)  # fmt: skip
+        size = sum(len(p) for p in params if isinstance(p, str | bytes))
         try:
-            self._write(f"INSERT INTO drawings ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", params)
+            self._write(f"INSERT INTO drawings ({COLUMNS}) VALUES ({', '.join('?' * len(params))})", params,
+                        self._room_for(size))  # fmt: skip
+        except StoreFull:
+            raise
         except StoreUnavailable as err:
             if "UNIQUE" in str(err) or "CONSTRAINT" in str(err):
                 raise InvalidDrawing(f"a drawing with id {drawing.id} is already kept") from None
@@ -238,8 +316,22 @@ class SQLiteStore:
     delete = undo
 
     def get(self, drawing_id: str) -> Drawing | None:
-        rows = self._read(f"SELECT {COLUMNS} FROM drawings WHERE id = ?", (str(drawing_id),))
+        rows = self._read(f"SELECT {self.columns} FROM drawings WHERE id = ?", (str(drawing_id),))
         return _row(rows[0]) if rows else None
+
+    def suspects(self, reviewed: bool = False) -> list[Drawing]:
+        """The drawings marked suspect, in the order kept: those not yet reviewed (``reviewed``: all of them)."""
+        where = "suspect = 1" + ("" if reviewed else f" AND review != '{ACCEPTED}'")
+        return [_row(r) for r in self._read(f"SELECT {self.columns} FROM drawings WHERE {where} ORDER BY seq")]
+
+    def accept(self, drawing_id: str) -> bool:
+        """A person looked at a suspect and its label is right: the fine-tune may use it. False: no such drawing."""
+        return self._write("UPDATE drawings SET review = ? WHERE id = ?", (ACCEPTED, str(drawing_id))) > 0
+
+    def bytes_used(self) -> int:
+        """The bytes the store's pages hold (what ``StoreLimits.bytes`` bounds)."""
+        page, count, free = (self._read(f"PRAGMA {p}")[0][0] for p in ("page_size", "page_count", "freelist_count"))
+        return page * (count - free)
 
     def count(self) -> int:
         return self._read("SELECT COUNT(*) FROM drawings")[0][0]
@@ -251,14 +343,15 @@ class SQLiteStore:
 
     def recent(self, n: int = 12) -> list[Drawing]:
         """The ``n`` drawings kept last, newest first."""
-        rows = self._read(f"SELECT {COLUMNS} FROM drawings ORDER BY seq DESC LIMIT ?", (max(0, int(n)),))
+        rows = self._read(f"SELECT {self.columns} FROM drawings ORDER BY seq DESC LIMIT ?", (max(0, int(n)),))
         return [_row(r) for r in rows]
 
     def all(self) -> Iterator[Drawing]:
         """Every drawing in the order kept, read in pages (a large store never sits in memory at once)."""
         last = 0
         while True:
-            rows = self._read(f"SELECT seq, {COLUMNS} FROM drawings WHERE seq > ? ORDER BY seq LIMIT 500", (last,))
+            rows = self._read(f"SELECT seq, {self.columns} FROM drawings WHERE seq > ? ORDER BY seq LIMIT 500",
+                              (last,))  # fmt: skip
             if not rows:
                 return
             last = rows[-1][0]
@@ -295,11 +388,15 @@ def _statements() -> list[str]:
 
 
 def _row(row: Sequence) -> Drawing:
-    drawing_id, created, character, png, x28, answers, version = row
+    drawing_id, created, character, png, x28, answers, version, strokes, source, suspect, review = row
     x = np.frombuffer(x28, dtype="<f4").reshape(28, 28).astype(np.float32)
-    return Drawing(bytes(png), x, character, tuple(json.loads(answers)), version, drawing_id, created)
+    ink = None if strokes is None else tuple(json.loads(strokes))
+    return Drawing(bytes(png), x, character, tuple(json.loads(answers)), version, drawing_id, created, ink, source,
+                   bool(suspect), review)  # fmt: skip
 
 
-def open_store(path: str | Path | None = None, read_only: bool = False, max_bytes: int | None = None) -> SQLiteStore:
+def open_store(path: str | Path | None = None, read_only: bool = False, max_bytes: int | None = None,
+               limits: StoreLimits | None = None) -> SQLiteStore:  # fmt: skip
     """The default store (``data/drawings.sqlite3``) or the one at ``path``; ``StoreUnavailable`` says why not."""
-    return SQLiteStore(DEFAULT_PATH if path is None else path, read_only=read_only, max_bytes=max_bytes)
+    return SQLiteStore(DEFAULT_PATH if path is None else path, read_only=read_only, max_bytes=max_bytes,
+                       limits=limits)
