@@ -307,7 +307,9 @@ def start_app(args: argparse.Namespace, models: Path, work: Path) -> tuple[str, 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, str(REPO / "app.py"), "--host", "127.0.0.1", "--port", str(port),
-               "--models", str(models), "--assets", str(args.assets), *args.app_arg]
+               "--models", str(models), "--assets", str(args.assets),
+               "--predict-rate", "0",  # every simulated user shares one address: measure the server, not the limiter
+               *args.app_arg]
     if args.floor:
         command = [sys.executable, __file__, "--serve-floor", str(port)]
     started = time.perf_counter()
