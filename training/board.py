@@ -3,8 +3,10 @@ run of a sweep side by side (one TensorBoard run per run folder, named by its id
 
 Per epoch: loss and accuracy (train and validation), the learning rate and images per second; at the end the test
 loss and accuracy and a grid of misclassified test images. Everything is derived from the history rows, so a resumed
-or warm-started run simply writes its history again: the writer purges every earlier step first, and nothing a killed
-process wrote after its last checkpoint doubles a point. SummaryWriter writes from a background thread and the
+or warm-started run simply writes its history again into a fresh event file, after removing the files an earlier
+process left: nothing a killed process wrote after its last checkpoint doubles a point. (TensorBoard's purge_step
+alone was not enough: it reads a folder's files in name order, time then process id, so a resumed run started in the
+same second as the killed one, with a lower process id, had its file read first and the killed run's points after.) SummaryWriter writes from a background thread and the
 trainer flushes once per epoch, which costs nothing measurable next to an epoch.
 """
 
@@ -26,8 +28,10 @@ class Board:
     """The event files of one run; ``history`` is what the run already has (empty for a fresh run)."""
 
     def __init__(self, path: Path, n_train: int, history: list[dict]) -> None:
-        # purge_step=1: TensorBoard drops every step an earlier writer left in this folder, then the history is
-        # written again in full (a warm-started run's curve then starts at epoch 1, as its history does).
+        # The history is written again in full (a warm-started run's curve starts at epoch 1, as its history does),
+        # so an earlier writer's files in this run's folder hold nothing that is not in it.
+        for old in Path(path).glob("events.out.tfevents.*"):
+            old.unlink()
         self.writer = SummaryWriter(str(path), purge_step=1)
         self.n_train = n_train
         for row in history:
