@@ -6,8 +6,9 @@ loss and accuracy and a grid of misclassified test images. Everything is derived
 or warm-started run simply writes its history again into a fresh event file, after removing the files an earlier
 process left: nothing a killed process wrote after its last checkpoint doubles a point. (TensorBoard's purge_step
 alone was not enough: it reads a folder's files in name order, time then process id, so a resumed run started in the
-same second as the killed one, with a lower process id, had its file read first and the killed run's points after.) SummaryWriter writes from a background thread and the
-trainer flushes once per epoch, which costs nothing measurable next to an epoch.
+same second as the killed one, with a lower process id, had its file read first and the killed run's points after.)
+SummaryWriter writes from a background thread and the trainer flushes once per epoch, which costs nothing measurable
+next to an epoch.
 """
 
 from __future__ import annotations
