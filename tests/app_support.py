@@ -150,6 +150,14 @@ def make_assets(models_dir: Path, assets_dir: Path) -> Path:
     return assets_dir
 
 
+def shipped_or_tiny_models(work: Path) -> tuple[Path, Path]:
+    """The shipped models and assets where they are, else tiny real ones trained on the fixture under ``work``."""
+    if (REAL_MODELS / "manifest.json").exists():
+        return REAL_MODELS, REAL_ASSETS
+    built = build_models(work / "exported_models", work)
+    return built, make_assets(built, work / "assets")
+
+
 def serve(demo) -> str:
     """Start the app on a free loopback port and return its URL. Gradio picks the port by starting the server on it
     (the first of 7860-7959 it can bind), so no other process can take the port between the choice and the bind."""

@@ -77,6 +77,17 @@ def browser_problem() -> str | None:
     return None
 
 
+def need_browser() -> None:
+    """Every browser test's first step: skip it where no browser can run, fail it with the reason under
+    `make test` (``REQUIRED`` set), where the browser tests are part of the run."""
+    import pytest
+
+    if problem := browser_problem():
+        if os.environ.get(REQUIRED):
+            pytest.fail(f"the browser tests cannot run ({REQUIRED} is set): {problem}", pytrace=False)
+        pytest.skip(problem)
+
+
 def launch(playwright, **kwargs):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS, **kwargs)
 

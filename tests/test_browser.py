@@ -7,20 +7,18 @@ Debian's chromium through Playwright (tests/browser_support.py). Screenshots go 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from app_support import REAL_ASSETS, REAL_MODELS, build_models, make_assets, serve
+from app_support import REAL_MODELS, serve, shipped_or_tiny_models
 from browser_support import (
     CHARACTERS,
-    REQUIRED,
     app_page,
-    browser_problem,
     canvas_ink,
     draw,
     events,
     in_viewport,
+    need_browser,
     settled,
     slot_answers,
     touch_draw,
@@ -48,16 +46,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory):
-    if problem := browser_problem():
-        if os.environ.get(REQUIRED):  # `make test`: the browser tests are part of the run, not optional
-            pytest.fail(f"the browser tests cannot run ({REQUIRED} is set): {problem}", pytrace=False)
-        pytest.skip(problem)
-    if (REAL_MODELS / "manifest.json").exists():
-        models, assets = REAL_MODELS, REAL_ASSETS
-    else:  # no shipped models yet: tiny real ones trained on the fixture
-        work = tmp_path_factory.mktemp("browser-models")
-        models = build_models(work / "exported_models", work)
-        assets = make_assets(models, work / "assets")
+    need_browser()
+    models, assets = shipped_or_tiny_models(tmp_path_factory.mktemp("browser-models"))
     import app
 
     demo = app.build_demo(models, assets, drawings=tmp_path_factory.mktemp("kept") / "drawings.sqlite3")

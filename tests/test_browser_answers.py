@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from app_support import REAL_ASSETS, REAL_MODELS, free_port
-from browser_support import CHARACTERS, CHROMIUM, app_page, draw, slot_answers, wait_until
+from browser_support import CHARACTERS, app_page, draw, need_browser, slot_answers, wait_until
 
 OUTPUT = Path(__file__).parent / "output"
 CIRCLE = [[(0.5 + 0.4 * math.sin(2 * math.pi * k / 32), 0.5 - 0.45 * math.cos(2 * math.pi * k / 32))
@@ -29,9 +29,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (bash scripts/ensure_chromium.sh, as root)")
-    pytest.importorskip("playwright.sync_api")
+    need_browser()
     if not (REAL_MODELS / "manifest.json").exists():
         pytest.skip("the shipped models (with their calibrated sets) are not here")
     import app

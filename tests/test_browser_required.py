@@ -47,3 +47,15 @@ def test_a_missing_browser_fails_the_browser_tests_when_required_and_skips_them_
     assert f"{tmp_path / 'no-chromium'} is absent" in required.stdout
     optional = _browser_test(env)
     assert optional.returncode == 0 and "1 skipped" in optional.stdout, optional.stdout[-3000:]
+
+
+def test_every_browser_test_outside_test_browser_fails_too_when_required(tmp_path: Path) -> None:
+    """The answer-set and keeping files' browser tests decide the same way (browser_support.need_browser)."""
+    env = {k: v for k, v in os.environ.items() if k != "EMNIST_REQUIRE_BROWSER"}
+    env |= {"EMNIST_CHROMIUM": str(tmp_path / "no-chromium"), "EMNIST_REQUIRE_BROWSER": "1"}
+    command = [sys.executable, "-m", "pytest", "-n0", "-q", "-p", "no:cacheprovider", "-m", "browser",
+               "tests/test_browser_answers.py", "tests/test_keep_public.py"]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    summary = done.stdout.strip().splitlines()[-1]
+    assert done.returncode == 1 and "passed" not in summary and "skipped" not in summary, done.stdout[-3000:]
+    assert f"{tmp_path / 'no-chromium'} is absent" in done.stdout

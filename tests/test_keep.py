@@ -19,7 +19,12 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from app_support import REAL_ASSETS, REAL_MODELS, build_models, letter_a, make_assets, serve, sketchpad_value
+from app_support import (
+    letter_a,
+    serve,
+    shipped_or_tiny_models,
+    sketchpad_value,
+)
 from PIL import Image, ImageDraw
 
 from recognizer.drawings import CHARACTERS, StoreUnavailable, normalise_png
@@ -39,11 +44,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if (REAL_MODELS / "manifest.json").exists():
-        return REAL_MODELS, REAL_ASSETS
-    work = tmp_path_factory.mktemp("keep-models")
-    built = build_models(work / "exported_models", work)
-    return built, make_assets(built, work / "assets")
+    return shipped_or_tiny_models(tmp_path_factory.mktemp("keep-models"))
 
 
 @pytest.fixture(scope="module")

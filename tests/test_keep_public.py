@@ -15,7 +15,12 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from app_support import REAL_ASSETS, REAL_MODELS, build_models, free_port, letter_a, make_assets, sketchpad_value
+from app_support import (
+    free_port,
+    letter_a,
+    shipped_or_tiny_models,
+    sketchpad_value,
+)
 from test_drawings_store import make
 
 from recognizer.drawings import StoreLimits, open_store, write_dataset
@@ -40,11 +45,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if (REAL_MODELS / "manifest.json").exists():
-        return REAL_MODELS, REAL_ASSETS
-    work = tmp_path_factory.mktemp("public-models")
-    built = build_models(work / "exported_models", work)
-    return built, make_assets(built, work / "assets")
+    return shipped_or_tiny_models(tmp_path_factory.mktemp("public-models"))
 
 
 @pytest.fixture(scope="module")
@@ -158,11 +159,9 @@ def test_every_route_answers_from_the_first_request(models, png, tmp_path) -> No
 @pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_strokes_from_a_mouse_drawn_character_reach_the_inkml_export(models, tmp_path) -> None:
-    from browser_support import CHARACTERS, CHROMIUM, app_page, draw, surface, wait_until
+    from browser_support import CHARACTERS, app_page, draw, need_browser, surface, wait_until
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (bash scripts/ensure_chromium.sh, as root)")
-    pytest.importorskip("playwright.sync_api")
+    need_browser()
     import app
 
     demo = app.build_demo(*models, drawings=tmp_path / "drawings.sqlite3")
