@@ -52,12 +52,7 @@ from webapp.model_cards import accuracy_line, model_card, models_table, percent,
 from webapp.results import build_results_tab, read_results, results_views
 from webapp.served import ServedModels
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    # Gradio's queue calls pandas options that pandas 3 deprecates; nothing of ours.
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = [pytest.mark.timeout(300)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,12 +19,7 @@ OUTPUT = Path(__file__).parent / "output"
 CIRCLE = [[(0.5 + 0.4 * math.sin(2 * math.pi * k / 32), 0.5 - 0.45 * math.cos(2 * math.pi * k / 32))
            for k in range(33)]]  # fmt: skip
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(240),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

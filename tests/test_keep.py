@@ -35,11 +35,7 @@ from webapp.keep_store import STORED, character_choices
 from webapp.kept_drawings_tab import caption, kept_summary, scores_table
 from webapp.limits import Limits
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = [pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")

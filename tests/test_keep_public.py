@@ -36,11 +36,7 @@ EARLIER = 5  # drawings in it before the flood
 FLOOD = 200  # keeps one client sends, one after another
 PREDICTS = 120  # POST /api/predict calls in the second flood
 
-pytestmark = [
-    pytest.mark.timeout(300),
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting'"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = [pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
