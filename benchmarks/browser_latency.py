@@ -1,6 +1,7 @@
 """The time a person waits: from the last mouse-up of a character to its answers on the page, in real Chromium.
 
-    python benchmarks/browser_latency.py [--rounds 2] [--busy] [--models exported_models] [--record NAME]
+    python benchmarks/browser_latency.py [--rounds 2] [--busy] [--answerer page|server] [--models exported_models]
+                                         [--record NAME]
     python benchmarks/browser_latency.py --from-record assets/benchmarks/browser_latency-sketchpad.json --record NAME
 
 Serves the app in this process, opens it in headless Chromium (tests/browser_support.py) and draws
@@ -17,15 +18,20 @@ the earlier Sketchpad fired, repeats a round trip after the person already saw t
     all 3    every slot shows its final answer; saliency: every heat map has appeared
     handler calls, queue events: how many the character caused (1 each when nothing is repeated)
 
+``--answerer page`` (the app's default) lets the page answer with its own models (webapp/static/page.js);
+``server`` starts the app with ``--no-browser-inference``. Also measured: the server's CPU per character in the draw
+tab's handlers (the thread time of each handler run: the answers and the heat maps), and, after the characters,
+the answers a page shows while one long stroke is drawn (readings per second of the stroke).
 ``--busy`` runs two CPU-bound processes beside it (a training run's load on a 2-core machine). Writes the
-record assets/benchmarks/browser_latency-idle.json (or -busy; ``--record`` names another) with every event,
-so the stages can be recomputed from it (``--from-record``); ``benchmarks/records.py`` makes the page.
+record assets/benchmarks/browser_latency-<answerer>-idle.json (or -busy; ``--record`` names another) with every
+event, so the stages can be recomputed from it (``--from-record``); ``benchmarks/records.py`` makes the page.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -39,7 +45,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 from app_support import REAL_ASSETS, REAL_MODELS, serve  # noqa: E402
-from browser_support import CHARACTERS, EVENTS, draw, launch, settled, slot_answers, wait_until  # noqa: E402
+from browser_support import (  # noqa: E402
+    CHARACTERS,
+    EVENTS,
+    draw,
+    launch,
+    settled,
+    slot_answers,
+    surface,
+    wait_until,
+)
 from records import write_record  # noqa: E402
 
 # Runs in the page before Gradio's code: mouse-ups, requests and every change of an answer or a map.
@@ -78,16 +93,16 @@ def record_handlers() -> list[tuple[str, float, float]]:
     """Wrap the draw tab's handlers (before the page is built) to note when each ran (epoch ms)."""
     from webapp.draw import DrawTab
 
-    calls: list[tuple[str, float, float]] = []
-    for name in ("on_drawing", "on_saliency"):
+    calls: list[tuple[str, float, float, float]] = []  # (handler, start, end: epoch ms, its thread's CPU ms)
+    for name in ("on_drawing", "on_saliency", "on_clear"):
         original = getattr(DrawTab, name)
 
         def timed(*args, _original=original, _name=name):
-            started = time.time() * 1000
+            started, cpu = time.time() * 1000, time.thread_time()
             try:
                 return _original(*args)
             finally:
-                calls.append((_name, started, time.time() * 1000))
+                calls.append((_name, started, time.time() * 1000, (time.thread_time() - cpu) * 1000))
         setattr(DrawTab, name, timed)
     return calls
 
@@ -120,6 +135,7 @@ def character_stages(log: dict, calls: list, t_up: float, t_next: float) -> dict
     joins = after(requests, t_up, t_next,
                   lambda r: "queue/join" in r[1] and ("background" in r[2] or "data:image" in r[2]))
     handlers = [c for c in calls if c[0] == "on_drawing" and t_up <= c[1] < t_next]
+    cpu = sum(c[3] for c in calls if len(c) > 3 and c[0] != "on_clear" and t_up <= c[1] < t_next)
     slots = [first_final(changes, f"info-{i}") for i in range(3)]
     maps = [next((t for t, k, value in changes if k == f"map-{i}" and value), None) for i in range(3)]
     stage = {"upload": uploads[0][0] if uploads else None, "join": joins[0][0] if joins else None,
@@ -128,16 +144,41 @@ def character_stages(log: dict, calls: list, t_up: float, t_next: float) -> dict
              "slot 1": slots[0], "all 3": max(slots) if all(slots) else None,
              "saliency": max(maps) if all(maps) else None}
     out = {k: v - t_up for k, v in stage.items() if v is not None}
-    return out | {"handler calls": len(handlers), "queue events": len(joins)}
+    return out | {"handler calls": len(handlers), "queue events": len(joins), "server CPU": cpu}
 
 
-def run(rounds: int, models: Path, assets: Path) -> dict[str, Any]:
+# One long stroke, a spiral drawn over about two seconds: how often the page's answers change while it is drawn.
+SPIRAL = [[(0.5 + 0.45 * (k / 120) * math.cos(k / 6), 0.5 + 0.45 * (k / 120) * math.sin(k / 6)) for k in range(121)]]
+
+
+def during_stroke(page) -> dict[str, float]:
+    """Draw ``SPIRAL`` slowly (the mouse moved every ~16 ms) and count the page's readings while the button is
+    down: readings per second of the stroke (0 where the server answers: it reads a drawing only at its end)."""
+    page.locator("#clear").click()
+    settled(page, 60)
+    before = page.evaluate("(window.emnistCanvas?.timings || []).length")
+    left, top, side = surface(page)
+    points = [(left + x * side, top + y * side) for x, y in SPIRAL[0]]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    started = time.perf_counter()
+    for x, y in points[1:]:
+        page.mouse.move(x, y)
+        page.wait_for_timeout(16)
+    seconds = time.perf_counter() - started
+    during = page.evaluate("(window.emnistCanvas?.timings || []).length") - before
+    page.mouse.up()
+    settled(page, 60)
+    return {"stroke seconds": seconds, "readings": during, "readings per second": during / seconds}
+
+
+def run(rounds: int, models: Path, assets: Path, answerer: str = "page") -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     import app
 
     calls = record_handlers()
-    demo = app.build_demo(models, assets)
+    demo = app.build_demo(models, assets, page_inference=answerer == "page")
     url = serve(demo)
     marks = []  # (last mouse-up, next clear) per character, epoch ms
     try:
@@ -149,6 +190,10 @@ def run(rounds: int, models: Path, assets: Path) -> dict[str, Any]:
             page = context.new_page()
             page.goto(url)
             page.wait_for_selector("#sketch canvas[data-ready]", timeout=60_000)
+            page.wait_for_selector("#sketch canvas[data-engine]", state="attached", timeout=60_000)
+            shown = page.locator("#sketch canvas").get_attribute("data-answerer")
+            if shown != answerer:
+                raise SystemExit(f"the page says {page.locator('#sketch .answerer').inner_text()!r}, not {answerer}")
             clock = "performance.timeOrigin + performance.now()"
             chars = list(CHARACTERS) * rounds
             for n, char in enumerate(chars, 1):
@@ -163,10 +208,12 @@ def run(rounds: int, models: Path, assets: Path) -> dict[str, Any]:
                 print(f"\r{n}/{len(chars)} characters drawn", end="", flush=True)
             print()
             log = page.evaluate("window.__latency")
+            readings = page.evaluate("window.emnistCanvas?.timings || []")  # the page's own, per reading
+            stroke = during_stroke(page)
             browser.close()
     finally:
         demo.close()
-    return {"log": log, "calls": calls, "marks": marks}
+    return {"log": log, "calls": calls, "marks": marks, "readings": readings, "stroke": stroke}
 
 
 def stages_of(events: dict[str, Any]) -> list[dict[str, float]]:
@@ -179,7 +226,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 KEYS = ["upload", "join", "handler start", "handler end", "slot 1", "all 3", "saliency", "handler calls",
-        "queue events"]
+        "queue events", "server CPU"]
 
 
 def summary(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -245,13 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="times through the 10 characters (default 2: 20)")
     parser.add_argument("--busy", action="store_true", help="two CPU-bound processes beside the app and browser")
+    parser.add_argument("--answerer", choices=["page", "server"], default="page",
+                        help="who answers: the page's own models (default) or the server (--no-browser-inference)")
     parser.add_argument("--models", type=Path, default=REAL_MODELS)
     parser.add_argument("--assets", type=Path, default=REAL_ASSETS)
     parser.add_argument("--record", help="the record's name under assets/benchmarks/ (default browser_latency-idle "
                                          "or -busy)")
     parser.add_argument("--from-record", type=Path, help="recompute the figures of this record instead of measuring")
     args = parser.parse_args(argv)
-    name = args.record or f"browser_latency-{'busy' if args.busy else 'idle'}"
+    name = args.record or f"browser_latency-{args.answerer}-{'busy' if args.busy else 'idle'}"
     if args.from_record:
         print(f"wrote {from_record(args.from_record, name)}")
         return 0
@@ -260,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     for process in neighbours:
         process.start()
     try:
-        events = run(args.rounds, args.models, args.assets)
+        events = run(args.rounds, args.models, args.assets, args.answerer)
     finally:
         for process in neighbours:
             process.terminate()
@@ -271,13 +320,31 @@ def main(argv: list[str] | None = None) -> int:
     for key, row in result.items():
         print(f"{key:<14} {row['n']:>3} {row['p50']:>8.0f} {row['p95']:>8.0f} {row['max']:>8.0f}")
     neighbour = "two CPU-bound processes beside it" if args.busy else "no other work started by the benchmark"
-    title = f"The time a person waits, in Chromium: the canvas, {'busy' if args.busy else 'idle'}"
+    who = "answered in the page" if args.answerer == "page" else "answered by the server"
+    title = f"The time a person waits, in Chromium: the canvas, {who}, {'busy' if args.busy else 'idle'}"
+    stroke, readings = events["stroke"], events["readings"]
+    if readings:
+        own = [r["total"] for r in readings]
+        print(f"the page's own readings: {len(own)}, p50 {statistics.median(own):.1f} ms, "
+              f"p95 {percentile(own, 0.95):.1f} ms (preprocessing, three models, sets and words)")
+    print(f"during one {stroke['stroke seconds']:.1f} s stroke: {stroke['readings']} readings, "
+          f"{stroke['readings per second']:.1f} a second")
     notes = [f"{len(stages)} characters drawn with the mouse in headless Chromium, Clear between them; {neighbour}; "
              f"models {args.models.name}/; load average {load_before[0]} before it started (the machine is shared). "
              "Each time stage is its first moment after the last mouse-up."]
-    path = write_record("browser_latency", title, table(result),
-                        {"rounds": args.rounds, "busy": args.busy, "models": str(args.models),
-                         "load_before": load_before}, notes,
+    figures = table(result)
+    figures["rows"].append(["answers shown a second while one stroke is drawn", 1,
+                            stroke["readings per second"], stroke["readings per second"],
+                            stroke["readings per second"]])
+    if readings:
+        own = [r["total"] for r in readings]
+        figures["rows"].append(["the page's own reading (preprocessing, 3 models, sets, words)", len(own),
+                                statistics.median(own), percentile(own, 0.95), max(own)])
+    notes.append("server CPU: the draw tab's handlers' thread CPU time per character (the drawing's step and its "
+                 "heat maps; Gradio's queue and HTTP work not counted), ms.")
+    path = write_record("browser_latency", title, figures,
+                        {"rounds": args.rounds, "busy": args.busy, "answerer": args.answerer,
+                         "models": str(args.models), "load_before": load_before}, notes,
                         {"events": events, "characters": stages}, name=name)
     print(f"wrote {path}")
     return 0

@@ -134,6 +134,17 @@ def draw(page, strokes: list[Stroke], steps: int = 3) -> None:
         page.mouse.up()
 
 
+def answered_by(page, who: str, limit: float = 60.0) -> str:
+    """Wait until the page knows whether it answers itself (its models loaded, or why not), then require ``who``
+    ("page" or "server") to answer, as the line under the canvas's toolbar says; returns that line."""
+    page.wait_for_selector("#sketch canvas[data-engine]", state="attached", timeout=limit * 1000)
+    canvas = page.locator("#sketch canvas").first
+    line = page.locator("#sketch .answerer").inner_text()
+    assert canvas.get_attribute("data-answerer") == who, (who, line)
+    assert ("in your browser" if who == "page" else "by the server") in line, line
+    return line
+
+
 def canvas_ink(page) -> int:
     """Dark pixels in a screenshot of the canvas: what a person sees on it (0-200 for an empty canvas's icons)."""
     grey = np.asarray(Image.open(io.BytesIO(page.locator("#sketch canvas").first.screenshot())).convert("L"))

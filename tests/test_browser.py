@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_support import REAL_MODELS, serve, shipped_or_tiny_models
+from app_support import REAL_ASSETS, REAL_MODELS, serve, shipped_or_tiny_models
 from browser_support import (
     CHARACTERS,
+    answered_by,
     app_page,
     canvas_ink,
     draw,
@@ -26,8 +27,10 @@ from browser_support import (
     wait_until,
 )
 
+from recognizer.answers import shape
+from recognizer.inference import Recognizer
 from recognizer.labels import same_character
-from webapp.analysis import analyse
+from webapp.analysis import analyse, prepare
 from webapp.answer_words import said
 from webapp.canvas import canvas_value
 from webapp.results import results_views
@@ -51,6 +54,27 @@ def app_url(tmp_path_factory: pytest.TempPathFactory):
         yield url, demo.emnist_lab
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory):
+    """The app started with --no-browser-inference: the server answers every drawing."""
+    need_browser()
+    models, assets = shipped_or_tiny_models(tmp_path_factory.mktemp("browser-models"))
+    import app
+
+    demo = app.build_demo(models, assets, drawings=tmp_path_factory.mktemp("kept") / "drawings.sqlite3",
+                          page_inference=False)
+    url = serve(demo)
+    try:
+        yield url, demo.emnist_lab
+    finally:
+        demo.close()
+
+
+def answering_app(request: pytest.FixtureRequest, answerer: str):
+    """The app where ``answerer`` ("page" or "server") answers the drawings."""
+    return request.getfixturevalue("app_url" if answerer == "page" else "server_url")
 
 
 def wait_for_text(page, selector: str, needle: str, limit: float = 60.0) -> str:
@@ -110,8 +134,14 @@ def shows_the_canvas_answers(page, lab) -> list[str]:
     canvas sends it, through the app's decoding and models): what the page shows follows the drawing."""
     settled(page)
     url = page.evaluate("document.querySelector('#sketch canvas').toDataURL('image/png')")
-    analysis = analyse(lab, canvas_value(url), lab.slot_defaults(), saliency=False)
-    expected = [said(r.prediction).replace("**", "") for r in analysis.slots]  # '4 35%' or 'o 48% or 0 41%'
+    names = lab.slot_defaults()
+    if page.locator("#sketch canvas").get_attribute("data-answerer") == "page":  # the page's copies of the models
+        x28, _, _ = prepare(canvas_value(url))
+        copies = Recognizer(lab.models_dir / "page")
+        said_by = [said(shape(lab.recognizer.entry(n), copies.predict(n, x28), "anything", lab.level)) for n in names]
+    else:
+        said_by = [said(r.prediction) for r in analyse(lab, canvas_value(url), names, saliency=False).slots]
+    expected = [text.replace("**", "") for text in said_by]  # '4 35%' or 'o 48% or 0 41%'
     shown = [a.split(" · ")[0].split(" (")[0].lstrip("✓✗ ") for a in slot_answers(page)]
     assert shown == expected, (shown, expected)
     return shown
@@ -163,17 +193,45 @@ def test_draw_a_character_and_see_three_predictions(app_url) -> None:
 
 
 @pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
-def test_character_after_character_with_only_clear_between(app_url) -> None:
-    """Draw, read, Clear, draw again: six characters with the mouse and nothing else clicked."""
-    url, _ = app_url
+@pytest.mark.parametrize("answerer", ["page", "server"])
+def test_character_after_character_with_only_clear_between(request, answerer: str) -> None:
+    """Draw, read, Clear, draw again: six characters with the mouse and nothing else clicked, answered in the page
+    (the app's default) and by the server (--no-browser-inference)."""
+    url, _ = answering_app(request, answerer)
     with app_page(url) as page:
+        answered_by(page, answerer)
         for char in "7LTXZH":
             draw(page, CHARACTERS[char])
             read_as(page, char)
             assert canvas_ink(page) > 10 * EMPTY_INK  # the character is on the canvas, as drawn
             page.locator("#clear").click()
             assert_cleared(page)
-        page.screenshot(path=str(OUTPUT / "app-after-six-characters.png"), full_page=True)
+        page.screenshot(path=str(OUTPUT / f"app-after-six-characters-{answerer}.png"), full_page=True)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
+def test_a_page_without_its_model_files_falls_back_to_the_server_and_says_so(tmp_path: Path) -> None:
+    """The shipped models without their page copies (exported_models/page/): the page says the server answers, and
+    why, and a drawing is read as before."""
+    need_browser()
+    models = tmp_path / "models"
+    models.mkdir()
+    for item in REAL_MODELS.iterdir():
+        if item.name != "page":
+            (models / item.name).symlink_to(item)
+    import app
+
+    demo = app.build_demo(models, REAL_ASSETS, drawings=None)
+    url = serve(demo)
+    try:
+        with app_page(url) as page:
+            line = answered_by(page, "server")
+            assert "page" in line.split("by the server:")[1], line  # why: the page's model files
+            draw(page, CHARACTERS["7"])
+            read_as(page, "7")
+            assert page.locator("#sketch canvas").get_attribute("data-answerer") == "server"
+    finally:
+        demo.close()
 
 
 @pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
@@ -210,13 +268,15 @@ def test_the_canvas_own_tools_still_work(app_url) -> None:
 
 
 @pytest.mark.skipif(not SHIPPED, reason="reading the characters needs the shipped models (exported_models/)")
-@pytest.mark.parametrize("device, width, height", [("phone", 390, 844), ("tablet", 820, 1180)])
-def test_a_finger_draws_and_sees_the_answer_on_the_first_screen(app_url, device: str, width: int,
-                                                               height: int) -> None:
+@pytest.mark.parametrize("device, width, height, answerer", [
+    ("phone", 390, 844, "page"), ("phone", 390, 844, "server"), ("tablet", 820, 1180, "page")])
+def test_a_finger_draws_and_sees_the_answer_on_the_first_screen(request, device: str, width: int,
+                                                               height: int, answerer: str) -> None:
     """On a phone or tablet, touch only: the canvas and the one-line answer share the first screen."""
-    url, _ = app_url
+    url, _ = answering_app(request, answerer)
     with app_page(url, viewport={"width": width, "height": height}, has_touch=True,
                   is_mobile=True, device_scale_factor=2) as page:
+        answered_by(page, answerer)
         canvas = page.locator("#sketch canvas").first.bounding_box()
         assert canvas["width"] >= (0.9 * width if device == "phone" else 290)  # the screen's width on a phone
         touch_draw(page, CHARACTERS["7"])
@@ -226,7 +286,7 @@ def test_a_finger_draws_and_sees_the_answer_on_the_first_screen(app_url, device:
         assert in_viewport(page, "#sketch canvas") and in_viewport(page, "#answer-line"), (
             page.locator("#answer-line").bounding_box(), page.evaluate("window.scrollY"))
         assert "exported_models" not in page.locator("body").inner_text()
-        page.screenshot(path=str(OUTPUT / f"app-{device}.png"))
+        page.screenshot(path=str(OUTPUT / f"app-{device}-{answerer}.png"))
         wait_until(lambda: page.locator(".saliency img").count() == 3, "the heat maps", 30)
         sent = settled(page)["sent"]
         # Chrome takes a tap that closely follows the drawing's touches for part of a gesture and makes no click of

@@ -3,6 +3,13 @@
 // the eraser paints transparency. Each point is [x, y, ms since the drawing's first point, pressure] and each
 // stroke names its pointer (mouse, touch, pen): online handwriting, kept with a drawing. After each stroke the value
 // is JSON text {png: the PNG as a data URL, strokes} (null once nothing is drawn) and `change` fires.
+//
+// The page answers a drawing itself where it can (webapp/static/page.js: the three slot models in WebAssembly):
+// while a stroke is drawn (at most once per animation frame, none while one is running) and at its end. Its
+// answers reach the page's components through the canvas's `submit` event, a browser-only event (webapp/draw.py),
+// and the value then says {answered: "page"}, so the server computes no answers for it (only the model input,
+// the heat maps and what keeping needs). Until the page's models are ready, and wherever they cannot run, the
+// server answers as before; the line under the toolbar says which one answered, and why.
 const canvas = element.querySelector('canvas');
 const pen = canvas.getContext('2d');
 const strokes = [];
@@ -31,11 +38,72 @@ const paint = (stroke, from = 0) => {
   pen.stroke();
 };
 const redraw = () => { pen.clearRect(0, 0, canvas.width, canvas.height); strokes.forEach(s => paint(s)); };
-const send = () => {
-  props.value = strokes.some(s => s.mode === 'brush')
-    ? JSON.stringify({png: canvas.toDataURL('image/png'), strokes}) : null;
-  // setting props.value raises the component's change event itself: no trigger('change') here (it sent every stroke twice)
+// What the page's own answering needs: the engine (once loaded), the slots' models and the mode (the page's own
+// browser-only listeners keep them: webapp/draw.py), the answers to show next (read by the `submit` event) and who
+// answered the drawing on the canvas.
+const page = window.emnistCanvas = {engine: null, reason: 'the in-page models are loading', names: null,
+                                    mode: 'anything', outputs: null, answerer: 'server', timings: []};
+const answerer = element.querySelector('.answerer');
+const say = () => {
+  const inPage = page.engine && page.engine.runs(page.names || page.engine.names);
+  const why = page.engine ? page.engine.refuses(page.names || page.engine.names) : page.reason;
+  answerer.textContent = inPage ? 'Answered in your browser (the three models run on this page).'
+                                : `Answered by the server: ${why}.`;
+  canvas.dataset.answerer = inPage ? 'page' : 'server';
 };
+const inPage = () => Boolean(page.engine && page.engine.runs(page.names || page.engine.names));
+let wanted = 0, read = 0, running = false;
+// Answer what the canvas shows now; readings run one at a time, and one asked for while another runs follows it.
+const answerNow = async () => {
+  wanted += 1;
+  if (running) return;
+  running = true;
+  try {
+    while (read < wanted && inPage()) {
+      const n = wanted;
+      const pixels = pen.getImageData(0, 0, canvas.width, canvas.height);
+      const reading = await page.engine.read(pixels.data, canvas.width, canvas.height, page.mode);
+      read = n;
+      const t = reading.texts;
+      page.outputs = [t.status, t.agreement, t.line, ...t.labels, ...t.infos];
+      page.timings.push(reading.ms);
+      if (page.timings.length > 1000) page.timings.shift();
+      trigger('submit');  // the browser-only event that shows page.outputs
+    }
+  } catch (err) {
+    page.engine = null; page.reason = `the in-page models failed (${err.message || err})`; say();
+  } finally {
+    running = false;
+  }
+};
+page.answer = answerNow;
+page.say = say;
+page.inPage = inPage;
+page.drawn = () => strokes.some(s => s.mode === 'brush');
+const send = () => {
+  const answered = inPage() ? 'page' : null;
+  page.answerer = answered || 'server';
+  if (answered) answerNow();
+  // setting props.value raises the component's change event itself: no trigger('change') here (it sent every stroke twice)
+  props.value = page.drawn()
+    ? JSON.stringify({png: canvas.toDataURL('image/png'), strokes, answered})
+    : (answered ? JSON.stringify({png: null, strokes: [], answered}) : null);
+};
+let framed = false;  // an answer asked for this animation frame
+const followPen = () => {
+  if (framed || running || !inPage()) return;
+  framed = true;
+  requestAnimationFrame(() => { framed = false; if (!running && current) answerNow(); });
+};
+say();
+import(new URL('page/js/page.js', document.baseURI).href)
+  .then(m => m.startPage(document.baseURI))
+  .catch(err => ({ready: false, reason: `the in-page files could not be loaded (${err.message || err})`}))
+  .then(engine => {
+    if (engine.ready) page.engine = engine; else page.reason = engine.reason;
+    say();
+    canvas.dataset.engine = engine.ready ? 'ready' : 'off';  // tests and benchmarks wait for this
+  });
 canvas.addEventListener('pointerdown', e => {
   if (e.button > 0) return;
   e.preventDefault();
@@ -51,6 +119,7 @@ canvas.addEventListener('pointermove', e => {
   const from = current.points.length - 1;
   current.points.push(...events.map(sample));
   paint(current, from);  // only the new segments: a long stroke stays smooth
+  if (current.mode === 'brush') followPen();
 });
 const finish = () => { if (current) { current = null; send(); } };
 canvas.addEventListener('pointerup', finish);

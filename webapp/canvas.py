@@ -63,6 +63,7 @@ HTML = f"""
   </div>
   <canvas width="{CANVAS}" height="{CANVAS}" data-brush="{BRUSH}"
           aria-label="Drawing canvas: draw one character"></canvas>
+  <p class="answerer" aria-live="polite"></p>
 </div>
 """
 
@@ -73,6 +74,7 @@ CSS = """
   display: flex; align-items: center; justify-content: center;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); cursor: pointer; }
 .drawing-tools button.active { border-color: var(--color-accent); background: var(--color-accent-soft); }
+.drawing .answerer { margin: 0; font-size: 0.8em; color: var(--body-text-color-subdued); text-align: center; }
 .drawing canvas { width: min(100%, 400px); aspect-ratio: 1; background: #fff; border-radius: 8px;
   border: 1px solid var(--border-color-primary); touch-action: none; cursor: crosshair; }
 """
@@ -111,6 +113,8 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         raise CanvasValueError(f"The drawing is too large (over {MAX_PNG_BYTES / 1e6:g} MB).")
     value, strokes = _png_and_strokes(value)
+    if value is None:  # the page's "nothing drawn" when it answers itself ({png: null, answered: "page"})
+        return None
     if not isinstance(value, str) or not value.startswith(PREFIX):
         raise CanvasValueError("The drawing did not arrive as a PNG from the canvas.")
     if len(value) > MAX_PNG_BYTES * 4 // 3 + len(PREFIX) + 4:
@@ -129,6 +133,18 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
     over_white = layer[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
     composite = np.concatenate([np.round(over_white).astype(np.uint8), np.full_like(layer[..., 3:4], 255)], axis=-1)
     return CanvasDrawing(data, layer, composite, strokes)
+
+
+def canvas_answerer(value: Any) -> str | None:
+    """Who answered this canvas value: "page" where the page read it itself (webapp/canvas.js), else None (the
+    server answers). Only a word: the server takes no number from the page."""
+    if not isinstance(value, str) or not value.startswith("{"):
+        return None
+    try:
+        said = json.loads(value).get("answered")
+    except (ValueError, AttributeError):
+        return None
+    return "page" if said == "page" else None
 
 
 def _png_and_strokes(value: Any) -> tuple[Any, tuple[dict, ...] | None]:

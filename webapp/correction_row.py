@@ -1,7 +1,8 @@
 """The Draw tab's correction row: "What did you mean?", "Keep this drawing" (off by default) and Undo.
 
 Ticking "Keep this drawing" keeps the drawing the visitor's session holds (``CanvasMemory.png`` and ``.analysis``,
-set by the Draw tab when it read the drawing) as the character they picked, through ``webapp.keep_store``; the page
+set by the Draw tab when it read the drawing; where the page answered it, the server answers its model input now:
+a kept record never holds numbers from a page) as the character they picked, through ``webapp.keep_store``; the page
 confirms with the id and offers to undo that one drawing. Undo deletes only the id in the visitor's own session
 state, so no visitor can delete another's drawing from the page.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from .analysis import analyse_x28
 from .events import QUIET
 from .keep_store import STORED, KeepRefused, character_choices, keep_drawing, undo_keep
 from .limits import client_keys
@@ -44,8 +46,11 @@ class KeepRow:
         against the visitor's rate (their address and session)."""
         if not on:
             return self.on_undo(memory)
+        analysis = memory.analysis
+        if analysis is None and memory.x28 is not None:  # the page answered it: the record holds the server's answers
+            analysis = analyse_x28(self.lab, memory.x28, list(memory.names), saliency=False, mode=memory.mode)
         try:
-            drawing_id = keep_drawing(self.lab, memory.png, memory.analysis, character, memory.strokes,
+            drawing_id = keep_drawing(self.lab, memory.png, analysis, character, memory.strokes,
                                       memory.source, client_keys(request))  # fmt: skip
         except KeepRefused as err:
             return {self.keep_on: False, self.status: f"⚠ {err.message}", self.undo: gr.update(),

@@ -1,13 +1,17 @@
 """The "Draw and compare" tab: a canvas (or an upload), three model slots side by side, where each model looked.
 
 A drawing goes ``DrawTab.on_image`` -> ``webapp.analysis.analyse`` -> ``shown`` (the values the page shows);
-then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps.
+then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps. Where the page
+answers a drawing itself (webapp/canvas.js, webapp/static/page.js), its answers reach the same components through a
+browser-only event (``PAGE_SHOWS``) and the server's step computes no answer: ``DrawTab.on_page_drawing`` keeps the
+model input for the heat maps, the embeddings and a keep, which answers it on the server when it is kept.
 Handlers return dicts keyed by component, so no output is matched by position. The correction row under the
 answers ("What did you mean?", "Keep this drawing") is ``webapp.correction_row``; it keeps what ``CanvasMemory`` holds.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +20,14 @@ from typing import Any, Protocol
 import gradio as gr
 import numpy as np
 
+from recognizer.answers import MODE_TITLES
 from recognizer.manifest import SLOTS
 
-from .analysis import analyse, analyse_x28, saliency_maps
+from .analysis import analyse, analyse_x28, prepare, saliency_maps
 from .analysis_records import MAX_UPLOAD_MB, TOP_K, Analysis
 from .answer_words import MODE_CHOICES, mode_of
-from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
-from .draw_display import READY, shown, status
+from .canvas import CANVAS, CanvasValueError, canvas_answerer, canvas_value, drawing_canvas
+from .draw_display import READY, enlarge, shown, status
 from .draw_memory import CanvasMemory, canvas_digest, maps_key
 from .events import QUIET
 from .model_cards import model_card
@@ -30,6 +35,21 @@ from .served import ServedModels
 
 # The page's Clear empties the canvas on the page (its own trash icon), then the server resets the answers.
 CLEAR_JS = "() => { document.querySelector('#sketch button[aria-label=\"Clear canvas\"]')?.click(); }"
+# The page's own answers (webapp/canvas.js puts them in window.emnistCanvas.outputs, in DrawTab.shown_by_page's
+# order, and raises the canvas's submit event): shown in the browser, no request.
+PAGE_SHOWS = "() => window.emnistCanvas.outputs"
+# The mode or a slot's model changed: the page reads under the new mode, and answers again where it answered the
+# drawing and still runs every slot's model (else the server does: DrawTab.page_answers).
+MODE_OF_TITLE = json.dumps({title: mode for mode, title in MODE_TITLES.items()})
+PAGE_CHOICE = """(title, ...names) => {
+  const page = window.emnistCanvas;
+  if (!page) return;
+  page.mode = (MODES)[title] || 'anything';
+  page.names = names;
+  if (!page.inPage()) page.answerer = 'server';
+  page.say();
+  if (page.answerer === 'page' && page.drawn()) page.answer();
+}""".replace("MODES", MODE_OF_TITLE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +90,14 @@ class DrawTab:
         """What an analysis sets on the page."""
         return [self.x28, self.preview, self.status, self.agreement, self.line, *self.labels, *self.infos]
 
+    def shown_by_page(self) -> list[gr.components.Component]:
+        """What the page's own answers set (``PAGE_SHOWS``'s order): the texts and each slot's top 5."""
+        return [self.status, self.agreement, self.line, *self.labels, *self.infos]
+
+    def page_answers(self, names: tuple[str | None, ...] | list[str | None], memory: CanvasMemory) -> bool:
+        """Whether the page answers this drawing itself: it read it, and runs every slot's model."""
+        return memory.answerer == "page" and self.lab.page_runs(list(names))
+
     def show(self, analysis: Analysis) -> dict[gr.components.Component, Any]:
         values = shown(analysis)
         return {self.x28: values.x28, self.preview: values.preview, self.status: values.status,
@@ -84,6 +112,7 @@ class DrawTab:
         if analysis.kind == "bad" and analysis.message:  # a bad upload gets a toast too; an empty canvas does not
             gr.Warning(analysis.message)
         memory.png, memory.analysis = (png, analysis) if analysis.x28 is not None else (None, None)
+        memory.x28, memory.names = analysis.x28, tuple(names)
         return self.show(analysis) | {self.memory: memory, self.keep.keep_on: False}
 
     def on_upload(self, path: str | None, memory: CanvasMemory, *names: str | None) -> dict:
@@ -92,7 +121,7 @@ class DrawTab:
             png = Path(path).read_bytes() if path else None
         except OSError:
             png = None
-        memory.strokes, memory.source = None, "upload"
+        memory.strokes, memory.source, memory.answerer = None, "upload", "server"
         return self.on_image(path, png, memory, *names)
 
     def on_drawing(self, value: str | None, memory: CanvasMemory, *names: str | None) -> dict:
@@ -108,15 +137,33 @@ class DrawTab:
         if digest is not None:
             memory.current.append(digest)
         memory.strokes, memory.source = (image.strokes if image is not None else None), "canvas"
+        memory.answerer = "page" if canvas_answerer(value) and self.lab.page_runs(list(names)) else "server"
+        if memory.answerer == "page":
+            return self.on_page_drawing(image, memory, *names)
         return self.on_image(image, image.png if image is not None else None, memory, *names)
 
+    def on_page_drawing(self, image: Any, memory: CanvasMemory, *names: str | None) -> dict:
+        """A drawing the page answered: the server's own model input (for the preview, the heat maps, the embeddings
+        and a keep, which answers it then), and no answer computed here."""
+        x28, _, _ = prepare(image)
+        memory.png = image.png if x28 is not None else None
+        memory.analysis, memory.x28, memory.names = None, x28, tuple(names)
+        return {self.x28: x28, self.preview: enlarge(x28) if x28 is not None else None, self.memory: memory,
+                self.keep.keep_on: False} | dict.fromkeys(self.shown_by_page(), gr.skip())
+
     def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
-        """Another model in a slot: every slot's answer again (what a keep stores), and the cards."""
+        """Another model in a slot: every slot's answer again (what a keep stores), and the cards. Where the page
+        answers (it runs every model now in the slots), it answers again itself (``PAGE_CHOICE``)."""
+        cards = {card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+        memory.names = tuple(names)
+        if self.page_answers(names, memory):
+            return dict.fromkeys([*self.answers()], gr.skip()) | {self.memory: memory} | cards
+        if x28 is not None:
+            memory.answerer = "server"
         analysis = analyse_x28(self.lab, x28, list(names), saliency=False, mode=memory.mode)
         if memory.analysis is not None and x28 is not None:
             memory.analysis = analysis
-        return self.show(analysis) | {self.memory: memory} | {
-            card: model_card(self.lab, n) for card, n in zip(self.cards, names, strict=True)}
+        return self.show(analysis) | {self.memory: memory} | cards
 
     def on_mode(self, mode: str | None, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
         """Another answer to "What are you drawing?": the session answers under it from now on, this drawing too."""
@@ -137,8 +184,11 @@ class DrawTab:
     def on_clear(self, memory: CanvasMemory) -> dict:
         """Clear (after ``CLEAR_JS`` emptied the canvas on the page): no upload, and the ready state."""
         memory.cleared, memory.current, memory.mapped = frozenset(memory.current), [], None
-        memory.png = memory.analysis = None
-        return self.show(READY) | {self.upload: None, self.memory: memory, self.keep.keep_on: False} | dict.fromkeys(
+        memory.png = memory.analysis = memory.x28 = None
+        shown_here = self.show(READY)
+        if memory.answerer == "page":  # the page shows its own ready state: a late reply must not hide its answers
+            shown_here |= dict.fromkeys(self.shown_by_page(), gr.skip())
+        return shown_here | {self.upload: None, self.memory: memory, self.keep.keep_on: False} | dict.fromkeys(
             self.saliencies)
 
     def with_saliency(self, event: Any) -> Any:
@@ -157,6 +207,10 @@ class DrawTab:
                                                [*self.answers(), self.memory, *self.cards], **QUIET))
         self.mode.change(self.on_mode, [self.mode, self.x28, self.memory, *self.dropdowns],
                          [*self.answers(), self.memory, *self.cards], **QUIET)
+        # The page's own answers: shown in the browser (no request), and its choices followed there.
+        self.sketch.submit(None, None, self.shown_by_page(), js=PAGE_SHOWS, **QUIET)
+        for choice in [self.mode, *self.dropdowns]:
+            choice.change(None, [self.mode, *self.dropdowns], None, js=PAGE_CHOICE, **QUIET)
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
                                 self.saliencies, **QUIET)
         # The canvas is never an output: the page clears it (CLEAR_JS), the server only what it shows.

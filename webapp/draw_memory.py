@@ -32,6 +32,9 @@ class CanvasMemory:
     analysis: Analysis | None = None  # what the slots said of it (kept beside it)
     kept_id: str | None = None  # the drawing this visitor kept last: the only one their Undo may delete
     mode: str = "anything"  # "What are you drawing?" (recognizer.answers.MODES), set by DrawTab.on_mode
+    answerer: str = "server"  # who answered the drawing shown: "page" (webapp/canvas.js) or "server"
+    x28: np.ndarray | None = None  # the server's model input of ``png``: a keep answers it where the page answered
+    names: tuple[str | None, ...] = ()  # the slots' models when it was read
 
 
 def maps_key(x28: np.ndarray | None, names: tuple[str | None, ...]) -> str | None:

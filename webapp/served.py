@@ -46,6 +46,11 @@ class ServedModels:
         self.drawings_path: Path | None = None
         self.keep_off: str | None = "the app was started without a store for drawings"
         self.limits = Limits()  # the store's size and the per-client rates (build_demo sets the app's)
+        self.page_models: tuple[str, ...] = ()  # the slot models the page runs itself (build_demo: none when it cannot)
+
+    def page_runs(self, names: list[str | None]) -> bool:
+        """Whether the page runs these slots' models itself (its page copies of exactly these, in this order)."""
+        return bool(self.page_models) and tuple(names) == self.page_models
 
     # ------------------------------------------------------------ kept drawings
 
