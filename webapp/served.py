@@ -46,6 +46,7 @@ class ServedModels:
         self.drawings_path: Path | None = None
         self.keep_off: str | None = "the app was started without a store for drawings"
         self.limits = Limits()  # the store's size and the per-client rates (build_demo sets the app's)
+        self.page = None  # the page's own inference: webapp.page_files.PageFiles (build_demo sets it)
 
     # ------------------------------------------------------------ kept drawings
 
