@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
              round(1000 * f["cached_gzip_s"], 1)] for f in found]  # fmt: skip
     rows.append(["total", sum(f["bytes"] for f in found), sum(f["gzip_bytes"] for f in found), None, None])
     missing = [f["path"] for f in files if f["status"] != 200]
-    notes = [f"The page's inference was {'on' if config['enabled'] else 'off: ' + str(config['reason'])} when "
-             "measured. Bytes as sent over HTTP: raw, and gzip (level 6) as the app sends it when the request "
-             "accepts it. ms: the first gzip request (the server compresses the file then, once) and the next "
-             "(kept in memory), on loopback.",
+    state = "on" if config["enabled"] else f"off ({config['reason']})"
+    notes = [f"When measured, the page's inference was {state}. Bytes as sent over HTTP: raw, and gzip (level 6) as "
+             "the app sends it when the request accepts it. ms: the first gzip request (the server compresses the "
+             "file then, once) and the next (kept in memory), on loopback.",
              "A later visit downloads none of it while the files are unchanged: Cache-Control no-cache with an "
              "ETag per file, a 304 each."]  # fmt: skip
     if missing:
