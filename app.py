@@ -2,10 +2,13 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--models exported_models] [--assets assets] [--cuda]
                   [--drawings data/drawings.sqlite3] [--no-keep] [--coverage 0.9] [--keep-limit 20000]
-                  [--keep-mb 200] [--keep-rate 30] [--predict-rate 600]
+                  [--keep-mb 200] [--keep-rate 30] [--predict-rate 600] [--no-browser-inference]
 
 The entry point (Hugging Face Spaces run app.py): arguments, then ``webapp.demo.build_demo`` and ``launch``.
 The app itself is the ``webapp`` package; no torch anywhere on this path.
+
+``--no-browser-inference``: the page never runs the models itself (``/page/config.json`` answers enabled false, "turned
+off by the server"); the server answers every drawing, as it does where the page cannot (``webapp.page_files``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--predict-rate", type=int, default=PREDICTS_PER_MINUTE,
                         help=f"POST /api/predict calls a minute from one address (default {PREDICTS_PER_MINUTE}; "
                              "0: no limit)")  # fmt: skip
+    parser.add_argument("--no-browser-inference", action="store_true",
+                        help="the page never answers drawings itself with onnxruntime-web: the server answers all")
     return parser.parse_args(argv)
 
 
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     demo = build_demo(args.models, args.assets, use_cuda=args.cuda, threads=args.threads, api_batch=args.api_batch,
                       drawings=args.drawings, keep=not args.no_keep, level=args.coverage,
-                      limits=limits_from(args))
+                      limits=limits_from(args), page_inference=not args.no_browser_inference)
     launch(demo, args.host, args.port, args.share, concurrency=args.concurrency)
     return 0
 

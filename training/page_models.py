@@ -15,8 +15,9 @@ part of its split through the app's ONNX Runtime path) and compared with the ori
 top-1, largest probability difference) and on drawing-benchmark canvases of the test part as the app (and the
 page, to the bit) preprocesses them. A variant passes when its test-part accuracy is within ``MAX_DROP`` of the
 original's. The kept variant's files and a manifest of the same form as exported_models/manifest.json (the
-originals' entries with their file, sha256 and runtime accuracy replaced) go to exported_models/page/; the shipped
-models and their manifest are left as they are. Every figure, both variants', goes to the JSON record.
+originals' entries with their file, sha256 and runtime accuracy replaced, and ``source_sha256``: the sha256 of the
+original file each was made from, which webapp.page_files checks against the served model) go to exported_models/page/;
+the shipped models and their manifest are left as they are. Every figure, both variants', goes to the JSON record.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ def keep(figures: dict, choice: str | None, staging: Path, out: Path, models: Pa
         blob = (staging / choice / file).read_bytes()
         write_atomic(out / file, blob)
         moved = dataclasses.replace(original, file=file, sha256=sha256_bytes(blob))
+        moved.extra = {**original.extra, "source_sha256": original.sha256}  # the served file it is a copy of
         if original.run_record:  # the training run's record stays beside the shipped models
             moved.run_record = f"../{original.run_record}"
         accuracy = row["variants"][choice]["test_accuracy"]

@@ -24,6 +24,7 @@ from .embeddings_tab import build_embeddings_tab
 from .kept_drawings_tab import build_kept_tab, follow
 from .limits import Limits
 from .models_tab import build_models_tab
+from .page_files import page_files
 from .results import build_results_tab, results_views
 from .served import ServedModels
 
@@ -93,22 +94,35 @@ def log_keeping(lab: ServedModels) -> None:
         log.info("keeping drawings in %s (%d kept)", lab.drawings_path, lab.store.count())
 
 
+def log_page(lab: ServedModels) -> None:
+    """The server's log at start: whether the page answers drawings itself, or why not."""
+    if lab.page.enabled:
+        log.info("the page answers drawings itself (onnxruntime-web %s; /page/config.json)",
+                 lab.page.config["runtime"]["version"])
+    else:
+        log.info("the page does not answer drawings itself, the server does: %s", lab.page.reason)
+
+
 def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
                assets_dir: str | os.PathLike = ROOT / "assets", use_cuda: bool = False, threads: int = 1,
                api_batch: int = API_BATCH, drawings: str | os.PathLike | None = None, keep: bool = True,
-               level: float = DEFAULT_LEVEL, limits: Limits | None = None) -> gr.Blocks:
+               level: float = DEFAULT_LEVEL, limits: Limits | None = None, page_inference: bool = True) -> gr.Blocks:
     """The whole app as a Blocks (not launched). Models load here, once; embeddings load when first shown.
 
     ``api_batch``: how many queued /predict calls Gradio may hand the endpoint at once (1: no batching).
     ``drawings``: the kept-drawings store (None: keeping off; app.py passes ``data/drawings.sqlite3``);
     ``keep=False`` turns keeping off (``--no-keep``); ``level``: the answer sets' coverage (``--coverage``).
     ``limits``: the store's size and the per-client rates (``webapp.limits``; default ``Limits()``).
+    ``page_inference=False`` (``--no-browser-inference``): the page never answers itself, the server answers every
+    drawing; ``lab.page`` (``webapp.page_files.PageFiles``) holds the choice: ``.enabled``, ``.reason``, ``.config``.
     """
     lab = ServedModels(models_dir, assets_dir, use_cuda=use_cuda, threads=threads, level=level)
     lab.limits = limits or Limits()
     lab.open_drawings(drawings, keep)
     log_models(lab)
     log_keeping(lab)
+    lab.page = page_files(lab, page_inference)
+    log_page(lab)
     with gr.Blocks(title="EMNIST handwriting lab", analytics_enabled=False) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         gr.Markdown(page_notice(lab), elem_id="model-status")
@@ -124,6 +138,7 @@ def build_demo(models_dir: str | os.PathLike = ROOT / "exported_models",
     demo.emnist_draw = draw  # for tests
     demo.emnist_kept = kept  # for tests
     demo.emnist_api = endpoints  # for launch(): the plain HTTP routes the server is built with
+    demo.emnist_page = lab.page  # for launch(): the page's files (/page/...)
     return demo
 
 
@@ -136,11 +151,13 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
     demo.queue(default_concurrency_limit=concurrency or API_WORKERS,
                status_update_rate=STATUS_UPDATE_S, max_size=QUEUE_MAX)
     endpoints = getattr(demo, "emnist_api", None)
+    page = getattr(demo, "emnist_page", None)
+    routes = (raw_routes(endpoints) if endpoints else []) + (page.routes() if page else [])
     launched = demo.launch(
         server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=quiet,
         max_file_size=MAX_FILE_SIZE, ssr_mode=False, footer_links=["api", "gradio"], css=CSS, head=HEAD,
         allowed_paths=[str(lab.assets_dir.resolve())] if lab else None, show_error=False,
-        app_kwargs={"routes": raw_routes(endpoints)} if endpoints else None,  # there before the first request
+        app_kwargs={"routes": routes} if routes else None,  # there before the first request
     )
     if not prevent_thread_lock:
         demo.block_thread()

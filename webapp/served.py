@@ -46,11 +46,13 @@ class ServedModels:
         self.drawings_path: Path | None = None
         self.keep_off: str | None = "the app was started without a store for drawings"
         self.limits = Limits()  # the store's size and the per-client rates (build_demo sets the app's)
-        self.page_models: tuple[str, ...] = ()  # the slot models the page runs itself (build_demo: none when it cannot)
+        self.page = None  # the page's own inference: webapp.page_files.PageFiles (build_demo sets it)
 
     def page_runs(self, names: list[str | None]) -> bool:
-        """Whether the page runs these slots' models itself (its page copies of exactly these, in this order)."""
-        return bool(self.page_models) and tuple(names) == self.page_models
+        """Whether the page answers for these slots itself: it can (``page.enabled``) and runs exactly these models."""
+        if self.page is None or not self.page.enabled:
+            return False
+        return list(names) == [s["name"] for s in self.page.config["slots"]]
 
     # ------------------------------------------------------------ kept drawings
 
