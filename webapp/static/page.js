@@ -8,8 +8,8 @@
 
 import { FILLED, NothingDrawn, toModelInput } from './preprocess.js';
 import { answer, openSlots } from './inference.js';
-import { shapeAnswer, togetherSet } from './answers.js';
-import { shownTexts } from './words.js';
+import { answerAll } from './answers.js';
+import { shown } from './words.js';
 
 const MODES = { Anything: 'anything', Digits: 'digits', Letters: 'letters' };
 
@@ -62,26 +62,19 @@ class Engine {
     }
     const framed = performance.now();
     if (x === null) {
-      return { texts: shownTexts({ message, kind: 'empty', mode, level, slots: [] }), empty: true,
+      return { texts: shown({ message, kind: 'empty', mode, level, slots: [] }), empty: true,
         ms: { preprocess: framed - started, models: 0, total: framed - started } };
     }
-    const slots = [];
-    for (const [i, s] of this.sessions.entries()) {
+    const probabilities = [], latencies = [];
+    for (const s of this.sessions) {  // one after another: one WebAssembly thread
       const t0 = performance.now();
       const [raw] = await answer(this.ort, [s], x, 0);
-      const latencyMs = performance.now() - t0;
-      const config = this.config.slots[i];
-      try {
-        slots.push({ name: s.name, shaped: shapeAnswer(config, raw.probabilities, mode, level), latencyMs });
-      } catch (err) {
-        slots.push({ name: s.name, shaped: null, error: `${s.name} reads no ${mode}.`, latencyMs });
-      }
+      latencies.push(performance.now() - t0);
+      probabilities.push(raw.probabilities);
     }
-    const answered = slots.filter((s) => s.shaped);
-    const together = answered.length === slots.length
-      ? togetherSet(this.config.slots, slots.map((s) => s.shaped), mode, level) : null;
+    const reading = answerAll(this.config.slots, probabilities, mode, level, 5, latencies);
     const done = performance.now();
-    return { texts: shownTexts({ message: null, kind: null, mode, level, slots, together }), empty: false,
+    return { texts: shown(reading), empty: false,
       ms: { preprocess: framed - started, models: done - framed, total: done - started } };
   }
 }
