@@ -66,8 +66,7 @@ def slot_info(analysis: Analysis, i: int) -> str:
     if r.prediction is None:
         return f"⚠ {r.error}" if r.error else ""
     p = r.prediction
-    chars = [s.prediction.char for s in analysis.slots if s.prediction is not None]
-    others = [c for j, c in enumerate(chars) if j != i]
+    others = [s.prediction.char for j, s in enumerate(analysis.slots) if j != i and s.prediction is not None]
     mark, words = ("", "") if not others else (
         ("✓", f" · {AGREES}") if all(same_character(p.char, c) for c in others) else ("✗", f" · {DIFFERS}"))
     return f"{mark} {said(p)}{set_words(p.answer_set)}{words} · {p.latency_ms:.2f} ms"
