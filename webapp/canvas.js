@@ -11,7 +11,7 @@
 // the heat maps and what keeping needs). Until the page's models are ready, and wherever they cannot run, the
 // server answers as before; the line under the toolbar says which one answered, and why.
 const canvas = element.querySelector('canvas');
-const pen = canvas.getContext('2d');
+const pen = canvas.getContext('2d', {willReadFrequently: true});  // the page reads it back per frame
 const strokes = [];
 let mode = 'brush', current = null, started = null;  // started: the first point's time stamp
 const brush = Number(canvas.dataset.brush);  // the radius, canvas.BRUSH
@@ -65,7 +65,8 @@ const answerNow = async () => {
       const reading = await page.engine.read(pixels.data, canvas.width, canvas.height, page.mode);
       read = n;
       const t = reading.texts;
-      page.outputs = [t.status, t.agreement, t.line, ...t.labels, ...t.infos];
+      // a slot without an answer: an empty Label, as the server sends it (gr.Label().postprocess(None) is {})
+      page.outputs = [t.status, t.agreement, t.line, ...t.labels.map(l => l ?? {}), ...t.infos];
       page.timings.push(reading.ms);
       if (page.timings.length > 1000) page.timings.shift();
       trigger('submit');  // the browser-only event that shows page.outputs
