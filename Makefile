@@ -20,13 +20,14 @@ $(VENV)/.all-installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(VENV)/.app-installed $@
 
-# The page's in-browser inference (onnxruntime-web; its tests run in make test, the page does not load it yet): pinned in package.json, its integrity hashes in
-# package-lock.json; `npm ci` installs exactly that into node_modules/ (git-ignored), nothing comes from a CDN.
+# The page's in-browser inference (onnxruntime-web, served by the app itself): pinned in package.json, its integrity
+# hashes in package-lock.json; `npm ci` installs exactly that into node_modules/ (git-ignored), nothing comes from a CDN.
+# Without it the app still runs and the server answers every drawing (the page says so).
 node_modules/.npm-installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(VENV)/.app-installed
+run: $(VENV)/.app-installed node_modules/.npm-installed
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
 # The browser tests are part of the suite: without Chromium the run fails and says why (never skips them).

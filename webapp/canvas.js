@@ -49,6 +49,7 @@ const say = () => {
   const why = page.engine ? page.engine.refuses(page.names || page.engine.names) : page.reason;
   answerer.textContent = inPage ? 'Answered in your browser (the three models run on this page).'
                                 : `Answered by the server: ${why}.`;
+  answerer.title = answerer.textContent;  // a narrow screen shows its start; the whole line on hover
   canvas.dataset.answerer = inPage ? 'page' : 'server';
 };
 const inPage = () => Boolean(page.engine && page.engine.runs(page.names || page.engine.names));

@@ -60,10 +60,10 @@ HTML = f"""
             title="Eraser">{icon("eraser")}</button>
     <button type="button" class="undo" aria-label="Undo" title="Undo the last stroke">{icon("undo")}</button>
     <button type="button" class="trash" aria-label="Clear canvas" title="Clear the canvas">{icon("trash")}</button>
+    <p class="answerer" aria-live="polite"></p>
   </div>
   <canvas width="{CANVAS}" height="{CANVAS}" data-brush="{BRUSH}"
           aria-label="Drawing canvas: draw one character"></canvas>
-  <p class="answerer" aria-live="polite"></p>
 </div>
 """
 
@@ -74,7 +74,9 @@ CSS = """
   display: flex; align-items: center; justify-content: center;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary); cursor: pointer; }
 .drawing-tools button.active { border-color: var(--color-accent); background: var(--color-accent-soft); }
-.drawing .answerer { margin: 0; font-size: 0.8em; color: var(--body-text-color-subdued); text-align: center; }
+.drawing-tools { width: min(100%, 400px); align-items: center; }
+.drawing .answerer { flex: 1; margin: 0; max-height: 40px; overflow: hidden; font-size: 0.75em; line-height: 1.25;
+  color: var(--body-text-color-subdued); }
 .drawing canvas { width: min(100%, 400px); aspect-ratio: 1; background: #fff; border-radius: 8px;
   border: 1px solid var(--border-color-primary); touch-action: none; cursor: crosshair; }
 """
