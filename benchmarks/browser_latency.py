@@ -14,7 +14,8 @@ the earlier Sketchpad fired, repeats a round trip after the person already saw t
     upload   the first upload of the drawing's files starts (gr.Sketchpad only: its layers as PNG files)
     join     the first event sent to Gradio's queue with the drawing (or after its files were uploaded)
     handler  the server's first handler run for the drawing starts and ends
-    slot 1   slot 1 first shows the answer it ends with (its latency figure set aside: a repeat changes only that)
+    slot 1   slot 1 first shows the answer it ends with (its latency figure set aside: a repeat changes only that;
+             0 where it showed it already at the mouse-up: the page answers while a stroke is drawn)
     all 3    every slot shows its final answer; saliency: every heat map has appeared
     handler calls, queue events: how many the character caused (1 each when nothing is repeated)
 
@@ -72,7 +73,8 @@ RECORDER = """
   };
   const seen = new Map();
   const watch = () => {
-    const parts = [0, 1, 2].map(i => ['info-' + i, document.querySelector('#info-' + i)?.innerText || '']);
+    const text = i => document.querySelector(`#info-${i} [data-testid="markdown"]`)?.innerText || '';  // not the
+    const parts = [0, 1, 2].map(i => ['info-' + i, text(i)]);  // hidden status tracker's timer beside it
     document.querySelectorAll('.saliency img').forEach((img, i) => parts.push(['map-' + i, img.src.slice(-40)]));
     for (const [key, value] of parts) {
       if (seen.get(key) !== value) { seen.set(key, value); log.changes.push([now(), key, value]); }
@@ -119,24 +121,32 @@ def answer(text: str) -> str:
     return LATENCY.sub("", text).strip()
 
 
-def first_final(changes: list, key: str) -> float | None:
-    """The first moment the element showed the answer it ends with (None when it ends empty)."""
-    seen = [(t, answer(value)) for t, k, value in changes if k == key]
-    if not seen or not seen[-1][1] or "processing" in seen[-1][1]:
+def first_final(changes: list, key: str, t_up: float) -> float | None:
+    """The first moment at or after ``t_up`` the element showed the answer it ends with: the start of the last run of
+    that answer, or ``t_up`` where it already showed it then (the page answers while a stroke is drawn). None when it
+    ends empty. ``changes``: every change before the next Clear."""
+    seen = [(t, answer(value)) for t, k, value in changes if k == key and "processing" not in value]  # not the
+    if not seen or not seen[-1][1]:  # status tracker's timer, which older records kept in the text
         return None
-    return next(t for t, value in seen if value == seen[-1][1])
+    start = seen[-1][0]
+    for t, value in reversed(seen):
+        if value != seen[-1][1]:
+            break
+        start = t
+    return max(start, t_up)
 
 
 def character_stages(log: dict, calls: list, t_up: float, t_next: float) -> dict[str, float]:
     """The stages of one character: ms after its last mouse-up (t_next: the next Clear), each the FIRST moment;
     and the handler calls and queue events it caused."""
     requests, changes = log["requests"], after(log["changes"], t_up, t_next)
+    before_next = [c for c in log["changes"] if c[0] < t_next]
     uploads = after(requests, t_up, t_next, lambda r: "upload" in r[1] or "component_server" in r[1])
     joins = after(requests, t_up, t_next,
                   lambda r: "queue/join" in r[1] and ("background" in r[2] or "data:image" in r[2]))
     handlers = [c for c in calls if c[0] == "on_drawing" and t_up <= c[1] < t_next]
     cpu = sum(c[3] for c in calls if len(c) > 3 and c[0] != "on_clear" and t_up <= c[1] < t_next)
-    slots = [first_final(changes, f"info-{i}") for i in range(3)]
+    slots = [first_final(before_next, f"info-{i}", t_up) for i in range(3)]
     maps = [next((t for t, k, value in changes if k == f"map-{i}" and value), None) for i in range(3)]
     stage = {"upload": uploads[0][0] if uploads else None, "join": joins[0][0] if joins else None,
              "handler start": handlers[0][1] if handlers else None,
@@ -144,7 +154,8 @@ def character_stages(log: dict, calls: list, t_up: float, t_next: float) -> dict
              "slot 1": slots[0], "all 3": max(slots) if all(slots) else None,
              "saliency": max(maps) if all(maps) else None}
     out = {k: v - t_up for k, v in stage.items() if v is not None}
-    return out | {"handler calls": len(handlers), "queue events": len(joins), "server CPU": cpu}
+    timed = any(len(c) > 3 for c in calls)  # older records kept no CPU time
+    return out | {"handler calls": len(handlers), "queue events": len(joins)} | ({"server CPU": cpu} if timed else {})
 
 
 # One long stroke, a spiral drawn over about two seconds: how often the page's answers change while it is drawn.

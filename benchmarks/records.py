@@ -118,9 +118,40 @@ def render(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+ANSWERERS = {"page": "the page (the default)", "server": "the server (`--no-browser-inference`)"}
+
+
+def figure(record: dict[str, Any], stage: str) -> list[Any]:
+    """A row of a record's figures by its first cell."""
+    return next(row for row in record["figures"]["rows"] if row[0] == stage)
+
+
+def answers_table(folder: Path | None = None) -> str:
+    """The README's benchmark table, from the browser_latency records of both answerers (idle and busy) and the
+    page_bytes record: what a person waits for, how often the answers follow the pen, the server's CPU per character
+    and what a first visit downloads. tests/test_readme.py requires the README to hold exactly this."""
+    found = {r["file"]: r for r in read_records(folder)}
+    lines = ["| who answers | last mouse-up → three answers, p50 / p95 | the same beside two CPU-bound processes | "
+             "answers a second while a stroke is drawn | server CPU per character |", "|---|---|---|---|---|"]
+    for who, label in ANSWERERS.items():
+        idle, busy = found[f"browser_latency-{who}-idle.json"], found[f"browser_latency-{who}-busy.json"]
+        waits = [f"{figure(r, 'all 3')[2]:.0f} / {figure(r, 'all 3')[3]:.0f} ms" for r in (idle, busy)]
+        rate = figure(idle, "answers shown a second while one stroke is drawn")[2]
+        cpu = figure(idle, "server CPU")[2]
+        lines.append(f"| {label} | {waits[0]} | {waits[1]} | {rate:.0f} | {cpu:.0f} ms |")
+    total = figure(found["page_bytes.json"], "total")
+    lines += ["", f"A first visit downloads {total[2] / 1e6:.1f} MB for the page's answers (gzip as served; "
+              f"{total[1] / 1e6:.1f} MB raw), a later one only revalidates them."]
+    return "\n".join(lines)
+
+
 def main() -> int:
     PAGE.write_text(render(read_records(PAGE.parent)), encoding="utf-8")
     print(f"wrote {PAGE.relative_to(REPO)} from {len(read_records(PAGE.parent))} records")
+    try:
+        print("\nThe README's table:\n\n" + answers_table(PAGE.parent))
+    except (KeyError, StopIteration) as err:
+        print(f"\nThe README's table needs the browser_latency and page_bytes records: {err} is missing")
     return 0
 
 

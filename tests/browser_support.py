@@ -181,8 +181,9 @@ def settled(page, limit: float = 30.0) -> dict[str, int]:
 
 
 def slot_answers(page) -> list[str]:
-    """Each slot's answer line as the page shows it ('' when none)."""
-    return [page.locator(f"#info-{i}").inner_text().strip() for i in range(3)]
+    """Each slot's answer line as the page shows it ('' when none): the Markdown's own text, without the (hidden)
+    timer Gradio's status tracker keeps beside it while an event with it as an output runs."""
+    return [page.locator(f'#info-{i} [data-testid="markdown"]').inner_text().strip() for i in range(3)]
 
 
 def touch_draw(page, strokes: list[Stroke], steps: int = 6) -> None:

@@ -92,3 +92,15 @@ def test_every_committed_number_has_its_run_record() -> None:
     for entry in manifest["models"]:
         folder = REPO / "exported_models" / entry["run_record"]
         assert all((folder / f).is_file() for f in record), f"{entry['name']}: no run record in {folder}"
+
+
+def test_the_readme_benchmark_table_is_the_records() -> None:
+    """The README's table of who answers (the page or the server: the wait, answers while drawing, server CPU, a first
+    visit's bytes) is what benchmarks/records.py makes of the committed records, figure for figure."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from records import answers_table
+
+    table = answers_table(REPO / "assets" / "benchmarks")
+    assert table in README, f"README.md's benchmark table differs from the records':\n{table}"

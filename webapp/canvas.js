@@ -68,7 +68,7 @@ const answerNow = async () => {
       const t = reading.texts;
       // a slot without an answer: an empty Label, as the server sends it (gr.Label().postprocess(None) is {})
       page.outputs = [t.status, t.agreement, t.line, ...t.labels.map(l => l ?? {}), ...t.infos];
-      page.timings.push(reading.ms);
+      page.timings.push({...reading.ms, shown: performance.timeOrigin + performance.now()});  // epoch ms, as the benchmark reads
       if (page.timings.length > 1000) page.timings.shift();
       trigger('submit');  // the browser-only event that shows page.outputs
     }
@@ -76,20 +76,27 @@ const answerNow = async () => {
     page.engine = null; page.reason = `the in-page models failed (${err.message || err})`; say();
   } finally {
     running = false;
+    if (valueDue) requestAnimationFrame(() => setTimeout(setValue));  // once the answers are painted
   }
 };
 page.answer = answerNow;
 page.say = say;
 page.inPage = inPage;
 page.drawn = () => strokes.some(s => s.mode === 'brush');
-const send = () => {
+// The value for the server, set once the page has painted its answers (encoding the PNG and Gradio's change take
+// the same thread): {png, strokes, answered: "page"} where the page read it, else {png, strokes}; null once nothing is drawn.
+let valueDue = false;
+const setValue = () => {
+  valueDue = false;
   const answered = inPage() ? 'page' : null;
   page.answerer = answered || 'server';
-  if (answered) answerNow();
   // setting props.value raises the component's change event itself: no trigger('change') here (it sent every stroke twice)
   props.value = page.drawn()
     ? JSON.stringify({png: canvas.toDataURL('image/png'), strokes, answered})
     : (answered ? JSON.stringify({png: null, strokes: [], answered}) : null);
+};
+const send = () => {
+  if (inPage()) { valueDue = true; answerNow(); } else setValue();
 };
 let framed = false;  // an answer asked for this animation frame
 const followPen = () => {
