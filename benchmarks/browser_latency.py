@@ -17,6 +17,7 @@ the earlier Sketchpad fired, repeats a round trip after the person already saw t
     slot 1   slot 1 first shows the answer it ends with (its latency figure set aside: a repeat changes only that;
              0 where it showed it already at the mouse-up: the page answers while a stroke is drawn)
     all 3    every slot shows its final answer; saliency: every heat map has appeared
+    page's reading done   the page's reading of the finished drawing has been handed to the page (where it answers)
     handler calls, queue events: how many the character caused (1 each when nothing is repeated)
 
 ``--answerer page`` (the app's default) lets the page answer with its own models (webapp/static/page.js);
@@ -136,7 +137,8 @@ def first_final(changes: list, key: str, t_up: float) -> float | None:
     return max(start, t_up)
 
 
-def character_stages(log: dict, calls: list, t_up: float, t_next: float) -> dict[str, float]:
+def character_stages(log: dict, calls: list, t_up: float, t_next: float,
+                     readings: list | None = None) -> dict[str, float]:
     """The stages of one character: ms after its last mouse-up (t_next: the next Clear), each the FIRST moment;
     and the handler calls and queue events it caused."""
     requests, changes = log["requests"], after(log["changes"], t_up, t_next)
@@ -152,7 +154,10 @@ def character_stages(log: dict, calls: list, t_up: float, t_next: float) -> dict
              "handler start": handlers[0][1] if handlers else None,
              "handler end": handlers[0][2] if handlers else None,
              "slot 1": slots[0], "all 3": max(slots) if all(slots) else None,
-             "saliency": max(maps) if all(maps) else None}
+             "saliency": max(maps) if all(maps) else None,
+             # the page's reading of the finished drawing (its last before Clear), when the page answers
+             "page's reading done": max((r["shown"] for r in readings or [] if t_up <= r.get("shown", 0) < t_next),
+                                        default=None)}
     out = {k: v - t_up for k, v in stage.items() if v is not None}
     timed = any(len(c) > 3 for c in calls)  # older records kept no CPU time
     return out | {"handler calls": len(handlers), "queue events": len(joins)} | ({"server CPU": cpu} if timed else {})
@@ -180,7 +185,8 @@ def during_stroke(page) -> dict[str, float]:
     during = page.evaluate("(window.emnistCanvas?.timings || []).length") - before
     page.mouse.up()
     settled(page, 60)
-    return {"stroke seconds": seconds, "readings": during, "readings per second": during / seconds}
+    return {"stroke seconds": seconds, "readings": during, "readings per second": during / seconds,
+            "moves": len(points) - 1}
 
 
 def run(rounds: int, models: Path, assets: Path, answerer: str = "page") -> dict[str, Any]:
@@ -228,7 +234,8 @@ def run(rounds: int, models: Path, assets: Path, answerer: str = "page") -> dict
 
 
 def stages_of(events: dict[str, Any]) -> list[dict[str, float]]:
-    return [character_stages(events["log"], events["calls"], t_up, t_next) for t_up, t_next in events["marks"]]
+    return [character_stages(events["log"], events["calls"], t_up, t_next, events.get("readings"))
+            for t_up, t_next in events["marks"]]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -236,8 +243,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-KEYS = ["upload", "join", "handler start", "handler end", "slot 1", "all 3", "saliency", "handler calls",
-        "queue events", "server CPU"]
+KEYS = ["upload", "join", "handler start", "handler end", "slot 1", "all 3", "page's reading done", "saliency",
+        "handler calls", "queue events", "server CPU"]
 
 
 def summary(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -248,6 +255,22 @@ def summary(stages: list[dict[str, float]]) -> dict[str, dict[str, float]]:
             out[key] = {"n": len(values), "p50": statistics.median(values), "p95": percentile(values, 0.95),
                         "max": max(values)}
     return out
+
+
+def figures_of(events: dict[str, Any], stages: list[dict[str, float]]) -> dict[str, list]:
+    """The record's table: the stages, then the answers a second during one stroke and the page's own readings."""
+    figures = table(summary(stages))
+    stroke, readings = events.get("stroke"), events.get("readings")
+    if stroke:
+        rate = stroke["readings per second"]
+        figures["rows"].append(["answers shown a second while one stroke is drawn", 1, rate, rate, rate])
+        moves = (stroke.get("moves") or len(SPIRAL[0]) - 1) / stroke["stroke seconds"]
+        figures["rows"].append(["the mouse's moves a second during that stroke", 1, moves, moves, moves])
+    if readings:
+        own = [r["total"] for r in readings]
+        figures["rows"].append(["the page's own reading (preprocessing, 3 models, sets, words)", len(own),
+                                statistics.median(own), percentile(own, 0.95), max(own)])
+    return figures
 
 
 def table(summary_: dict[str, dict[str, float]]) -> dict[str, list]:
@@ -285,7 +308,7 @@ def from_record(path: Path, name: str) -> Path:
     events = source.get("data", {}).get("events") if "benchmark" in source else None
     if events:
         stages = stages_of(events)
-        return write_record("browser_latency", source["title"], table(summary(stages)), source["config"],
+        return write_record("browser_latency", source["title"], figures_of(events, stages), source["config"],
                             source["notes"], {"events": events, "characters": stages}, name=name)
     figures, notes, data = sketchpad_bound(source)
     notes = [SKETCHPAD_SOURCE.format(file=path.name)] + notes
@@ -343,14 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"{len(stages)} characters drawn with the mouse in headless Chromium, Clear between them; {neighbour}; "
              f"models {args.models.name}/; load average {load_before[0]} before it started (the machine is shared). "
              "Each time stage is its first moment after the last mouse-up."]
-    figures = table(result)
-    figures["rows"].append(["answers shown a second while one stroke is drawn", 1,
-                            stroke["readings per second"], stroke["readings per second"],
-                            stroke["readings per second"]])
-    if readings:
-        own = [r["total"] for r in readings]
-        figures["rows"].append(["the page's own reading (preprocessing, 3 models, sets, words)", len(own),
-                                statistics.median(own), percentile(own, 0.95), max(own)])
+    figures = figures_of(events, stages)
     notes.append("server CPU: the draw tab's handlers' thread CPU time per character (the drawing's step and its "
                  "heat maps; Gradio's queue and HTTP work not counted), ms.")
     path = write_record("browser_latency", title, figures,
