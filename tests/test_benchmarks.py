@@ -101,3 +101,27 @@ def test_app_latency_times_the_canvas_png_path_and_records_it(tmp_path: Path, mo
     assert stages[:2] == ["decode the canvas PNG", "preprocess"] and "whole drawing" in stages
     assert len(decoded) >= 4 and all(v.startswith(canvas.PREFIX) for v in decoded)  # the canvas's PNG data URLs
     assert record["config"]["images"] == 4 and len(record["data"]["stages"]["preprocess"]) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO / "exported_models" / "manifest.json").exists(), reason="needs the shipped models")
+@pytest.mark.parametrize("answerer", ["server", "page"])
+def test_page_load_draws_through_the_queue_and_the_answerer_is_who_it_says(
+        answerer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pages, one character each, against app.py: both steps answered through Gradio's queue, the server's drawing
+    step carrying the answers only when the server answers (page_load.answers_problem checks every reply)."""
+    import page_load
+
+    from webapp import page_files
+
+    if answerer == "page" and not page_files.RUNTIME_DIR.is_dir():
+        pytest.skip("onnxruntime-web is not installed (node_modules): the page cannot answer")
+    monkeypatch.setattr(records, "RECORDS", tmp_path)
+    argv = ["--answerer", answerer, "--pages", "2", "--characters", "1", "--think", "0.2", "--warmup", "1",
+            "--idle", "0", "--drawings", "2", "--seconds", "30", "--record", "load"]
+    assert page_load.main(argv) == 0
+    record = json.loads((tmp_path / "load.json").read_text())
+    rows = {row[0]: row for row in record["figures"]["rows"]}
+    assert rows["characters answered"][1] == 2 and rows["errors"][1] == 0
+    assert len(record["data"]["ms"]["drawing"]) == len(record["data"]["ms"]["saliency"]) == 2
+    assert record["data"]["server_cpu_s"] > 0 and record["config"]["answerer"] == answerer
