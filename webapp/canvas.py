@@ -114,8 +114,9 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
         return None
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         raise CanvasValueError(f"The drawing is too large (over {MAX_PNG_BYTES / 1e6:g} MB).")
+    sent = value
     value, strokes = _png_and_strokes(value)
-    if value is None:  # the page's "nothing drawn" when it answers itself ({png: null, answered: "page"})
+    if value is None and canvas_answerer(sent):  # the page's "nothing drawn" ({png: null, answered: "page"})
         return None
     if not isinstance(value, str) or not value.startswith(PREFIX):
         raise CanvasValueError("The drawing did not arrive as a PNG from the canvas.")
