@@ -68,7 +68,8 @@ RECORDER = """
   const fetch0 = window.fetch;
   window.fetch = function (input, init) {
     const url = String(input && input.url || input);
-    const body = init && typeof init.body === 'string' ? init.body.slice(0, 40) : '';
+    const sent = init && typeof init.body === 'string' ? init.body : '';
+    const body = sent.includes('data:image') ? 'data:image' : sent.slice(0, 40);  // a drawing, or the start
     log.requests.push([now(), url.split('gradio_api')[1] || url, body]);
     return fetch0.apply(this, arguments);
   };
@@ -97,7 +98,7 @@ def record_handlers() -> list[tuple[str, float, float]]:
     from webapp.draw import DrawTab
 
     calls: list[tuple[str, float, float, float]] = []  # (handler, start, end: epoch ms, its thread's CPU ms)
-    for name in ("on_drawing", "on_saliency", "on_clear"):
+    for name in ("on_drawing", "on_page_stroke", "on_saliency", "on_clear"):
         original = getattr(DrawTab, name)
 
         def timed(*args, _original=original, _name=name):
@@ -146,7 +147,7 @@ def character_stages(log: dict, calls: list, t_up: float, t_next: float,
     uploads = after(requests, t_up, t_next, lambda r: "upload" in r[1] or "component_server" in r[1])
     joins = after(requests, t_up, t_next,
                   lambda r: "queue/join" in r[1] and ("background" in r[2] or "data:image" in r[2]))
-    handlers = [c for c in calls if c[0] == "on_drawing" and t_up <= c[1] < t_next]
+    handlers = [c for c in calls if c[0] in ("on_drawing", "on_page_stroke") and t_up <= c[1] < t_next]
     cpu = sum(c[3] for c in calls if len(c) > 3 and c[0] != "on_clear" and t_up <= c[1] < t_next)
     slots = [first_final(before_next, f"info-{i}", t_up) for i in range(3)]
     maps = [next((t for t, k, value in changes if k == f"map-{i}" and value), None) for i in range(3)]

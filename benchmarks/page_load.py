@@ -1,7 +1,7 @@
 """50 simulated pages drawing at once against one server: the page answering in the browser versus the server answering.
 
     python benchmarks/page_load.py --answerer server     # app.py --no-browser-inference: the server answers
-    python benchmarks/page_load.py --answerer page       # the default app; every drawing says {"answered": "page"}
+    python benchmarks/page_load.py --answerer page       # the default app: the page answers, one server step
     python benchmarks/page_load.py --answerer page --no-saliency   # the heat maps off: the answers' step alone
 
 Each simulated page is an asyncio task with its own Gradio session (``session_hash``) doing, per character, what the
@@ -11,11 +11,12 @@ trigger_id read from ``GET /config``; data: the canvas's JSON value, ``null`` fo
 models), ``GET /gradio_api/queue/data?session_hash=`` (server-sent events) up to its ``process_completed``, then the
 same for its ``.then`` step (``DrawTab.on_saliency``: the heat maps; the checkbox sent as --no-saliency says). The
 drawings are real EMNIST test images drawn large on the canvas (the RGBA layer as the canvas holds it, PNG data
-URL) with mouse-like strokes (``webapp.canvas.canvas_json``); for ``--answerer page`` the value also carries
-``"answered": "page"``, and the server's drawing step then only decodes and preprocesses it
-(``DrawTab.on_page_drawing``): the answers themselves are computed and shown by the page, on the person's own CPU,
-which this benchmark does not time (benchmarks/browser_latency.py does, in Chromium). Each reply is checked: the
-server's step must carry the slots' answers when the server answers, and none when the page does.
+URL) with mouse-like strokes (``webapp.canvas.canvas_json``). For ``--answerer page`` a character is what the page
+sends where it answered the drawing itself: one step, the canvas's ``input`` event with the value (carrying
+``"answered": "page"``) as its event data (``DrawTab.on_page_stroke``: decode, preprocess, the heat maps; no
+``.then``): the answers themselves are computed and shown by the page, on the person's own CPU, which this
+benchmark does not time (benchmarks/browser_latency.py does, in Chromium). Each reply is checked: the server's step
+must carry the slots' answers when the server answers; the page's step has no answer among its outputs.
 
 A person draws about one character every 1-2 s: each page starts its next character --think seconds (uniform
 0.5-1.5x) after the last one started, or when both of its steps are answered if that is later (the canvas holds a
@@ -79,6 +80,7 @@ class Events:
 
     drawing: int  # fn_index of the canvas's change event
     saliency: int  # fn_index of its .then follower
+    page: int  # fn_index of the canvas's input event (a drawing the page answered: one step)
     trigger: int  # the canvas's component id (the trigger_id the frontend sends)
     inputs: dict[int, list[int]]  # fn_index -> input component ids
     labels: list[int]  # positions in the drawing step's outputs holding the slots' answers (gr.Label)
@@ -92,9 +94,12 @@ def read_events(config: dict) -> Events:
     deps = config["dependencies"]
     change = next(d for d in deps if d["backend_fn"] and [sketch, "change"] in [list(t) for t in d["targets"]])
     follow = next(d for d in deps if d.get("trigger_after") == change["id"] and d["backend_fn"])
+    page = next(d for d in deps if d["backend_fn"] and [sketch, "input"] in [list(t) for t in d["targets"]])
+    if any(components[c]["type"] == "label" for c in page["outputs"]):
+        raise SystemExit("the page's step has an answer among its outputs: it must compute none")
     labels = [i for i, c in enumerate(change["outputs"]) if components[c]["type"] == "label"]
-    return Events(change["id"], follow["id"], sketch, {d["id"]: d["inputs"] for d in (change, follow)}, labels,
-                  components)
+    return Events(change["id"], follow["id"], page["id"], sketch,
+                  {d["id"]: d["inputs"] for d in (change, follow, page)}, labels, components)
 
 
 def step_data(events: Events, fn_index: int, value: str, saliency: bool) -> list[Any]:
@@ -147,11 +152,12 @@ def canvas_values(n: int, answerer: str, seed: int = 0) -> list[str]:
 
 
 async def queue_step(client: httpx.AsyncClient, url: str, session: str, fn_index: int, trigger: int,
-                     data: list[Any]) -> tuple[float, list[Any]]:
+                     data: list[Any], event_data: Any = None) -> tuple[float, list[Any]]:
     """Join the queue for one event and read the session's SSE stream to its ``process_completed``; returns the
     milliseconds from the join to it and the step's output data. Raises on a failed step."""
     started = time.perf_counter()
-    body = {"data": data, "event_data": None, "fn_index": fn_index, "trigger_id": trigger, "session_hash": session}
+    body = {"data": data, "event_data": event_data, "fn_index": fn_index, "trigger_id": trigger,
+            "session_hash": session}
     response = await client.post(f"{url}{API}/queue/join", json=body)
     response.raise_for_status()
     event_id = response.json()["event_id"]
@@ -184,10 +190,19 @@ def answers_problem(events: Events, output: list[Any], answerer: str) -> str | N
 
 async def one_character(client: httpx.AsyncClient, url: str, session: str, events: Events, value: str,
                         args: argparse.Namespace, tally: Tally | None) -> None:
-    """The canvas's change event, then its heat maps step; ``tally`` None: a warm-up, not counted."""
+    """The canvas's change event, then its heat maps step (the server answers), or the page's one step (the page
+    answered); ``tally`` None: a warm-up, not counted."""
     started = time.perf_counter()
     times = {}
     try:
+        if args.answerer == "page":
+            times["drawing"], _ = await queue_step(client, url, session, events.page, events.trigger,
+                                                   step_data(events, events.page, value, not args.no_saliency),
+                                                   {"value": value})
+            if tally is not None:
+                tally.ms["drawing"].append(times.pop("drawing"))
+                tally.character_ms.append((time.perf_counter() - started) * 1000)
+            return
         times["drawing"], output = await queue_step(client, url, session, events.drawing, events.trigger,
                                                     step_data(events, events.drawing, value, not args.no_saliency))
         problem = answers_problem(events, output, args.answerer)
@@ -273,8 +288,8 @@ def figures(result: dict) -> list[list[Any]]:
         ["server CPU idle, ms per second", None if result["idle_cpu"] is None else 1000 * result["idle_cpu"],
          None, None],
         ["load generator CPU per character, ms", 1000 * result["client_cpu"] / max(tally.sent, 1), None, None]]
-    for name, label in (("drawing", "drawing step (join to process_completed), ms"),
-                        ("saliency", "heat maps step (.then), ms")):
+    for name, label in (("drawing", "drawing step (join to process_completed; the page's: with its heat maps), ms"),
+                        ("saliency", "heat maps step (.then; none where the page answered), ms")):
         rows.append([label, *percentiles(tally.ms[name])])
     rows.append(["whole character (drawing join to heat maps), ms", *percentiles(tally.character_ms)])
     return rows
@@ -283,8 +298,8 @@ def figures(result: dict) -> list[list[Any]]:
 def what_the_step_is(args: argparse.Namespace) -> str:
     if args.answerer == "page":
         return ("the page shows the answers itself (about 20 ms of the person's own CPU: benchmarks/browser_latency.py "
-                "times that in Chromium); the server's drawing step only decodes and preprocesses the drawing for "
-                "the heat maps (DrawTab.on_page_drawing)")
+                "times that in Chromium); the server's one step decodes and preprocesses the drawing and draws the "
+                "heat maps (DrawTab.on_page_stroke)")
     return "the server answers: its drawing step decodes, preprocesses and runs the three slot models (on_drawing)"
 
 

@@ -7,8 +7,8 @@
 // The page answers a drawing itself where it can (webapp/static/page.js: the three slot models in WebAssembly):
 // while a stroke is drawn (at most once per animation frame, none while one is running) and at its end. Its
 // answers reach the page's components through the canvas's `submit` event, a browser-only event (webapp/draw.py),
-// and the value then says {answered: "page"}, so the server computes no answers for it (only the model input,
-// the heat maps and what keeping needs). Until the page's models are ready, and wherever they cannot run, the
+// and the drawing goes to the server through its `input` event, so the server computes no answers for it (only the
+// model input, the heat maps and what keeping needs). Until the page's models are ready, and wherever they cannot run, the
 // server answers as before; the line under the toolbar says which one answered, and why.
 const canvas = element.querySelector('canvas');
 const pen = canvas.getContext('2d', {willReadFrequently: true});  // the page reads it back per frame
@@ -83,17 +83,19 @@ page.answer = answerNow;
 page.say = say;
 page.inPage = inPage;
 page.drawn = () => strokes.some(s => s.mode === 'brush');
-// The value for the server, set once the page has painted its answers (encoding the PNG and Gradio's change take
-// the same thread): {png, strokes, answered: "page"} where the page read it, else {png, strokes}; null once nothing is drawn.
+// What the server gets, once the page has painted its answers (encoding the PNG takes the same thread): where the
+// page read the drawing, the `input` event with {value: {png, strokes, answered: "page"}} as its data (the server keeps
+// it and draws the heat maps, in one step); else the canvas's value {png, strokes} (null once nothing is drawn),
+// whose `change` event has the server answer.
 let valueDue = false;
 const setValue = () => {
   valueDue = false;
   const answered = inPage() ? 'page' : null;
   page.answerer = answered || 'server';
+  const png = page.drawn() ? canvas.toDataURL('image/png') : null;
+  if (answered) { trigger('input', {value: JSON.stringify({png, strokes: png ? strokes : [], answered})}); return; }
   // setting props.value raises the component's change event itself: no trigger('change') here (it sent every stroke twice)
-  props.value = page.drawn()
-    ? JSON.stringify({png: canvas.toDataURL('image/png'), strokes, answered})
-    : (answered ? JSON.stringify({png: null, strokes: [], answered}) : null);
+  props.value = png ? JSON.stringify({png, strokes}) : null;
 };
 const send = () => {
   if (inPage()) { valueDue = true; answerNow(); } else setValue();

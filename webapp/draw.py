@@ -3,8 +3,10 @@
 A drawing goes ``DrawTab.on_image`` -> ``webapp.analysis.analyse`` -> ``shown`` (the values the page shows);
 then, as a second step so the predictions appear first, ``DrawTab.on_saliency`` draws the heat maps. Where the page
 answers a drawing itself (webapp/canvas.js, webapp/static/page.js), its answers reach the same components through a
-browser-only event (``PAGE_SHOWS``) and the server's step computes no answer: ``DrawTab.on_page_drawing`` keeps the
-model input for the heat maps, the embeddings and a keep, which answers it on the server when it is kept.
+browser-only event (``PAGE_SHOWS``); the drawing then reaches the server as the canvas's ``input`` event (its value as
+the event's data, not the canvas's value, so no ``change`` and no answers run): ``DrawTab.on_page_stroke`` keeps the
+model input (for the embeddings and a keep, which answers it on the server when it is kept) and draws the heat maps in
+the same step.
 Handlers return dicts keyed by component, so no output is matched by position. The correction row under the
 answers ("What did you mean?", "Keep this drawing") is ``webapp.correction_row``; it keeps what ``CanvasMemory`` holds.
 """
@@ -26,7 +28,7 @@ from recognizer.manifest import SLOTS
 from .analysis import analyse, analyse_x28, prepare, saliency_maps
 from .analysis_records import MAX_UPLOAD_MB, TOP_K, Analysis
 from .answer_words import MODE_CHOICES, mode_of
-from .canvas import CANVAS, CanvasValueError, canvas_answerer, canvas_value, drawing_canvas
+from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
 from .draw_display import READY, enlarge, shown, status
 from .draw_memory import CanvasMemory, canvas_digest, maps_key
 from .events import QUIET
@@ -137,19 +139,33 @@ class DrawTab:
         if digest is not None:
             memory.current.append(digest)
         memory.strokes, memory.source = (image.strokes if image is not None else None), "canvas"
-        memory.answerer = "page" if canvas_answerer(value) and self.lab.page_runs(list(names)) else "server"
-        if memory.answerer == "page":
-            return self.on_page_drawing(image, memory, *names)
+        memory.answerer = "server"
         return self.on_image(image, image.png if image is not None else None, memory, *names)
 
-    def on_page_drawing(self, image: Any, memory: CanvasMemory, *names: str | None) -> dict:
-        """A drawing the page answered: the server's own model input (for the preview, the heat maps, the embeddings
-        and a keep, which answers it then), and no answer computed here."""
-        x28, _, _ = prepare(image)
+    def on_page_stroke(self, evt: gr.EventData, memory: CanvasMemory, use_saliency: bool, *names: str | None) -> dict:
+        """A drawing the page answered itself (its value in the event's data): one step for the server, no answer
+        computed. It keeps the drawing and the server's own model input (the preview, the embeddings, a keep, which
+        answers it then) and draws the heat maps."""
+        data = evt._data if isinstance(getattr(evt, "_data", None), dict) else {}
+        outputs = [self.x28, self.preview, self.memory, self.keep.keep_on, *self.saliencies]
+        try:
+            image = canvas_value(data.get("value"))
+        except CanvasValueError:  # nothing this canvas sends: the page showed its own words, nothing is kept
+            image = None
+        digest = canvas_digest(image)
+        if digest in memory.cleared:  # raised before Clear, delivered after: stay cleared
+            return dict.fromkeys(outputs, gr.skip())
+        if digest is not None:
+            memory.current.append(digest)
+        x28 = prepare(image)[0] if image is not None else None
         memory.png = image.png if x28 is not None else None
+        memory.strokes = image.strokes if image is not None else None
+        memory.source, memory.answerer = "canvas", "page"
         memory.analysis, memory.x28, memory.names = None, x28, tuple(names)
+        memory.mapped = maps_key(x28 if use_saliency else None, names)
+        maps = saliency_maps(self.lab, x28 if use_saliency else None, list(names))
         return {self.x28: x28, self.preview: enlarge(x28) if x28 is not None else None, self.memory: memory,
-                self.keep.keep_on: False} | dict.fromkeys(self.shown_by_page(), gr.skip())
+                self.keep.keep_on: False} | dict(zip(self.saliencies, maps, strict=True))
 
     def on_slots(self, x28: np.ndarray | None, memory: CanvasMemory, *names: str | None) -> dict:
         """Another model in a slot: every slot's answer again (what a keep stores), and the cards. Where the page
@@ -209,6 +225,9 @@ class DrawTab:
                          [*self.answers(), self.memory, *self.cards], **QUIET)
         # The page's own answers: shown in the browser (no request), and its choices followed there.
         self.sketch.submit(None, None, self.shown_by_page(), js=PAGE_SHOWS, **QUIET)
+        self.sketch.input(self.on_page_stroke, [self.memory, self.saliency_on, *self.dropdowns],
+                          [self.x28, self.preview, self.memory, self.keep.keep_on, *self.saliencies],
+                          trigger_mode="always_last", **QUIET)
         for choice in [self.mode, *self.dropdowns]:
             choice.change(None, [self.mode, *self.dropdowns], None, js=PAGE_CHOICE, **QUIET)
         self.saliency_on.change(self.on_saliency, [self.x28, self.saliency_on, self.memory, *self.dropdowns],
