@@ -28,8 +28,8 @@ RECORDS = Path(os.environ.get("EMNIST_BENCHMARK_RECORDS") or REPO / "assets" / "
 PAGE = REPO / "assets" / "benchmarks" / "README.md"
 FIELDS = ("benchmark", "title", "command", "date", "commit", "dirty", "machine", "config", "figures", "notes")
 # The page's order: what a person waits for first, then serving, then the models' own costs, then training.
-ORDER = ("browser_latency", "app_latency", "app_load", "page_load", "model_budget", "train_throughput",
-         "gpu_throughput")
+ORDER = ("browser_latency", "app_latency", "app_load", "page_load", "page_saliency", "model_budget",
+         "train_throughput", "gpu_throughput")
 
 
 def git(*args: str) -> str:

@@ -128,3 +128,29 @@ def test_page_load_draws_through_the_queue_and_the_answerer_is_who_it_says(
     # the server answers in two steps (answers, then heat maps); the page's drawing is one step (maps included)
     assert steps == ({"drawing": 2, "saliency": 2} if answerer == "server" else {"drawing": 2}), steps
     assert record["data"]["server_cpu_s"] > 0 and record["config"]["answerer"] == answerer
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO / "exported_models" / "page" / "manifest.json").exists(),
+                    reason="needs the shipped models and their page copies")
+def test_page_saliency_times_both_sides_on_the_same_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three drawings' occlusion batches through the server's float32 models and the page's int8 ones in Chromium:
+    every drawing timed on both sides, and the page's maps blame the segments the server's do."""
+    from browser_support import need_browser
+
+    from webapp import page_files
+
+    need_browser()
+    if not page_files.RUNTIME_DIR.is_dir():
+        pytest.skip("onnxruntime-web is not installed (node_modules): the page cannot run the models")
+    import page_saliency
+
+    monkeypatch.setattr(records, "RECORDS", tmp_path)
+    assert page_saliency.main(["--drawings", "3", "--record", "saliency"]) == 0
+    record = json.loads((tmp_path / "saliency.json").read_text())
+    drawn = record["config"]["drawings"]
+    assert drawn + record["config"]["refused"] == 3 and drawn >= 2
+    server, page, agree = record["data"]["server_ms"], record["data"]["page_ms"], record["data"]["agreement"]
+    assert all(len(v) == drawn and min(v) > 0 for v in [*server.values(), *page.values()])
+    assert agree["maps"] == 3 * drawn and agree["same_target"] == 1.0
+    assert min(agree["correlations"]) > 0.9 and agree["page_top_within_5pct_of_server_top"] == 1.0
