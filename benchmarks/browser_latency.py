@@ -32,6 +32,7 @@ event, so the stages can be recomputed from it (``--from-record``); ``benchmarks
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import multiprocessing
@@ -101,6 +102,7 @@ def record_handlers() -> list[tuple[str, float, float]]:
     for name in ("on_drawing", "on_page_stroke", "on_saliency", "on_clear"):
         original = getattr(DrawTab, name)
 
+        @functools.wraps(original)  # Gradio reads the signature (on_page_stroke's gr.EventData) through it
         def timed(*args, _original=original, _name=name):
             started, cpu = time.time() * 1000, time.thread_time()
             try:

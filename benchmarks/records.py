@@ -147,9 +147,8 @@ def answers_table(folder: Path | None = None) -> str:
         lines.append(f"| {label} | {waits[0]} | {waits[1]} | {done} | {rate:.0f} | {cpu:.0f} / {whole:.0f} ms |")
     total = figure(found["page_bytes.json"], "total")
     lines += ["", f"A first visit downloads {total[2] / 1e6:.1f} MB for the page's answers (gzip as served; "
-              f"{total[1] / 1e6:.1f} MB raw), a later one only revalidates them. The page still sends each stroke "
-              "for the heat maps, the preview and keeping, so the server's whole CPU per character stays close to "
-              "the server's own answering: Gradio's queue costs more than the three models."]
+              f"{total[1] / 1e6:.1f} MB raw), a later one only revalidates them. Where the page answers, a stroke "
+              "still reaches the server, as one step instead of two: the heat maps, the preview and keeping need it."]
     return "\n".join(lines)
 
 
