@@ -12,8 +12,8 @@ models), ``GET /gradio_api/queue/data?session_hash=`` (server-sent events) up to
 same for its ``.then`` step (``DrawTab.on_saliency``: the heat maps; the checkbox sent as --no-saliency says). The
 drawings are real EMNIST test images drawn large on the canvas (the RGBA layer as the canvas holds it, PNG data
 URL) with mouse-like strokes (``webapp.canvas.canvas_json``). For ``--answerer page`` a character is what the page
-sends where it answered the drawing itself: one step, the canvas's ``input`` event with the value (carrying
-``"answered": "page"``) as its event data (``DrawTab.on_page_stroke``: decode, preprocess, the heat maps; no
+sends where it answered the drawing itself: one step, the canvas's ``input`` event with the value as its event
+data (``DrawTab.on_page_stroke``: decode, preprocess, the heat maps; no
 ``.then``): the answers themselves are computed and shown by the page, on the person's own CPU, which this
 benchmark does not time (benchmarks/browser_latency.py does, in Chromium). Each reply is checked: the server's step
 must carry the slots' answers when the server answers; the page's step has no answer among its outputs.
@@ -133,18 +133,13 @@ def mouse_strokes(character: list[list[tuple[float, float]]], rng: random.Random
     return strokes
 
 
-def canvas_values(n: int, answerer: str, seed: int = 0) -> list[str]:
-    """``n`` canvas values: real EMNIST test images drawn on the canvas (the RGBA layer it holds), with strokes."""
+def canvas_values(n: int, seed: int = 0) -> list[str]:
+    """``n`` canvas values as the canvas sends them (to either step): real EMNIST test images drawn on the canvas (the
+    RGBA layer it holds), with strokes."""
     x, _, _ = dataset_images("balanced", n)
     rng, shapes = random.Random(seed), list(CHARACTERS.values())
-    values = []
-    for i, image in enumerate(x):
-        layer = sketchpad_value(canvas_image(image, CANVAS))["layers"][0]
-        value = json.loads(canvas_json(layer, mouse_strokes(shapes[i % len(shapes)], rng)))
-        if answerer == "page":
-            value["answered"] = "page"  # what webapp/canvas.js adds where the page answered the drawing itself
-        values.append(json.dumps(value))
-    return values
+    return [canvas_json(sketchpad_value(canvas_image(image, CANVAS))["layers"][0],
+                        mouse_strokes(shapes[i % len(shapes)], rng)) for i, image in enumerate(x)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="page-load-"))
     process = None
     try:
-        values = canvas_values(args.drawings, args.answerer)
+        values = canvas_values(args.drawings)
         if args.url:
             url, pid = (args.url if args.url.endswith("/") else args.url + "/"), args.pid
             wait_until_ready(url, None, 10)

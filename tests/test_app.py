@@ -36,7 +36,7 @@ from recognizer.inference import Prediction
 from recognizer.manifest import SLOTS, EntryMetrics, TrainingRecord
 from webapp.analysis import EMPTY_MESSAGE, MAX_UPLOAD_MB, Analysis, SlotResult, analyse, saliency_maps
 from webapp.api import models_summary, predict_json
-from webapp.canvas import CanvasValueError, canvas_answerer, canvas_value, png_data_url
+from webapp.canvas import CanvasValueError, canvas_value, png_data_url
 from webapp.demo import page_notice
 from webapp.draw import CanvasMemory, shown
 from webapp.embeddings_tab import (
@@ -864,12 +864,9 @@ def test_corrupt_model_is_listed_as_unavailable(tiny_models: Path, tiny_assets: 
         demo.close()
 
 
-def test_the_page_says_only_who_answered_and_its_empty_canvas_reads_as_nothing_drawn() -> None:
-    """The page's value when it answered itself carries the word "page" and nothing else the server reads; its
-    empty canvas ({png: null}) is nothing drawn, while a dict without a PNG from anything else is refused."""
-    assert canvas_value('{"png": null, "strokes": [], "answered": "page"}') is None
-    assert canvas_answerer('{"png": null, "answered": "page"}') == "page"
-    assert canvas_answerer('{"png": "x", "answered": "server"}') is None
-    assert canvas_answerer("data:image/png;base64,iVBORw0KGgo=") is None
+def test_the_page_s_empty_canvas_reads_as_nothing_drawn_and_a_value_without_a_png_is_refused() -> None:
+    """The page sends its empty canvas as null, as the canvas's own value; a dict without a PNG from anything else is
+    refused."""
+    assert canvas_value(None) is None
     with pytest.raises(CanvasValueError):
         canvas_value('{"png": null, "strokes": []}')

@@ -44,15 +44,15 @@ const redraw = () => { pen.clearRect(0, 0, canvas.width, canvas.height); strokes
 const page = window.emnistCanvas = {engine: null, reason: 'the in-page models are loading', names: null,
                                     mode: 'anything', outputs: null, answerer: 'server', timings: []};
 const answerer = element.querySelector('.answerer');
-const say = () => {
-  const inPage = page.engine && page.engine.runs(page.names || page.engine.names);
-  const why = page.engine ? page.engine.refuses(page.names || page.engine.names) : page.reason;
-  answerer.textContent = inPage ? 'Answered in your browser (the three models run on this page).'
-                                : `Answered by the server: ${why}.`;
-  answerer.title = answerer.textContent;  // a narrow screen shows its start; the whole line on hover
-  canvas.dataset.answerer = inPage ? 'page' : 'server';
-};
 const inPage = () => Boolean(page.engine && page.engine.runs(page.names || page.engine.names));
+const say = () => {
+  const here = inPage();
+  const why = page.engine ? page.engine.refuses(page.names || page.engine.names) : page.reason;
+  answerer.textContent = here ? 'Answered in your browser (the three models run on this page).'
+                              : `Answered by the server: ${why}.`;
+  answerer.title = answerer.textContent;  // a narrow screen shows its start; the whole line on hover
+  canvas.dataset.answerer = here ? 'page' : 'server';
+};
 let wanted = 0, read = 0, running = false;
 // Answer what the canvas shows now; readings run one at a time, and one asked for while another runs follows it.
 const answerNow = async () => {
@@ -84,18 +84,17 @@ page.say = say;
 page.inPage = inPage;
 page.drawn = () => strokes.some(s => s.mode === 'brush');
 // What the server gets, once the page has painted its answers (encoding the PNG takes the same thread): where the
-// page read the drawing, the `input` event with {value: {png, strokes, answered: "page"}} as its data (the server keeps
-// it and draws the heat maps, in one step); else the canvas's value {png, strokes} (null once nothing is drawn),
-// whose `change` event has the server answer.
+// page read the drawing, the `input` event with {value} as its data (the server keeps it and draws the heat maps, in
+// one step); else the canvas's value, whose `change` event has the server answer. Either value is the same JSON text
+// {png, strokes}, null once nothing is drawn.
 let valueDue = false;
 const setValue = () => {
   valueDue = false;
-  const answered = inPage() ? 'page' : null;
-  page.answerer = answered || 'server';
-  const png = page.drawn() ? canvas.toDataURL('image/png') : null;
-  if (answered) { trigger('input', {value: JSON.stringify({png, strokes: png ? strokes : [], answered})}); return; }
+  page.answerer = inPage() ? 'page' : 'server';
+  const value = page.drawn() ? JSON.stringify({png: canvas.toDataURL('image/png'), strokes}) : null;
+  if (page.answerer === 'page') { trigger('input', {value}); return; }
   // setting props.value raises the component's change event itself: no trigger('change') here (it sent every stroke twice)
-  props.value = png ? JSON.stringify({png, strokes}) : null;
+  props.value = value;
 };
 const send = () => {
   if (inPage()) { valueDue = true; answerNow(); } else setValue();

@@ -114,10 +114,7 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
         return None
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         raise CanvasValueError(f"The drawing is too large (over {MAX_PNG_BYTES / 1e6:g} MB).")
-    sent = value
     value, strokes = _png_and_strokes(value)
-    if value is None and canvas_answerer(sent):  # the page's "nothing drawn" ({png: null, answered: "page"})
-        return None
     if not isinstance(value, str) or not value.startswith(PREFIX):
         raise CanvasValueError("The drawing did not arrive as a PNG from the canvas.")
     if len(value) > MAX_PNG_BYTES * 4 // 3 + len(PREFIX) + 4:
@@ -136,18 +133,6 @@ def canvas_value(value: Any) -> CanvasDrawing | None:
     over_white = layer[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
     composite = np.concatenate([np.round(over_white).astype(np.uint8), np.full_like(layer[..., 3:4], 255)], axis=-1)
     return CanvasDrawing(data, layer, composite, strokes)
-
-
-def canvas_answerer(value: Any) -> str | None:
-    """Who answered this canvas value: "page" where the page read it itself (webapp/canvas.js), else None (the
-    server answers). Only a word: the server takes no number from the page."""
-    if not isinstance(value, str) or not value.startswith("{"):
-        return None
-    try:
-        said = json.loads(value).get("answered")
-    except (ValueError, AttributeError):
-        return None
-    return "page" if said == "page" else None
 
 
 def _png_and_strokes(value: Any) -> tuple[Any, tuple[dict, ...] | None]:

@@ -28,7 +28,7 @@ from recognizer.manifest import SLOTS
 from .analysis import analyse, analyse_x28, prepare, saliency_maps
 from .analysis_records import MAX_UPLOAD_MB, TOP_K, Analysis
 from .answer_words import MODE_CHOICES, mode_of
-from .canvas import CANVAS, CanvasValueError, canvas_value, drawing_canvas
+from .canvas import CANVAS, CanvasDrawing, CanvasValueError, canvas_value, drawing_canvas
 from .draw_display import READY, enlarge, shown, status
 from .draw_memory import CanvasMemory, canvas_digest, maps_key
 from .events import QUIET
@@ -52,6 +52,20 @@ PAGE_CHOICE = """(title, ...names) => {
   page.say();
   if (page.answerer === 'page' && page.drawn()) page.answer();
 }""".replace("MODES", MODE_OF_TITLE)
+
+
+def remember(image: CanvasDrawing | None, memory: CanvasMemory, answerer: str) -> bool:
+    """A canvas drawing reaching the server (``answerer``: "server" answers it, or the "page" did): False where it is
+    one Clear wiped (raised before Clear, delivered after: the page stays cleared); else the session now holds it as
+    the canvas's, with its strokes and who answers it."""
+    digest = canvas_digest(image)
+    if digest in memory.cleared:
+        return False
+    if digest is not None:
+        memory.current.append(digest)
+    memory.strokes = image.strokes if image is not None else None
+    memory.source, memory.answerer = "canvas", answerer
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,13 +147,8 @@ class DrawTab:
         except CanvasValueError as err:
             memory.png = memory.analysis = None
             return self.show(Analysis(None, str(err), "bad")) | {self.memory: memory, self.keep.keep_on: False}
-        digest = canvas_digest(image)
-        if digest in memory.cleared:  # raised before Clear, delivered after: stay cleared
+        if not remember(image, memory, "server"):
             return dict.fromkeys([*self.answers(), self.memory, self.keep.keep_on], gr.skip())
-        if digest is not None:
-            memory.current.append(digest)
-        memory.strokes, memory.source = (image.strokes if image is not None else None), "canvas"
-        memory.answerer = "server"
         return self.on_image(image, image.png if image is not None else None, memory, *names)
 
     def on_page_stroke(self, evt: gr.EventData, memory: CanvasMemory, use_saliency: bool, *names: str | None) -> dict:
@@ -152,15 +161,10 @@ class DrawTab:
             image = canvas_value(data.get("value"))
         except CanvasValueError:  # nothing this canvas sends: the page showed its own words, nothing is kept
             image = None
-        digest = canvas_digest(image)
-        if digest in memory.cleared:  # raised before Clear, delivered after: stay cleared
+        if not remember(image, memory, "page"):
             return dict.fromkeys(outputs, gr.skip())
-        if digest is not None:
-            memory.current.append(digest)
         x28 = prepare(image)[0] if image is not None else None
         memory.png = image.png if x28 is not None else None
-        memory.strokes = image.strokes if image is not None else None
-        memory.source, memory.answerer = "canvas", "page"
         memory.analysis, memory.x28, memory.names = None, x28, tuple(names)
         memory.mapped = maps_key(x28 if use_saliency else None, names)
         maps = saliency_maps(self.lab, x28 if use_saliency else None, list(names))

@@ -203,7 +203,7 @@ def page_slots(lab: ServedModels) -> tuple[list[dict[str, Any]], list[str]]:
         if problem and not missing:
             problems.append(problem)
         slots.append({"slot": slot, "file": f"models/{copies[served.name].file}" if data else None,
-                      "sha256": sha256_bytes(data) if data else None, "problem": problem, "data": data,
+                      "sha256": copies[served.name].sha256 if data else None, "problem": problem, "data": data,
                       **slot_config(served)})  # fmt: skip
     return slots, problems
 

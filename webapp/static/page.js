@@ -11,13 +11,6 @@ import { answer, openSlots } from './inference.js';
 import { answerAll } from './answers.js';
 import { shown } from './words.js';
 
-const MODES = { Anything: 'anything', Digits: 'digits', Letters: 'letters' };
-
-/** The mode of the radio's title ('Digits' -> 'digits'), anything for none. */
-export function modeOf(title) {
-  return MODES[title] || 'anything';
-}
-
 /** Fraction of the canvas a person inked (alpha over half): a filled canvas is refused, as the server does. */
 function inked(rgba) {
   let n = 0;
